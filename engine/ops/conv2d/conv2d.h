@@ -1,0 +1,46 @@
+// Conv2D: Keras-level parameters, shape inference, and the CPU implementations.
+// The handwritten kernel lives in kernels/src/conv2d.cu, the cuDNN path beside this file.
+#pragma once
+
+#include "cnnk/geometry.h"
+#include "engine/core/shape.h"
+#include "engine/ops/padding.h"
+
+namespace cnn {
+
+struct Conv2dParams {
+  int filters = 0;
+  int kernel_h = 3, kernel_w = 3;
+  int stride_h = 1, stride_w = 1;
+  int dilation_h = 1, dilation_w = 1;
+  Padding padding;
+  bool use_bias = true;
+};
+
+// Geometry for an NCHW input; throws ConfigError naming the shapes when impossible.
+cnnk::Conv2dGeometry conv2d_geometry(const Conv2dParams& p, const Shape& input);
+
+namespace ref {
+// The oracle: plain loops, double accumulation. All outputs are assigned, never
+// accumulated. b / db may be null (no bias). Instantiated for float and double.
+template <class T>
+void conv2d_forward(const cnnk::Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y);
+template <class T>
+void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const T* dy, const T* w, T* dx);
+template <class T>
+void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* db);
+}  // namespace ref
+
+namespace blas {
+// The CPU backend's fast path: im2col + OpenBLAS sgemm, one image at a time.
+// `col` is a caller-owned workspace of col_elements(g) floats. Outputs are assigned.
+size_t conv2d_col_elements(const cnnk::Conv2dGeometry& g);
+void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                    float* y, float* col);
+void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w,
+                          float* dx, float* col);
+void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const float* dy,
+                            float* dw, float* db, float* col);
+}  // namespace blas
+
+}  // namespace cnn

@@ -1,0 +1,29 @@
+// MaxPooling2D / AveragePooling2D: parameters, shape inference, CPU reference.
+#pragma once
+
+#include "cnnk/geometry.h"
+#include "engine/core/shape.h"
+#include "engine/ops/padding.h"
+
+namespace cnn {
+
+struct Pool2dParams {
+  cnnk::PoolMode mode = cnnk::PoolMode::Max;
+  int pool_h = 2, pool_w = 2;
+  int stride_h = 0, stride_w = 0;  // 0: defaults to the pool size, as Keras
+  Padding padding;                 // Keras default "valid"
+};
+
+cnnk::Pool2dGeometry pool2d_geometry(const Pool2dParams& p, const Shape& input);
+
+namespace ref {
+// Max: padding never wins; the gradient goes to the first maximum of the window in
+// row-major order. Average: divides by the number of in-bounds inputs.
+// dx is assigned (overlapping windows are summed inside).
+template <class T>
+void pool2d_forward(const cnnk::Pool2dGeometry& g, const T* x, T* y);
+template <class T>
+void pool2d_backward(const cnnk::Pool2dGeometry& g, const T* x, const T* dy, T* dx);
+}  // namespace ref
+
+}  // namespace cnn

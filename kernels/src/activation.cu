@@ -1,0 +1,80 @@
+#include "cnnk/activation.h"
+
+namespace cnnk {
+namespace {
+
+struct Relu {
+  __device__ float fwd(float x) const { return x > 0.f ? x : 0.f; }
+  __device__ float bwd(float y, float dy) const { return y > 0.f ? dy : 0.f; }
+};
+struct Sigmoid {
+  __device__ float fwd(float x) const { return 1.f / (1.f + __expf(-x)); }
+  __device__ float bwd(float y, float dy) const { return dy * y * (1.f - y); }
+};
+struct Tanh {
+  __device__ float fwd(float x) const { return tanhf(x); }
+  __device__ float bwd(float y, float dy) const { return dy * (1.f - y * y); }
+};
+struct Linear {
+  __device__ float fwd(float x) const { return x; }
+  __device__ float bwd(float, float dy) const { return dy; }
+};
+
+// Grid-stride loops: one launch shape serves any size.
+template <class F>
+__global__ void forward_kernel(F f, int64_t size, const float* __restrict__ x,
+                               float* __restrict__ y) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < size;
+       i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = f.fwd(x[i]);
+}
+
+template <class F>
+__global__ void backward_kernel(F f, int64_t size, const float* __restrict__ y, const float* dy,
+                                float* dx) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < size;
+       i += int64_t(gridDim.x) * blockDim.x)
+    dx[i] = f.bwd(y[i], dy[i]);
+}
+
+constexpr int kThreads = 256;
+unsigned grid_for(int64_t size) {
+  const int64_t blocks = (size + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
+}
+
+template <class F>
+cudaError_t launch(F f, bool forward, int64_t size, const float* a, const float* b, float* out,
+                   cudaStream_t stream) {
+  if (size == 0) return cudaSuccess;
+  if (forward)
+    forward_kernel<<<grid_for(size), kThreads, 0, stream>>>(f, size, a, out);
+  else
+    backward_kernel<<<grid_for(size), kThreads, 0, stream>>>(f, size, a, b, out);
+  return cudaGetLastError();
+}
+
+template <class... Args>
+cudaError_t dispatch(ActKind kind, Args... args) {
+  switch (kind) {
+    case ActKind::Relu: return launch(Relu{}, args...);
+    case ActKind::Sigmoid: return launch(Sigmoid{}, args...);
+    case ActKind::Tanh: return launch(Tanh{}, args...);
+    case ActKind::Linear: return launch(Linear{}, args...);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+cudaError_t activation_forward(ActKind kind, int64_t size, const float* x, float* y,
+                               cudaStream_t stream) {
+  return dispatch(kind, true, size, x, static_cast<const float*>(nullptr), y, stream);
+}
+
+cudaError_t activation_backward(ActKind kind, int64_t size, const float* y, const float* dy,
+                                float* dx, cudaStream_t stream) {
+  return dispatch(kind, false, size, y, dy, dx, stream);
+}
+
+}  // namespace cnnk
