@@ -1,1 +1,33 @@
-int main() { return 0; }
+// cnn: train, evaluate and inspect CNNs on Fashion-MNIST and MNIST.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "apps/cnn/commands.h"
+#include "engine/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cnn: a CUDA CNN engine with a CPU reference backend"};
+  app.require_subcommand(1);
+  std::function<int()> run;
+  cnn::app::add_summary_command(app, run);
+  cnn::app::add_train_command(app, run);
+  cnn::app::add_evaluate_command(app, run);
+  cnn::app::add_devices_command(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return run();
+  } catch (const cnn::Error& e) {
+    fmt::print(stderr, "cnn: error: {}\n", e.what());
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "cnn: error: out of host memory (try a smaller --batch-size or --limit)\n");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "cnn: internal error: {}\n", e.what());
+  }
+  return 1;
+}

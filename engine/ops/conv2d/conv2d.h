@@ -33,7 +33,9 @@ void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const T* x, const T* 
 
 namespace blas {
 // The CPU backend's fast path: im2col + OpenBLAS sgemm, one image at a time.
-// `col` is a caller-owned workspace of col_elements(g) floats. Outputs are assigned.
+// `col` is a caller-owned workspace of col_elements(g) floats (0 for a 1x1, stride-1,
+// unpadded convolution, which reads the input directly; col may then be null).
+// Outputs are assigned.
 size_t conv2d_col_elements(const cnnk::Conv2dGeometry& g);
 void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w, const float* b,
                     float* y, float* col);

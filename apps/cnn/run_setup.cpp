@@ -1,0 +1,48 @@
+#include "apps/cnn/run_setup.h"
+
+#include <fmt/format.h>
+
+#include "engine/core/device.h"
+#include "engine/core/error.h"
+
+namespace cnn::app {
+
+void add_common_flags(CLI::App& cmd, CommonFlags& f) {
+  cmd.add_option("--model", f.model, "Model name (see `cnn summary --help`)")
+      ->capture_default_str();
+  cmd.add_option("--data", f.data_dir,
+                 "Dataset directory with the four IDX files (default: $CNN_DATA_DIR, then "
+                 "data/<dataset>, then ../shared/data/<dataset>)");
+  cmd.add_option("--dataset", f.dataset, "Dataset folder name to search for")
+      ->check(CLI::IsMember({"fashion-mnist", "mnist"}))
+      ->capture_default_str();
+  cmd.add_option("--device", f.device, "cpu, cuda, cuda:N or auto (GPU if one is usable)")
+      ->capture_default_str();
+  cmd.add_option("--batch-size", f.batch_size, "Batch size")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd.add_option("--seed", f.seed, "Seed of initialisation, shuffling and dropout")
+      ->capture_default_str();
+  cmd.add_option("--limit", f.limit, "Use only the first N training images (0: all)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
+  const std::string dir = resolve_data_dir(f.data_dir, f.dataset);
+  DatasetSplits d = load_dataset_dir(dir);
+  if (f.limit > 0) d.train = take_first(d.train, f.limit);
+  fmt::print("data: {} ({} training, {} test images)\n", dir, d.train.size(), d.test.size());
+  if (resolved_dir) *resolved_dir = dir;
+  return d;
+}
+
+std::unique_ptr<Backend> open_backend(const std::string& device) {
+  const Device d = resolve_device(device);
+  if (device == "auto" && d.is_host())
+    fmt::print("device: cpu (no usable GPU: {})\n", probe_cuda().reason);
+  else
+    fmt::print("device: {}\n", d.str());
+  return make_backend(d);
+}
+
+}  // namespace cnn::app

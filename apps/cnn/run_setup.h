@@ -1,0 +1,33 @@
+// What train and evaluate share: the model, the data, the device.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "engine/backend/backend.h"
+#include "engine/io/dataset.h"
+
+namespace cnn::app {
+
+struct CommonFlags {
+  std::string model = "mnist-cnn";
+  std::string data_dir;                 // --data; empty: the default search order
+  std::string dataset = "fashion-mnist";  // which dataset folder to look for
+  std::string device = "auto";
+  int64_t batch_size = 32;
+  uint64_t seed = 42;
+  int64_t limit = 0;  // 0: all training images
+};
+
+void add_common_flags(CLI::App& cmd, CommonFlags& f);
+
+// Resolves the data directory and loads both splits, applying --limit to the training
+// split. Prints where the data came from.
+DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir);
+
+// The backend for --device, with a line saying which device runs.
+std::unique_ptr<Backend> open_backend(const std::string& device);
+
+}  // namespace cnn::app

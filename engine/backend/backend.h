@@ -1,0 +1,127 @@
+// The op interface every backend implements: one signature per op, shared by the CPU
+// backend (reference loops and OpenBLAS) and the CUDA backend (handwritten kernels,
+// cuDNN, cuBLAS). Pointers live on the backend's device. Every output is assigned, not
+// accumulated, unless the name says accumulate. Layers and the executor talk only to
+// this interface, so one graph runs anywhere.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cnnk/geometry.h"
+#include "engine/core/tensor.h"
+#include "engine/ops/activation/activation.h"
+#include "engine/ops/loss/softmax_xent.h"
+#include "engine/ops/optim/optim_update.h"
+#include "engine/ops/tensor_ops/tensor_ops.h"
+
+namespace cnn {
+
+// Running sums of the loss and of correct predictions since the last reset; the device
+// keeps them, the host reads them a few times per epoch.
+struct Metrics {
+  double loss_sum = 0;
+  int64_t correct = 0;
+  int64_t count = 0;
+  double mean_loss() const { return count ? loss_sum / static_cast<double>(count) : 0.0; }
+  double accuracy() const {
+    return count ? static_cast<double>(correct) / static_cast<double>(count) : 0.0;
+  }
+};
+
+// A list of row indices on the backend's device (the epoch's sample order).
+using IndexBuffer = std::shared_ptr<const int32_t>;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  // The implementation used for an op family ("reference", "openblas", "native", ...).
+  virtual std::string impl_name(const std::string& op_family) const = 0;
+
+  // Memory and transfers. empty() returns uninitialised storage.
+  virtual Tensor empty(const Shape& shape) = 0;
+  virtual void fill(const Tensor& t, float value) = 0;
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  virtual void upload(const float* host, const Tensor& dst) = 0;
+  virtual void download(const Tensor& src, float* host) = 0;
+  virtual void synchronize() = 0;
+  Tensor zeros(const Shape& shape);
+  Tensor to_device(const Tensor& host);  // a copy on this backend's device
+  Tensor to_host(const Tensor& t);       // a host copy (synchronizes)
+
+  // Convolution (NCHW, OIHW); b / db may be null.
+  virtual void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
+                              const float* b, float* y) = 0;
+  virtual void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
+                                    const float* w, float* dx) = 0;
+  virtual void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
+                                      const float* dy, float* dw, float* db) = 0;
+
+  virtual void pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) = 0;
+  virtual void pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* dy,
+                               float* dx) = 0;
+
+  virtual void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,
+                                          const float* gamma, const float* beta, float momentum,
+                                          float epsilon, float* running_mean, float* running_var,
+                                          float* y, float* save_mean, float* save_invstd) = 0;
+  virtual void batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const float* x,
+                                           const float* gamma, const float* beta,
+                                           const float* running_mean, const float* running_var,
+                                           float epsilon, float* y) = 0;
+  virtual void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x,
+                                  const float* dy, const float* gamma, const float* save_mean,
+                                  const float* save_invstd, float* dx, float* dgamma,
+                                  float* dbeta) = 0;
+
+  virtual void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
+                             const float* b, float* y) = 0;
+  virtual void dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
+                                   float* dx) = 0;
+  virtual void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x,
+                                      const float* dy, float* dw, float* db) = 0;
+
+  // Activations; in-place forward (x == y) is allowed; backward dx may alias dy.
+  virtual void activation_forward(Activation a, const ActivationGeometry& g, const float* x,
+                                  float* y) = 0;
+  virtual void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
+                                   const float* dy, float* dx) = 0;
+
+  virtual void dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed,
+                               const float* x, float* y, float* mask) = 0;
+  virtual void dropout_backward(const cnnk::DropoutGeometry& g, const float* mask,
+                                const float* dy, float* dx) = 0;
+
+  virtual void add(int64_t size, const float* a, const float* b, float* y) = 0;
+  virtual void accumulate(int64_t size, const float* src, float* dst) = 0;
+  virtual void channel_copy(const ChannelCopyGeometry& g, const float* src, float* dst) = 0;
+
+  // Fused softmax cross-entropy: adds the batch's loss sum, correct count and rows to the
+  // metrics; writes dlogits = (softmax - target) * grad_scale when dlogits is not null.
+  // labels: class ids [rows] when sparse, else targets [rows, classes].
+  virtual void softmax_xent(const LossGeometry& g, const float* logits, const float* labels,
+                            bool sparse, float grad_scale, float* dlogits) = 0;
+  virtual void metrics_reset() = 0;
+  virtual Metrics metrics_read() = 0;
+
+  // Optimizer updates over the whole flat parameter buffer, one call per step.
+  virtual void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g,
+                          float* velocity) = 0;
+  virtual void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
+                           float* m, float* v) = 0;
+  virtual void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
+                              float* v) = 0;
+
+  // The batch gather: dst[i, :] = src[indices[i], :] for i < count (row_len floats each).
+  virtual IndexBuffer upload_indices(const std::vector<int32_t>& indices) = 0;
+  virtual void gather_rows(const float* src, int64_t row_len, const int32_t* indices,
+                           int64_t count, float* dst) = 0;
+};
+
+// The backend for a device: CPU for the host, CUDA (when built) for a GPU.
+std::unique_ptr<Backend> make_backend(Device device);
+
+}  // namespace cnn

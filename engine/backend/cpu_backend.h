@@ -1,0 +1,91 @@
+// The CPU backend: the reference ops for everything, except convolution and dense layers,
+// which go through im2col + OpenBLAS (the reference loops are too slow to train with;
+// tests hold the two to each other). Deterministic: the same inputs give the same bits.
+#pragma once
+
+#include <vector>
+
+#include "engine/backend/backend.h"
+
+namespace cnn {
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::host(); }
+  std::string impl_name(const std::string& op_family) const override;
+
+  Tensor empty(const Shape& shape) override;
+  void fill(const Tensor& t, float value) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
+  void upload(const float* host, const Tensor& dst) override;
+  void download(const Tensor& src, float* host) override;
+  void synchronize() override {}
+
+  void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
+                      const float* b, float* y) override;
+  void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w,
+                            float* dx) override;
+  void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const float* dy,
+                              float* dw, float* db) override;
+
+  void pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) override;
+  void pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* dy,
+                       float* dx) override;
+
+  void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,
+                                  const float* gamma, const float* beta, float momentum,
+                                  float epsilon, float* running_mean, float* running_var,
+                                  float* y, float* save_mean, float* save_invstd) override;
+  void batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const float* x,
+                                   const float* gamma, const float* beta,
+                                   const float* running_mean, const float* running_var,
+                                   float epsilon, float* y) override;
+  void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x, const float* dy,
+                          const float* gamma, const float* save_mean, const float* save_invstd,
+                          float* dx, float* dgamma, float* dbeta) override;
+
+  void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
+                     const float* b, float* y) override;
+  void dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
+                           float* dx) override;
+  void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x, const float* dy,
+                              float* dw, float* db) override;
+
+  void activation_forward(Activation a, const ActivationGeometry& g, const float* x,
+                          float* y) override;
+  void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
+                           const float* dy, float* dx) override;
+
+  void dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed, const float* x,
+                       float* y, float* mask) override;
+  void dropout_backward(const cnnk::DropoutGeometry& g, const float* mask, const float* dy,
+                        float* dx) override;
+
+  void add(int64_t size, const float* a, const float* b, float* y) override;
+  void accumulate(int64_t size, const float* src, float* dst) override;
+  void channel_copy(const ChannelCopyGeometry& g, const float* src, float* dst) override;
+
+  void softmax_xent(const LossGeometry& g, const float* logits, const float* labels, bool sparse,
+                    float grad_scale, float* dlogits) override;
+  void metrics_reset() override { metrics_ = {}; }
+  Metrics metrics_read() override { return metrics_; }
+
+  void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g,
+                  float* velocity) override;
+  void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
+                   float* m, float* v) override;
+  void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
+                      float* v) override;
+
+  IndexBuffer upload_indices(const std::vector<int32_t>& indices) override;
+  void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
+                   float* dst) override;
+
+ private:
+  float* col_workspace(size_t elements);
+
+  std::vector<float> col_;  // im2col workspace, grown to the largest layer once
+  Metrics metrics_;
+};
+
+}  // namespace cnn

@@ -1,0 +1,82 @@
+// Small helpers shared by the layer implementations.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "engine/core/error.h"
+#include "engine/core/shape.h"
+#include "engine/backend/backend.h"
+#include "engine/ops/activation/activation.h"
+
+namespace cnn::detail {
+
+// The full NCHW / [N, F] shape of a per-item shape at batch n.
+inline Shape batched(int64_t n, const Shape& item) {
+  std::vector<int64_t> d{n};
+  d.insert(d.end(), item.dims().begin(), item.dims().end());
+  return Shape(std::move(d));
+}
+
+inline void expect_rank(const Shape& s, int rank, const char* what) {
+  CNN_CHECK(s.rank() == rank, ConfigError, "{} expects an input of rank {} per item, got {}",
+            what, rank, s.str());
+}
+
+// FNV-1a: a hash of a layer name that is the same on every platform and run.
+inline uint64_t stable_hash(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
+  return h;
+}
+
+inline int to_int(int64_t v) { return static_cast<int>(v); }
+
+// [n, c, spatial] view of an activation's per-item shape (softmax runs over c).
+inline ActivationGeometry act_geometry(int64_t n, const Shape& item) {
+  ActivationGeometry g;
+  g.n = n;
+  g.c = item.rank() >= 1 ? item[0] : 1;
+  g.spatial = g.c ? item.numel() / g.c : 1;
+  return g;
+}
+
+}  // namespace cnn::detail
+
+namespace cnn::detail {
+
+// The activation fused into Conv2D and Dense: applied in place on the layer's output,
+// and undone in backward into a scratch gradient (or nothing, when linear).
+class FusedActivation {
+ public:
+  explicit FusedActivation(Activation a) : act_(a) {}
+  Activation kind() const { return act_; }
+  bool fold_softmax() {
+    if (act_ != Activation::Softmax) return false;
+    act_ = Activation::Linear;
+    return true;
+  }
+  void prepare(Backend& be, const Shape& full_out) {
+    if (act_ != Activation::Linear) dz_ = be.empty(full_out);
+  }
+  void forward(Backend& be, const Shape& item, const Tensor& out) const {
+    if (act_ == Activation::Linear) return;
+    be.activation_forward(act_, act_geometry(out.shape()[0], item), out.data(), out.data());
+  }
+  // The gradient at the pre-activation: dout itself when linear.
+  Tensor backward(Backend& be, const Shape& item, const Tensor& out, const Tensor& dout) const {
+    if (act_ == Activation::Linear) return dout;
+    Tensor dz = dz_.slice_batch(0, out.shape()[0]);
+    be.activation_backward(act_, act_geometry(out.shape()[0], item), out.data(), dout.data(),
+                           dz.data());
+    return dz;
+  }
+
+ private:
+  Activation act_;
+  Tensor dz_;
+};
+
+}  // namespace cnn::detail

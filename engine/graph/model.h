@@ -1,0 +1,76 @@
+// A model: a graph of layers built the Keras way, Sequential or Functional (branches
+// joined by Add or Concatenate). Shapes are inferred as each layer is added, so an
+// impossible configuration fails at once with the layer's name and the shapes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/graph/layer.h"
+
+namespace cnn {
+
+// A handle to a node of the model's graph (the functional API's symbolic tensor).
+struct NodeRef {
+  int id = -1;
+};
+
+struct Node {
+  int id = 0;
+  std::string name;
+  LayerPtr layer;           // null for the input node
+  std::vector<int> inputs;  // node ids
+  Shape shape;              // per-item output shape (no batch dimension)
+  std::vector<ParamSpec> params;
+};
+
+class Model {
+ public:
+  explicit Model(std::string name = "model");
+  Model(Model&&) = default;
+  Model& operator=(Model&&) = default;
+
+  // Functional API. Names default to Keras's automatic ones (conv2d, conv2d_1, ...).
+  NodeRef input(const Shape& item_shape, const std::string& name = "input_layer");
+  NodeRef add(LayerPtr layer, const std::vector<NodeRef>& inputs, const std::string& name = "");
+  NodeRef add(LayerPtr layer, NodeRef input, const std::string& name = "") {
+    return add(std::move(layer), std::vector<NodeRef>{input}, name);
+  }
+  // Sequential API: appends to the last node (the input must exist).
+  NodeRef add(LayerPtr layer) { return add(std::move(layer), NodeRef{last_id()}); }
+
+  // Ends building: the output is the given node (default: the last one added). A final
+  // softmax is folded into the loss, so the graph then produces logits.
+  void finish(NodeRef output = {});
+
+  const std::string& name() const { return name_; }
+  std::vector<Node>& nodes() { return nodes_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const Node& output_node() const { return nodes_.at(static_cast<size_t>(output_)); }
+  int output_id() const { return output_; }
+  const Shape& input_shape() const { return nodes_.front().shape; }
+  bool finished() const { return output_ >= 0; }
+  // Whether the output's softmax was folded into the loss (predict applies it).
+  bool softmax_folded() const { return softmax_folded_; }
+  // A chain without branches prints as Keras's Sequential summary.
+  bool is_chain() const;
+
+  int64_t count_params(bool trainable) const;
+  int64_t count_params() const { return count_params(true) + count_params(false); }
+
+ private:
+  int last_id() const { return static_cast<int>(nodes_.size()) - 1; }
+  std::string auto_name(const std::string& base);
+
+  std::string name_;
+  std::vector<Node> nodes_;
+  int output_ = -1;
+  bool softmax_folded_ = false;
+};
+
+// The Keras summary table: Layer (type) | Output Shape | Param # (and Connected to, for
+// models with branches), then total, trainable and non-trainable parameters. Output
+// shapes print in the engine's NCHW order with None for the batch.
+std::string summary(const Model& m);
+
+}  // namespace cnn

@@ -1,0 +1,77 @@
+// Conv2D shape inference (Keras semantics through plan_axis).
+#include "engine/ops/conv2d/conv2d.h"
+
+#include <climits>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "engine/core/error.h"
+
+namespace cnn {
+namespace {
+
+std::string describe(const Conv2dParams& p, const Shape& input) {
+  return fmt::format(
+      "Conv2D with input {} (NCHW), {} filters, kernel {}x{}, strides {}x{}, dilation {}x{}, "
+      "padding {}",
+      input.str(), p.filters, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.dilation_h,
+      p.dilation_w, p.padding.str());
+}
+
+}  // namespace
+
+cnnk::Conv2dGeometry conv2d_geometry(const Conv2dParams& p, const Shape& input) {
+  CNN_CHECK(input.rank() == 4, ConfigError, "{}: the input must have rank 4 (N, C, H, W), not {}",
+            describe(p, input), input.rank());
+  CNN_CHECK(input[0] >= 0 && input[1] > 0 && input[2] > 0 && input[3] > 0, ConfigError,
+            "{}: every input dimension must be positive (the batch may be 0)",
+            describe(p, input));
+  for (int i = 0; i < 4; ++i) {
+    CNN_CHECK(input[i] <= INT_MAX, ConfigError, "{}: dimension {} is too large",
+              describe(p, input), i);
+  }
+  CNN_CHECK(p.filters > 0, ConfigError, "{}: the number of filters must be positive",
+            describe(p, input));
+  CNN_CHECK(p.kernel_h > 0 && p.kernel_w > 0, ConfigError, "{}: the kernel size must be positive",
+            describe(p, input));
+  CNN_CHECK(p.stride_h > 0 && p.stride_w > 0, ConfigError, "{}: the strides must be positive",
+            describe(p, input));
+  CNN_CHECK(p.dilation_h > 0 && p.dilation_w > 0, ConfigError,
+            "{}: the dilation rate must be positive", describe(p, input));
+  const Padding& pad = p.padding;
+  if (pad.mode == PaddingMode::Explicit) {
+    CNN_CHECK(pad.top >= 0 && pad.bottom >= 0 && pad.left >= 0 && pad.right >= 0, ConfigError,
+              "{}: explicit padding must not be negative", describe(p, input));
+  }
+
+  cnnk::Conv2dGeometry g;
+  g.n = static_cast<int>(input[0]);
+  g.c = static_cast<int>(input[1]);
+  g.h = static_cast<int>(input[2]);
+  g.w = static_cast<int>(input[3]);
+  g.k = p.filters;
+  g.r = p.kernel_h;
+  g.s = p.kernel_w;
+  g.stride_h = p.stride_h;
+  g.stride_w = p.stride_w;
+  g.dil_h = p.dilation_h;
+  g.dil_w = p.dilation_w;
+
+  const int window_h = (p.kernel_h - 1) * p.dilation_h + 1;
+  const int window_w = (p.kernel_w - 1) * p.dilation_w + 1;
+  const AxisPlan ph = plan_axis(g.h, window_h, p.stride_h, pad.mode, pad.top, pad.bottom);
+  const AxisPlan pw = plan_axis(g.w, window_w, p.stride_w, pad.mode, pad.left, pad.right);
+  CNN_CHECK(ph.out > 0 && pw.out > 0, ConfigError,
+            "{}: the (dilated) {}x{} window does not fit the padded {}x{} input; the output "
+            "would be {}x{}",
+            describe(p, input), window_h, window_w, g.h + ph.pad_before + ph.pad_after,
+            g.w + pw.pad_before + pw.pad_after, ph.out, pw.out);
+  g.p = ph.out;
+  g.q = pw.out;
+  g.pad_top = ph.pad_before;
+  g.pad_left = pw.pad_before;
+  return g;
+}
+
+}  // namespace cnn

@@ -1,0 +1,26 @@
+// Row-major single-precision GEMM for the CPU backend's fast paths (conv2d, dense), over
+// OpenBLAS's cblas_sgemm. Internal to engine/ops; the reference never uses it.
+#pragma once
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace cnn::blas::detail {
+
+// C[m, n] = op(A)[m, k] . op(B)[k, n] + beta * C, all row-major. Empty products are
+// handled here (C is zeroed when beta is 0) so that OpenBLAS never sees a zero dimension.
+inline void sgemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda,
+                  const float* b, int ldb, float beta, float* c, int ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == 0.0f)
+      for (int i = 0; i < m; ++i) std::fill_n(c + static_cast<int64_t>(i) * ldc, n, 0.0f);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace cnn::blas::detail

@@ -1,0 +1,48 @@
+// Optimizers with Keras's defaults: SGD (lr 0.01, optional momentum and nesterov), Adam
+// (lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7), RMSprop (lr 1e-3, rho 0.9,
+// epsilon 1e-7). State lives beside the parameters on the backend, one buffer each.
+#pragma once
+
+#include <string>
+
+#include "engine/backend/backend.h"
+#include "engine/graph/parameters.h"
+
+namespace cnn {
+
+enum class OptimizerKind { Sgd, Adam, Rmsprop };
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::Adam;
+  float learning_rate = -1.0f;  // < 0: the kind's Keras default
+  float momentum = 0.0f;        // SGD
+  bool nesterov = false;        // SGD
+  float beta1 = 0.9f, beta2 = 0.999f;  // Adam
+  float rho = 0.9f;                    // RMSprop
+  float epsilon = 1e-7f;               // Adam, RMSprop
+
+  float lr() const;
+  std::string describe() const;  // "adam(lr=0.001, ...)"
+};
+
+// "sgd", "adam", "rmsprop"; anything else throws ConfigError.
+OptimizerKind parse_optimizer(const std::string& name);
+std::string optimizer_name(OptimizerKind kind);
+
+class Optimizer {
+ public:
+  Optimizer(const OptimizerConfig& config, Parameters& params, Backend& backend);
+  // Applies the gradients in params.grads() to params.values(): one backend call.
+  void step();
+  int64_t iterations() const { return iterations_; }
+  const OptimizerConfig& config() const { return config_; }
+
+ private:
+  OptimizerConfig config_;
+  Parameters& params_;
+  Backend& backend_;
+  Tensor slot1_, slot2_;  // velocity / first moment, second moment
+  int64_t iterations_ = 0;
+};
+
+}  // namespace cnn
