@@ -17,11 +17,11 @@ double monitored(const EpochLog& e, const std::string& monitor) {
   return e.val_accuracy.value();
 }
 
-bool higher_is_better(const std::string& monitor) {
-  return monitor.find("accuracy") != std::string::npos;
-}
-
 }  // namespace
+
+int64_t validation_split_index(int64_t n, double fraction) {
+  return static_cast<int64_t>(static_cast<double>(n) * (1.0 - fraction));
+}
 
 Trainer::Trainer(Model& model, Backend& backend, uint64_t seed)
     : model_(model), backend_(backend), seed_(seed), params_(model, backend) {
@@ -54,7 +54,7 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt) {
             n_classes);
   const int64_t n = train.size();
   // Keras: the validation data is the last fraction, taken before any shuffling.
-  const int64_t n_train = static_cast<int64_t>(static_cast<double>(n) * (1.0 - opt.validation_split));
+  const int64_t n_train = validation_split_index(n, opt.validation_split);
   const int64_t n_val = n - n_train;
   CNN_CHECK(n_train >= 1, ConfigError, "no training samples left after a validation split of {}",
             opt.validation_split);
@@ -62,14 +62,9 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt) {
             "validation split {} of {} samples leaves no validation samples",
             opt.validation_split, n);
   const EarlyStopping& es = opt.early_stopping;
-  if (es.enabled) {
-    CNN_CHECK(es.monitor == "loss" || es.monitor == "accuracy" || es.monitor == "val_loss" ||
-                  es.monitor == "val_accuracy",
-              ConfigError, "early stopping cannot monitor '{}'", es.monitor);
-    CNN_CHECK(n_val > 0 || es.monitor.rfind("val_", 0) != 0, ConfigError,
-              "early stopping monitors '{}' but there is no validation split", es.monitor);
-    CNN_CHECK(es.patience >= 0, ConfigError, "patience must be >= 0, got {}", es.patience);
-  }
+  EarlyStopper stopper(es);
+  CNN_CHECK(!es.enabled || n_val > 0 || es.monitor.rfind("val_", 0) != 0, ConfigError,
+            "early stopping monitors '{}' but there is no validation split", es.monitor);
 
   // The whole dataset lives on the device for the run.
   const Tensor images = backend_.to_device(train.images);
@@ -82,8 +77,6 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt) {
   dlogits_ = backend_.empty(Shape{opt.batch_size, n_classes});
 
   History history;
-  double best = 0.0;
-  int wait = 0;
   Parameters::Snapshot best_weights;
   std::vector<int32_t> order(static_cast<size_t>(n_train));
   const int64_t batches = (n_train + opt.batch_size - 1) / opt.batch_size;
@@ -126,16 +119,10 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt) {
     if (opt.on_epoch_end) opt.on_epoch_end(log, opt.epochs);
 
     if (es.enabled) {
-      const double current = monitored(log, es.monitor);
-      const bool improved =
-          epoch == 1 || (higher_is_better(es.monitor) ? current > best + es.min_delta
-                                                      : current < best - es.min_delta);
-      if (improved) {
-        best = current;
-        wait = 0;
-        history.best_epoch = epoch;
-        if (es.restore_best_weights) best_weights = params_.snapshot();
-      } else if (++wait >= es.patience) {
+      const bool stop = stopper.update(epoch, monitored(log, es.monitor));
+      history.best_epoch = stopper.best_epoch();
+      if (stopper.improved() && es.restore_best_weights) best_weights = params_.snapshot();
+      if (stop) {
         history.stopped_early = true;
         if (es.restore_best_weights) {
           params_.restore(best_weights);

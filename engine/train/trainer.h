@@ -15,19 +15,10 @@
 #include "engine/graph/model.h"
 #include "engine/graph/parameters.h"
 #include "engine/io/dataset.h"
+#include "engine/train/early_stopping.h"
 #include "engine/train/optimizer.h"
 
 namespace cnn {
-
-// Keras's EarlyStopping: stop when `monitor` has not improved for `patience` epochs;
-// with restore_best_weights, go back to the best epoch's weights when stopping.
-struct EarlyStopping {
-  bool enabled = false;
-  std::string monitor = "val_loss";  // val_loss, val_accuracy, loss, accuracy
-  int patience = 0;
-  double min_delta = 0.0;
-  bool restore_best_weights = true;
-};
 
 struct EpochLog {
   int epoch = 0;  // 1-based, as Keras prints it
@@ -55,6 +46,9 @@ struct FitOptions {
   // Called after each batch with (batch index, batches in the epoch); may be empty.
   std::function<void(int64_t, int64_t)> on_batch_end;
 };
+
+// Keras's split: the first int(n * (1 - fraction)) samples train, the rest validate.
+int64_t validation_split_index(int64_t n, double fraction);
 
 struct EvalResult {
   double loss = 0, accuracy = 0;
