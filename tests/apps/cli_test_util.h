@@ -1,0 +1,152 @@
+// Helpers for the command-line tests: a scratch directory per test, and a runner that
+// starts the real `cnn` binary there (fork + exec), capturing stdout, stderr and how the
+// process ended.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cnn::clitest {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temp folder, removed at the end of the test.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "cnn_test_cli_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr)
+      throw std::runtime_error("mkdtemp failed for " + pattern);
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+// How one run of the binary ended.
+struct CliResult {
+  bool exited = false;     // ended through exit() (not a signal, not our timeout)
+  int exit_code = -1;      // valid when exited
+  int signal = 0;          // the terminating signal, when not exited
+  bool timed_out = false;  // killed by the runner after the time limit
+  std::string out, err;
+
+  // For failure messages: everything about the run.
+  std::string describe() const {
+    std::ostringstream s;
+    if (timed_out)
+      s << "timed out";
+    else if (exited)
+      s << "exit code " << exit_code;
+    else
+      s << "killed by signal " << signal;
+    s << "\n--- stdout ---\n" << out << "--- stderr ---\n" << err << "---";
+    return s.str();
+  }
+};
+
+inline std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_text(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+// Runs `binary args...` with `cwd` as its working directory. Its stdout and stderr go to
+// two files under `log_dir`, read back when it ends. A run past `timeout` is killed.
+inline CliResult run_process(const std::string& binary, const std::vector<std::string>& args,
+                             const fs::path& cwd, const fs::path& log_dir,
+                             std::chrono::seconds timeout = std::chrono::seconds(180)) {
+  const std::string out_path = (log_dir / "cli_stdout.txt").string();
+  const std::string err_path = (log_dir / "cli_stderr.txt").string();
+  const std::string cwd_str = cwd.string();
+  // Everything the child needs is prepared before fork: after it, only exec-safe calls.
+  std::vector<std::string> storage;
+  storage.push_back(binary);
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    if (out_fd < 0 || err_fd < 0 || null_fd < 0 || ::dup2(out_fd, 1) < 0 ||
+        ::dup2(err_fd, 2) < 0 || ::dup2(null_fd, 0) < 0 || ::chdir(cwd_str.c_str()) != 0)
+      ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+
+  CliResult r;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0) throw std::runtime_error("waitpid failed");
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      r.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!r.timed_out) {
+    r.exited = WIFEXITED(status);
+    if (r.exited) r.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  }
+  r.out = read_text(out_path);
+  r.err = read_text(err_path);
+  return r;
+}
+
+// The lines of a text, without their line ends; a last line without "\n" counts too.
+inline std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace cnn::clitest

@@ -1,0 +1,59 @@
+// Helpers for engine tests: small datasets and models that need no files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/core/rng.h"
+#include "engine/graph/layers.h"
+#include "engine/graph/model.h"
+#include "engine/io/dataset.h"
+
+namespace cnn::testing {
+
+// n images of 1x8x8 whose class (of 4) is the brightest quadrant: learnable in a few
+// steps, so training tests can check that the loss falls.
+inline Dataset quadrant_dataset(int64_t n, uint64_t seed) {
+  Dataset d;
+  d.images = Tensor::empty_host(Shape{n, 1, 8, 8});
+  d.labels = Tensor::empty_host(Shape{n});
+  d.classes = 4;
+  Rng rng(seed);
+  for (int64_t i = 0; i < n; ++i) {
+    float* img = d.images.host() + i * 64;
+    const int cls = static_cast<int>(rng.below(4));
+    for (int y = 0; y < 8; ++y)
+      for (int x = 0; x < 8; ++x) {
+        const int q = (y / 4) * 2 + x / 4;
+        img[y * 8 + x] = static_cast<float>(rng.uniform(0.0, 0.5) + (q == cls ? 0.5 : 0.0));
+      }
+    d.labels.host()[i] = static_cast<float>(cls);
+  }
+  d.source = "quadrants";
+  return d;
+}
+
+// A small model that uses every stochastic and stateful layer: batch norm, spatial
+// dropout, dropout.
+inline Model small_stochastic_model() {
+  Model m("small-stochastic");
+  m.input(Shape{1, 8, 8});
+  m.add(layers::conv2d(4, 3, "same", Activation::Relu));
+  m.add(layers::batch_norm());
+  m.add(layers::spatial_dropout2d(0.2f));
+  m.add(layers::max_pool2d(2));
+  m.add(layers::flatten());
+  m.add(layers::dense(16, Activation::Relu));
+  m.add(layers::dropout(0.3f));
+  m.add(layers::dense(4, Activation::Softmax));
+  m.finish();
+  return m;
+}
+
+// The real dataset folder, or "" when this machine does not have it.
+inline std::string real_fashion_mnist_dir() {
+  const std::string dir = std::string(CNN_TEST_SHARED_DATA) + "/fashion-mnist";
+  return dataset_dir_complete(dir) ? dir : "";
+}
+
+}  // namespace cnn::testing
