@@ -73,7 +73,7 @@ void im2col(const cnnk::Conv2dGeometry& g, const float* x, float* col) {
       } else {
         for (int q = cols.lo; q < cols.hi; ++q) d[q] = src[q * sw];
       }
-      
+      std::fill(d + cols.hi, d + Q, 0.0f);
     }
     std::fill(dst + static_cast<int64_t>(rows.hi) * Q, dst + static_cast<int64_t>(P) * Q, 0.0f);
   });

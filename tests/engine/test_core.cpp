@@ -1,0 +1,88 @@
+// Tensors, devices and random numbers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "cnnk/random.h"
+#include "engine/core/device.h"
+#include "engine/core/error.h"
+#include "engine/core/rng.h"
+#include "engine/core/tensor.h"
+
+namespace cnn {
+namespace {
+
+TEST(Tensor, ViewsShareStorageAndCheckBounds) {
+  Tensor t = Tensor::zeros_host(Shape{4, 2, 3});
+  EXPECT_EQ(t.numel(), 24);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data()) % 64, 0u);
+  Tensor s = t.slice_batch(1, 2);
+  EXPECT_EQ(s.shape(), (Shape{2, 2, 3}));
+  s.host()[0] = 5.0f;
+  EXPECT_EQ(t.host()[6], 5.0f);
+  Tensor r = t.reshape(Shape{24});
+  EXPECT_EQ(r.host()[6], 5.0f);
+  EXPECT_THROW(t.reshape(Shape{25}), Error);
+  EXPECT_THROW(t.slice_batch(3, 2), Error);
+  EXPECT_THROW(t.view(20, Shape{5}), Error);
+  EXPECT_EQ(t.view(20, Shape{4}).host(), t.host() + 20);
+  EXPECT_EQ(Shape({2, 3}).str(true), "(None, 3)");
+  EXPECT_EQ(Shape({7}).str(), "(7,)");
+}
+
+TEST(Device, RequestsResolveOrFailClearly) {
+  EXPECT_TRUE(resolve_device("cpu").is_host());
+  EXPECT_THROW(resolve_device("tpu"), ConfigError);
+  EXPECT_THROW(resolve_device("cuda:x"), ConfigError);
+  const CudaStatus st = probe_cuda();
+  if (!st.available) {
+    EXPECT_FALSE(st.reason.empty());
+    EXPECT_TRUE(resolve_device("auto").is_host());
+    try {
+      resolve_device("cuda");
+      FAIL() << "expected DeviceError";
+    } catch (const DeviceError& e) {
+      EXPECT_NE(std::string(e.what()).find(st.reason), std::string::npos);
+    }
+  } else {
+    EXPECT_TRUE(resolve_device("auto").is_cuda());
+    EXPECT_THROW(resolve_device(fmt::format("cuda:{}", st.gpus.size())), DeviceError);
+  }
+}
+
+TEST(Error, ContextReadsOutermostFirst) {
+  Error e("bad magic");
+  e.with_context("reading train-images").with_context("loading fashion-mnist");
+  EXPECT_STREQ(e.what(), "loading fashion-mnist: reading train-images: bad magic");
+  EXPECT_EQ(e.message(), "bad magic");
+}
+
+TEST(Rng, StreamsAreReproducibleAndIndependent) {
+  Rng a(1), b(1), c(2);
+  for (int i = 0; i < 10; ++i) {
+    const uint64_t x = a.next_u64();
+    EXPECT_EQ(x, b.next_u64());
+    EXPECT_NE(x, c.next_u64());
+  }
+  std::vector<int> v(100);
+  std::iota(v.begin(), v.end(), 0);
+  Rng::stream(7, 1).shuffle(v);
+  std::vector<int> sorted = v;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(sorted[static_cast<size_t>(i)], i);  // a permutation
+  EXPECT_NE(v[0] + v[1] * 100, 0 + 1 * 100);
+  double sum = 0;
+  Rng u(3);
+  for (int i = 0; i < 10000; ++i) {
+    const double x = u.uniform();
+    ASSERT_GE(x, 0.0);
+    ASSERT_LT(x, 1.0);
+    sum += x;
+  }
+  EXPECT_NEAR(sum / 10000, 0.5, 0.02);
+  EXPECT_EQ(cnnk::uniform01(5, 9), cnnk::uniform01(5, 9));
+}
+
+}  // namespace
+}  // namespace cnn
