@@ -1,7 +1,9 @@
 // cnn train: fit a model as Keras would, evaluate it on the test set, write a report.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <system_error>
 
 #include "apps/cnn/commands.h"
 #include "apps/cnn/run_setup.h"
@@ -50,8 +52,24 @@ void print_epoch(const EpochLog& e, int epochs) {
   std::fflush(stdout);
 }
 
+// Fails now, not after a long training run, when an output file cannot be written
+// there: its directory is missing or the path names a directory.
+void check_output_path(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  CNN_CHECK(!fs::is_directory(p, ec), ConfigError, "{} '{}' is a directory, not a file", flag,
+            path);
+  const fs::path parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  CNN_CHECK(fs::is_directory(parent, ec), ConfigError,
+            "{} '{}': the directory '{}' does not exist", flag, path, parent.string());
+}
+
 int run_train(const TrainFlags& f) {
   Model model = build_model(f.common.model);
+  check_output_path("--save", f.save);
+  check_output_path("--report", f.report);
   std::string data_dir;
   const DatasetSplits data = load_data(f.common, &data_dir);
   auto backend = open_backend(f.common.device);

@@ -37,11 +37,16 @@ DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
 }
 
 std::unique_ptr<Backend> open_backend(const std::string& device) {
-  const Device d = resolve_device(device);
-  if (device == "auto" && d.is_host())
+  Device d = resolve_device(device);
+  if (device == "auto" && d.is_cuda() && !has_cuda_backend()) {
+    fmt::print("device: cpu ({} found, but this version has no CUDA training backend yet)\n",
+               d.str());
+    d = Device::host();
+  } else if (device == "auto" && d.is_host()) {
     fmt::print("device: cpu (no usable GPU: {})\n", probe_cuda().reason);
-  else
+  } else {
     fmt::print("device: {}\n", d.str());
+  }
   return make_backend(d);
 }
 

@@ -123,5 +123,7 @@ class Backend {
 
 // The backend for a device: CPU for the host, CUDA (when built) for a GPU.
 std::unique_ptr<Backend> make_backend(Device device);
+// Whether make_backend can build a backend for a CUDA device in this version.
+bool has_cuda_backend();
 
 }  // namespace cnn

@@ -6,6 +6,8 @@
 
 namespace cnn {
 
+bool has_cuda_backend() { return false; }
+
 std::unique_ptr<Backend> make_backend(Device device) {
   if (device.is_host()) return std::make_unique<CpuBackend>();
   // The CUDA training backend (kernels, cuDNN, cuBLAS behind this interface) is the next

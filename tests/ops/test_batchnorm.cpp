@@ -111,8 +111,7 @@ TEST(BatchNormRef, InferenceUsesRunningStatistics) {
       for (int s = 0; s < g.spatial; ++s) {
         const size_t i = sz((static_cast<int64_t>(n) * g.c + c) * g.spatial + s);
         const size_t k = sz(c);
-        EXPECT_NEAR(y[i], gamma[k] * (x[i] - rm[k]) / std::sqrt(rv[k] + kEpsilon) + beta[k],
-                    1e-12);
+        EXPECT_NEAR(y[i], gamma[k] * (x[i] - rm[k]) / std::sqrt(rv[k] + kEpsilon) + beta[k], 1e-12);
       }
 }
 
@@ -120,11 +119,12 @@ TEST(BatchNormRef, FloatMatchesDouble) {
   const BatchNormGeometry g{4, 3, 10};
   const std::vector<double> xd = test::random_values(sz(g.size()), 11, -2.0, 2.0);
   const std::vector<double> gd = test::random_values(3, 12, 0.5, 1.5),
-                            bd = test::random_values(3, 13), dyd = test::random_values(xd.size(), 14);
+                            bd = test::random_values(3, 13),
+                            dyd = test::random_values(xd.size(), 14);
   const std::vector<float> x = test::cast_all<float>(xd), gamma = test::cast_all<float>(gd),
                            beta = test::cast_all<float>(bd), dy = test::cast_all<float>(dyd);
   std::vector<float> rm(3, 0.0f), rv(3, 1.0f), y = poisoned<float>(x.size()),
-                     sm = poisoned<float>(3), si = poisoned<float>(3);
+                                               sm = poisoned<float>(3), si = poisoned<float>(3);
   ref::batchnorm_forward_training<float>(g, x.data(), gamma.data(), beta.data(), 0.99f, 1e-3f,
                                          rm.data(), rv.data(), y.data(), sm.data(), si.data());
   std::vector<float> dx = poisoned<float>(x.size()), dg = poisoned<float>(3),
@@ -134,8 +134,8 @@ TEST(BatchNormRef, FloatMatchesDouble) {
   // The same in double, from the same float inputs.
   const std::vector<double> x2 = test::cast_all<double>(x), g2 = test::cast_all<double>(gamma),
                             b2 = test::cast_all<double>(beta), dy2 = test::cast_all<double>(dy);
-  std::vector<double> rm2(3, 0.0), rv2(3, 1.0), y2(x.size()), sm2(3), si2(3), dx2(x.size()),
-      dg2(3), db2(3);
+  std::vector<double> rm2(3, 0.0), rv2(3, 1.0), y2(x.size()), sm2(3), si2(3), dx2(x.size()), dg2(3),
+      db2(3);
   ref::batchnorm_forward_training<double>(g, x2.data(), g2.data(), b2.data(), 0.99, 1e-3,
                                           rm2.data(), rv2.data(), y2.data(), sm2.data(),
                                           si2.data());

@@ -32,9 +32,9 @@ Conv2dParams params(int filters, int kh, int kw, int sh, int sw, Padding padding
 }
 
 std::string describe(const Conv2dGeometry& g) {
-  return "n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " " + std::to_string(g.h) +
-         "x" + std::to_string(g.w) + " k" + std::to_string(g.k) + " " + std::to_string(g.r) +
-         "x" + std::to_string(g.s) + " stride " + std::to_string(g.stride_h) + "x" +
+  return "n" + std::to_string(g.n) + " c" + std::to_string(g.c) + " " + std::to_string(g.h) + "x" +
+         std::to_string(g.w) + " k" + std::to_string(g.k) + " " + std::to_string(g.r) + "x" +
+         std::to_string(g.s) + " stride " + std::to_string(g.stride_h) + "x" +
          std::to_string(g.stride_w) + " pad " + std::to_string(g.pad_top) + "," +
          std::to_string(g.pad_left) + " dil " + std::to_string(g.dil_h) + "x" +
          std::to_string(g.dil_w) + " out " + std::to_string(g.p) + "x" + std::to_string(g.q);
@@ -99,6 +99,32 @@ TEST(Conv2d, DesignExampleRing) {
   EXPECT_TRUE(test::all_equal("blas vs ref", yb, y));
 }
 
+// Hand-computed: the dilated taps and the asymmetric padding land where the geometry says.
+TEST(Conv2d, DilationAndAsymmetricPaddingByHand) {
+  // x[i][j] = 5i + j on 5x5, w[r][s] = 3r + s + 1, dilation 2, valid: one output,
+  // sum of w[r][s] * x[2r][2s] = 16 + 184 + 532.
+  std::vector<double> x(25), w(9);
+  for (size_t i = 0; i < 25; ++i) x[i] = static_cast<double>(i);
+  for (size_t i = 0; i < 9; ++i) w[i] = static_cast<double>(i + 1);
+  Conv2dGeometry g = conv2d_geometry(params(1, 3, 3, 1, 1, Padding::valid(), 2, 2), {1, 1, 5, 5});
+  ASSERT_EQ(g.p, 1);
+  std::vector<double> y = poisoned<double>(1);
+  ref::conv2d_forward<double>(g, x.data(), w.data(), nullptr, y.data());
+  EXPECT_EQ(y[0], 732.0);
+
+  // x = 1..9 on 3x3, w = [1 2; 3 4], "same": total padding 1, all of it after.
+  const std::vector<double> x3 = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w2 = {1, 2, 3, 4};
+  g = conv2d_geometry(params(1, 2, 2, 1, 1, Padding::same()), {1, 1, 3, 3});
+  ASSERT_EQ(g.p, 3);
+  ASSERT_EQ(g.pad_top, 0);
+  y = poisoned<double>(9);
+  ref::conv2d_forward<double>(g, x3.data(), w2.data(), nullptr, y.data());
+  EXPECT_EQ(y[0], 1 * 1 + 2 * 2 + 3 * 4 + 4 * 5);
+  EXPECT_EQ(y[2], 1 * 3 + 3 * 6);
+  EXPECT_EQ(y[6], 1 * 7 + 2 * 8);
+  EXPECT_EQ(y[8], 1 * 9);
+}
+
 // ---------------------------------------------------------------------------------------
 // Shape inference.
 
@@ -137,14 +163,14 @@ TEST(Conv2dGeometry, KerasSameAndValidPerAxis) {
                                     << (c.mode == PaddingMode::Same ? "same" : "valid"));
     const Padding pad = c.mode == PaddingMode::Same ? Padding::same() : Padding::valid();
     // Both axes, separately, with a different size on the other axis.
-    const Conv2dGeometry gh = conv2d_geometry(
-        params(5, c.kernel, 1, c.stride, 1, pad, c.dilation, 1), {2, 3, c.in, 10});
+    const Conv2dGeometry gh =
+        conv2d_geometry(params(5, c.kernel, 1, c.stride, 1, pad, c.dilation, 1), {2, 3, c.in, 10});
     EXPECT_EQ(gh.p, c.out);
     EXPECT_EQ(gh.pad_top, c.pad_before);
     EXPECT_EQ(gh.q, 10);
     EXPECT_EQ(gh.pad_left, 0);
-    const Conv2dGeometry gw = conv2d_geometry(
-        params(5, 1, c.kernel, 1, c.stride, pad, 1, c.dilation), {2, 3, 10, c.in});
+    const Conv2dGeometry gw =
+        conv2d_geometry(params(5, 1, c.kernel, 1, c.stride, pad, 1, c.dilation), {2, 3, 10, c.in});
     EXPECT_EQ(gw.q, c.out);
     EXPECT_EQ(gw.pad_left, c.pad_before);
     EXPECT_EQ(gw.p, 10);
@@ -230,11 +256,12 @@ TEST(Conv2dGeometry, ImpossibleConfigurationsThrowWithTheShapes) {
             std::string::npos);
   EXPECT_NE(config_error(params(4, 3, 3, 1, -2, Padding::same()), ok).find("strides must"),
             std::string::npos);
-  EXPECT_NE(config_error(params(4, 3, 3, 1, 1, Padding::same(), 0, 1), ok).find("dilation rate must"),
-            std::string::npos);
-  EXPECT_NE(config_error(params(4, 3, 3, 1, 1, Padding::explicit_(-1, 0, 0, 0)), ok)
-                .find("negative"),
-            std::string::npos);
+  EXPECT_NE(
+      config_error(params(4, 3, 3, 1, 1, Padding::same(), 0, 1), ok).find("dilation rate must"),
+      std::string::npos);
+  EXPECT_NE(
+      config_error(params(4, 3, 3, 1, 1, Padding::explicit_(-1, 0, 0, 0)), ok).find("negative"),
+      std::string::npos);
   m = config_error(params(4, 3, 3, 1, 1, Padding::same()), {3, 8, 8});
   EXPECT_NE(m.find("rank 4"), std::string::npos) << m;
   EXPECT_NE(m.find("(3, 8, 8)"), std::string::npos) << m;
@@ -254,7 +281,8 @@ struct ConvCase {
 std::vector<ConvCase> gradcheck_cases() {
   return {
       {"3x3 valid", {2, 3, 7, 6}, params(4, 3, 3, 1, 1, Padding::valid())},
-      {"3x3 stride 2 same (pad 0 before, 1 after)", {2, 2, 8, 8},
+      {"3x3 stride 2 same (pad 0 before, 1 after)",
+       {2, 2, 8, 8},
        params(3, 3, 3, 2, 2, Padding::same())},
       {"3x3 stride 2 same on odd input", {1, 2, 7, 9}, params(3, 3, 3, 2, 2, Padding::same())},
       {"4x4 same (pad 1 before, 2 after)", {2, 2, 7, 7}, params(3, 4, 4, 1, 1, Padding::same())},
@@ -365,8 +393,8 @@ void expect_blas_matches_ref(const BlasRun& r) {
   const int64_t crs = static_cast<int64_t>(g.c) * g.r * g.s;
   const int64_t npq = static_cast<int64_t>(g.n) * g.p * g.q;
   EXPECT_TRUE(test::within_bounds("y", r.y, y, rounding_bounds(my, crs + 1)));
-  EXPECT_TRUE(
-      test::within_bounds("dx", r.dx, dx, rounding_bounds(mdx, g.k + static_cast<int64_t>(g.r) * g.s)));
+  EXPECT_TRUE(test::within_bounds("dx", r.dx, dx,
+                                  rounding_bounds(mdx, g.k + static_cast<int64_t>(g.r) * g.s)));
   EXPECT_TRUE(test::within_bounds("dw", r.dw, dw, rounding_bounds(mdw, npq + g.n)));
   EXPECT_TRUE(test::within_bounds("db", r.db, db, rounding_bounds(mdb, 1)));
 }
@@ -391,7 +419,8 @@ std::vector<Conv2dGeometry> sweep_geometries() {
   out.push_back(conv2d_geometry(params(5, 3, 3, 1, 1, Padding::same(), 2, 2), {3, 3, 9, 10}));
   out.push_back(conv2d_geometry(params(5, 3, 2, 2, 1, Padding::valid(), 2, 3), {1, 2, 11, 9}));
   out.push_back(conv2d_geometry(params(4, 2, 5, 2, 3, Padding::same()), {3, 3, 8, 13}));
-  out.push_back(conv2d_geometry(params(4, 3, 3, 1, 2, Padding::explicit_(2, 0, 1, 3)), {2, 3, 7, 6}));
+  out.push_back(
+      conv2d_geometry(params(4, 3, 3, 1, 2, Padding::explicit_(2, 0, 1, 3)), {2, 3, 7, 6}));
   out.push_back(conv2d_geometry(params(6, 4, 4, 1, 1, Padding::same()), {2, 3, 6, 7}));
   return out;
 }

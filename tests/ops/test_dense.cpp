@@ -63,8 +63,8 @@ std::vector<double> rounding_bounds(const std::vector<double>& mag, int64_t leng
   return bound;
 }
 
-const DenseGeometry kSweep[] = {{1, 1, 1},   {1, 784, 10}, {3, 17, 5},  {7, 800, 32},
-                                {32, 128, 64}, {5, 3, 129}, {33, 65, 17}};
+const DenseGeometry kSweep[] = {{1, 1, 1},     {1, 784, 10}, {3, 17, 5},  {7, 800, 32},
+                                {32, 128, 64}, {5, 3, 129},  {33, 65, 17}};
 
 TEST(DenseBlas, MatchesReferenceWithinRoundingBounds) {
   uint64_t seed = 300;

@@ -85,7 +85,8 @@ TEST(DropoutRef, KeepsAboutOneMinusRateAndScalesTheKept) {
 
 TEST(DropoutRef, SpatialDropoutKeepsOrDropsWholeChannels) {
   const DropoutGeometry g{20, 50, 9, true};
-  const std::vector<float> x = test::cast_all<float>(test::random_values(sz(g.size()), 3, 0.5, 1.0));
+  const std::vector<float> x =
+      test::cast_all<float>(test::random_values(sz(g.size()), 3, 0.5, 1.0));
   const float rate = 0.4f;
   const Result r = run(g, rate, 31, x);
   size_t kept_channels = 0;

@@ -26,8 +26,8 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
                   const char* what) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i]))) << what << " [" << i
-                                                                            << "]";
+    EXPECT_NEAR(got[i], want[i], 1e-6 * std::max(1.0, std::abs(want[i])))
+        << what << " [" << i << "]";
 }
 
 struct SgdCase {

@@ -11,8 +11,8 @@
 namespace cnn {
 namespace {
 
-using cnnk::PoolMode;
 using cnnk::Pool2dGeometry;
+using cnnk::PoolMode;
 using test::poisoned;
 
 Pool2dParams params(PoolMode mode, int ph, int pw, int sh = 0, int sw = 0,
@@ -82,19 +82,19 @@ TEST(Pool2dGeometry, KerasSameIsCeilWithTheSmallerHalfBefore) {
     int in, pool, stride, out, pad_before;
   };
   const Case cases[] = {
-      {7, 2, 2, 4, 0},   // total 1: 0 before, 1 after
-      {8, 2, 2, 4, 0},   // total 0
-      {5, 3, 1, 5, 1},   // overlapping, stride 1: total 2
-      {6, 4, 1, 6, 1},   // total 3: 1 before, 2 after
-      {7, 3, 2, 4, 1},   // total 2
-      {28, 3, 2, 14, 0}, // total 1
+      {7, 2, 2, 4, 0},    // total 1: 0 before, 1 after
+      {8, 2, 2, 4, 0},    // total 0
+      {5, 3, 1, 5, 1},    // overlapping, stride 1: total 2
+      {6, 4, 1, 6, 1},    // total 3: 1 before, 2 after
+      {7, 3, 2, 4, 1},    // total 2
+      {28, 3, 2, 14, 0},  // total 1
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(testing::Message() << "in " << c.in << " pool " << c.pool << " stride "
-                                    << c.stride);
-    const Pool2dGeometry g = pool2d_geometry(
-        params(PoolMode::Max, c.pool, c.pool, c.stride, c.stride, Padding::same()),
-        {1, 2, c.in, c.in + 1});
+    SCOPED_TRACE(testing::Message()
+                 << "in " << c.in << " pool " << c.pool << " stride " << c.stride);
+    const Pool2dGeometry g =
+        pool2d_geometry(params(PoolMode::Max, c.pool, c.pool, c.stride, c.stride, Padding::same()),
+                        {1, 2, c.in, c.in + 1});
     EXPECT_EQ(g.p, c.out);
     EXPECT_EQ(g.pad_top, c.pad_before);
     const AxisPlan a = plan_axis(c.in + 1, c.pool, c.stride, PaddingMode::Same, 0, 0);
@@ -125,8 +125,7 @@ TEST(Pool2dGeometry, ImpossibleConfigurationsThrowWithTheShapes) {
   EXPECT_NE(m.find("pool size must"), std::string::npos) << m;
   m = config_error(params(PoolMode::Max, 2, 2, -1, 2), {1, 1, 4, 4});
   EXPECT_NE(m.find("strides must"), std::string::npos) << m;
-  m = config_error(params(PoolMode::Max, 2, 2, 2, 2, Padding::explicit_(2, 0, 0, 0)),
-                   {1, 1, 4, 4});
+  m = config_error(params(PoolMode::Max, 2, 2, 2, 2, Padding::explicit_(2, 0, 0, 0)), {1, 1, 4, 4});
   EXPECT_NE(m.find("explicit(2,0,0,0)"), std::string::npos) << m;
   m = config_error(params(PoolMode::Max, 2, 2), {1, 1, 0, 4});
   EXPECT_NE(m.find("positive"), std::string::npos) << m;
@@ -137,30 +136,30 @@ TEST(Pool2dGeometry, ImpossibleConfigurationsThrowWithTheShapes) {
 
 TEST(Pool2dRef, MaxPaddingNeverWins) {
   // All inputs negative: a zero from the padding would win if padding took part.
-  const Pool2dGeometry g = pool2d_geometry(
-      params(PoolMode::Max, 3, 3, 2, 2, Padding::same()), {1, 1, 5, 5});
+  const Pool2dGeometry g =
+      pool2d_geometry(params(PoolMode::Max, 3, 3, 2, 2, Padding::same()), {1, 1, 5, 5});
   std::vector<double> x(25);
   for (size_t i = 0; i < x.size(); ++i) x[i] = -1.0 - static_cast<double>(i);
   std::vector<double> y = poisoned<double>(sz(g.output_size()));
   ref::pool2d_forward<double>(g, x.data(), y.data());
   // out 3x3, total padding 2: windows start at rows/cols -1, 1, 3.
-  EXPECT_EQ(y[0], -1.0);              // window rows 0..1, cols 0..1: max is x[0]
-  EXPECT_EQ(y[1], -2.0);              // cols 1..3 of row 0
-  EXPECT_EQ(y[4], -7.0);              // rows 1..3, cols 1..3: x[1*5+1]
-  EXPECT_EQ(y[8], -19.0);             // rows 3..4, cols 3..4: x[3*5+3]
+  EXPECT_EQ(y[0], -1.0);   // window rows 0..1, cols 0..1: max is x[0]
+  EXPECT_EQ(y[1], -2.0);   // cols 1..3 of row 0
+  EXPECT_EQ(y[4], -7.0);   // rows 1..3, cols 1..3: x[1*5+1]
+  EXPECT_EQ(y[8], -19.0);  // rows 3..4, cols 3..4: x[3*5+3]
 }
 
 TEST(Pool2dRef, AverageSameCountsOnlyRealInputs) {
-  const Pool2dGeometry g = pool2d_geometry(
-      params(PoolMode::Average, 3, 3, 1, 1, Padding::same()), {2, 3, 4, 5});
+  const Pool2dGeometry g =
+      pool2d_geometry(params(PoolMode::Average, 3, 3, 1, 1, Padding::same()), {2, 3, 4, 5});
   const std::vector<double> ones(sz(g.input_size()), 1.0);
   std::vector<double> y = poisoned<double>(sz(g.output_size()));
   ref::pool2d_forward<double>(g, ones.data(), y.data());
   EXPECT_TRUE(test::all_equal("y", y, ones));
   // A corner: mean of the 2x2 real inputs.
   const std::vector<double> x = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-  const Pool2dGeometry g4 = pool2d_geometry(
-      params(PoolMode::Average, 3, 3, 1, 1, Padding::same()), {1, 1, 4, 4});
+  const Pool2dGeometry g4 =
+      pool2d_geometry(params(PoolMode::Average, 3, 3, 1, 1, Padding::same()), {1, 1, 4, 4});
   std::vector<double> y4 = poisoned<double>(16);
   ref::pool2d_forward<double>(g4, x.data(), y4.data());
   EXPECT_DOUBLE_EQ(y4[0], (1 + 2 + 5 + 6) / 4.0);
@@ -192,16 +191,17 @@ TEST(Pool2dRef, GradientsMatchFiniteDifferences) {
     const std::string m = mode == PoolMode::Max ? "max " : "average ";
     cases.push_back({m + "2x2 valid", params(mode, 2, 2), {2, 3, 6, 6}});
     cases.push_back({m + "2x2 valid, odd input", params(mode, 2, 2), {1, 2, 7, 5}});
-    cases.push_back({m + "2x2 same, odd input", params(mode, 2, 2, 2, 2, Padding::same()),
-                     {2, 2, 7, 5}});
+    cases.push_back(
+        {m + "2x2 same, odd input", params(mode, 2, 2, 2, 2, Padding::same()), {2, 2, 7, 5}});
     cases.push_back({m + "3x3 stride 1 same (overlapping)",
-                     params(mode, 3, 3, 1, 1, Padding::same()), {1, 2, 5, 6}});
-    cases.push_back({m + "3x3 stride 2 valid (overlapping)", params(mode, 3, 3, 2, 2),
-                     {2, 1, 7, 7}});
-    cases.push_back({m + "2x3 strides 1x2 same", params(mode, 2, 3, 1, 2, Padding::same()),
-                     {1, 2, 6, 7}});
-    cases.push_back({m + "explicit padding", params(mode, 3, 3, 2, 2,
-                                                    Padding::explicit_(1, 2, 2, 0)),
+                     params(mode, 3, 3, 1, 1, Padding::same()),
+                     {1, 2, 5, 6}});
+    cases.push_back(
+        {m + "3x3 stride 2 valid (overlapping)", params(mode, 3, 3, 2, 2), {2, 1, 7, 7}});
+    cases.push_back(
+        {m + "2x3 strides 1x2 same", params(mode, 2, 3, 1, 2, Padding::same()), {1, 2, 6, 7}});
+    cases.push_back({m + "explicit padding",
+                     params(mode, 3, 3, 2, 2, Padding::explicit_(1, 2, 2, 0)),
                      {1, 2, 6, 5}});
   }
   uint64_t seed = 500;

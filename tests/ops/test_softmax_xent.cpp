@@ -22,8 +22,8 @@ TEST(SoftmaxXentRef, KnownValues) {
   const std::vector<double> logits(12, 0.7), labels = {0, 3, 2};
   std::vector<double> d = poisoned<double>(12);
   int64_t correct = -1;
-  const double loss = ref::softmax_xent_sparse<double>(g, logits.data(), labels.data(), 1.0,
-                                                       d.data(), &correct);
+  const double loss =
+      ref::softmax_xent_sparse<double>(g, logits.data(), labels.data(), 1.0, d.data(), &correct);
   EXPECT_NEAR(loss, 3.0 * std::log(4.0), 1e-14);
   EXPECT_EQ(correct, 1);  // ties go to class 0; only row 0's label is 0
   for (size_t i = 0; i < 12; ++i) {
@@ -92,19 +92,19 @@ TEST(SoftmaxXentRef, GradScaleScalesTheGradientOnly) {
   const std::vector<float> z = test::cast_all<float>(test::random_values(12, 5));
   const std::vector<float> labels = {2, 0, 1, 1};
   std::vector<float> d1 = poisoned<float>(12), d4 = poisoned<float>(12);
-  const double l1 = ref::softmax_xent_sparse<float>(g, z.data(), labels.data(), 1.0f, d1.data(),
-                                                    nullptr);
-  const double l4 = ref::softmax_xent_sparse<float>(g, z.data(), labels.data(), 0.25f,
-                                                    d4.data(), nullptr);
+  const double l1 =
+      ref::softmax_xent_sparse<float>(g, z.data(), labels.data(), 1.0f, d1.data(), nullptr);
+  const double l4 =
+      ref::softmax_xent_sparse<float>(g, z.data(), labels.data(), 0.25f, d4.data(), nullptr);
   EXPECT_EQ(l1, l4);
   for (size_t i = 0; i < 12; ++i) EXPECT_NEAR(d4[i], 0.25f * d1[i], 1e-7f);
 }
 
 TEST(SoftmaxXentRef, CountsCorrectRows) {
   const LossGeometry g{4, 3};
-  const std::vector<float> z = {3, 1, 2,  // argmax 0
-                                0, 5, 5,  // tie: argmax 1 (first)
-                                1, 1, 9,  // argmax 2
+  const std::vector<float> z = {3,  1,  2,    // argmax 0
+                                0,  5,  5,    // tie: argmax 1 (first)
+                                1,  1,  9,    // argmax 2
                                 -1, -2, -3};  // argmax 0
   const std::vector<float> labels = {0, 2, 2, 1};
   int64_t correct = -1;

@@ -79,8 +79,7 @@ TEST(TensorOpsRef, ChannelCopyTouchesOnlyItsSlice) {
       for (int64_t s = 0; s < 3; ++s) {
         const float got = dst[static_cast<size_t>((n * 5 + c) * 3 + s)];
         const bool inside = c >= 2 && c < 4;
-        const float want =
-            inside ? src[static_cast<size_t>((n * 4 + c - 2 + 1) * 3 + s)] : -7.0f;
+        const float want = inside ? src[static_cast<size_t>((n * 4 + c - 2 + 1) * 3 + s)] : -7.0f;
         EXPECT_EQ(got, want) << n << " " << c << " " << s;
       }
 }

@@ -105,8 +105,8 @@ inline ::testing::AssertionResult gradients_match(const std::string& what,
                                                   const std::vector<double>& numeric,
                                                   double tol = 1e-6) {
   if (analytic.size() != numeric.size())
-    return ::testing::AssertionFailure() << what << ": size " << analytic.size() << " vs "
-                                         << numeric.size();
+    return ::testing::AssertionFailure()
+           << what << ": size " << analytic.size() << " vs " << numeric.size();
   double worst = 0.0;
   size_t worst_i = 0, bad = 0;
   std::ostringstream first;
@@ -125,9 +125,8 @@ inline ::testing::AssertionResult gradients_match(const std::string& what,
   }
   if (bad == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << what << ": " << bad << " of " << analytic.size()
-         << " gradients off; worst at [" << worst_i << "] is " << worst
-         << " times the bound; first:" << first.str();
+         << what << ": " << bad << " of " << analytic.size() << " gradients off; worst at ["
+         << worst_i << "] is " << worst << " times the bound; first:" << first.str();
 }
 
 // |actual - expected| <= bound[i] for every element (bound may be a single value).
@@ -136,8 +135,8 @@ template <class A, class E>
                                          const std::vector<E>& expected,
                                          const std::vector<double>& bound) {
   if (actual.size() != expected.size())
-    return ::testing::AssertionFailure() << what << ": size " << actual.size() << " vs "
-                                         << expected.size();
+    return ::testing::AssertionFailure()
+           << what << ": size " << actual.size() << " vs " << expected.size();
   double worst = 0.0;
   size_t worst_i = 0, bad = 0;
   std::ostringstream first;
@@ -156,9 +155,9 @@ template <class A, class E>
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << what << ": " << bad << " of " << actual.size()
-                                       << " elements off; worst at [" << worst_i << "] is "
-                                       << worst << " times its bound; first:" << first.str();
+  return ::testing::AssertionFailure()
+         << what << ": " << bad << " of " << actual.size() << " elements off; worst at [" << worst_i
+         << "] is " << worst << " times its bound; first:" << first.str();
 }
 
 // Bit-for-bit equality.

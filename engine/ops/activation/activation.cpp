@@ -13,11 +13,16 @@ constexpr Activation kAll[] = {Activation::Linear, Activation::Relu, Activation:
 
 std::string activation_name(Activation a) {
   switch (a) {
-    case Activation::Linear: return "linear";
-    case Activation::Relu: return "relu";
-    case Activation::Sigmoid: return "sigmoid";
-    case Activation::Tanh: return "tanh";
-    case Activation::Softmax: return "softmax";
+    case Activation::Linear:
+      return "linear";
+    case Activation::Relu:
+      return "relu";
+    case Activation::Sigmoid:
+      return "sigmoid";
+    case Activation::Tanh:
+      return "tanh";
+    case Activation::Softmax:
+      return "softmax";
   }
   throw Error(fmt::format("activation_name: unknown activation value {}", static_cast<int>(a)));
 }

@@ -12,15 +12,23 @@ namespace {
 // Each functor: y from x, and dx from (y, dy).
 struct Linear {
   template <class T>
-  static T fwd(T x) { return x; }
+  static T fwd(T x) {
+    return x;
+  }
   template <class T>
-  static T bwd(T, T dy) { return dy; }
+  static T bwd(T, T dy) {
+    return dy;
+  }
 };
 struct Relu {
   template <class T>
-  static T fwd(T x) { return x > T(0) ? x : T(0); }
+  static T fwd(T x) {
+    return x > T(0) ? x : T(0);
+  }
   template <class T>
-  static T bwd(T y, T dy) { return y > T(0) ? dy : T(0); }
+  static T bwd(T y, T dy) {
+    return y > T(0) ? dy : T(0);
+  }
 };
 struct Sigmoid {
   // exp of a non-positive argument only: no overflow for large |x|.
@@ -31,13 +39,19 @@ struct Sigmoid {
     return static_cast<T>(v >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
   }
   template <class T>
-  static T bwd(T y, T dy) { return dy * y * (T(1) - y); }
+  static T bwd(T y, T dy) {
+    return dy * y * (T(1) - y);
+  }
 };
 struct Tanh {
   template <class T>
-  static T fwd(T x) { return static_cast<T>(std::tanh(static_cast<double>(x))); }
+  static T fwd(T x) {
+    return static_cast<T>(std::tanh(static_cast<double>(x)));
+  }
   template <class T>
-  static T bwd(T y, T dy) { return dy * (T(1) - y * y); }
+  static T bwd(T y, T dy) {
+    return dy * (T(1) - y * y);
+  }
 };
 
 template <class F, class T>
@@ -55,9 +69,11 @@ void softmax_forward(const ActivationGeometry& g, const T* x, T* y) {
     for (int64_t s = 0; s < g.spatial; ++s) {
       const int64_t base = n * g.c * g.spatial + s;  // channel j at base + j * spatial
       double mx = -INFINITY;
-      for (int64_t j = 0; j < g.c; ++j) mx = std::max(mx, static_cast<double>(x[base + j * g.spatial]));
+      for (int64_t j = 0; j < g.c; ++j)
+        mx = std::max(mx, static_cast<double>(x[base + j * g.spatial]));
       double sum = 0.0;
-      for (int64_t j = 0; j < g.c; ++j) sum += std::exp(static_cast<double>(x[base + j * g.spatial]) - mx);
+      for (int64_t j = 0; j < g.c; ++j)
+        sum += std::exp(static_cast<double>(x[base + j * g.spatial]) - mx);
       for (int64_t j = 0; j < g.c; ++j) {
         const int64_t i = base + j * g.spatial;
         y[i] = static_cast<T>(std::exp(static_cast<double>(x[i]) - mx) / sum);
@@ -89,11 +105,16 @@ void softmax_backward(const ActivationGeometry& g, const T* y, const T* dy, T* d
 template <class T>
 void activation_forward(Activation a, const ActivationGeometry& g, const T* x, T* y) {
   switch (a) {
-    case Activation::Linear: return map_forward<Linear>(g.size(), x, y);
-    case Activation::Relu: return map_forward<Relu>(g.size(), x, y);
-    case Activation::Sigmoid: return map_forward<Sigmoid>(g.size(), x, y);
-    case Activation::Tanh: return map_forward<Tanh>(g.size(), x, y);
-    case Activation::Softmax: return softmax_forward(g, x, y);
+    case Activation::Linear:
+      return map_forward<Linear>(g.size(), x, y);
+    case Activation::Relu:
+      return map_forward<Relu>(g.size(), x, y);
+    case Activation::Sigmoid:
+      return map_forward<Sigmoid>(g.size(), x, y);
+    case Activation::Tanh:
+      return map_forward<Tanh>(g.size(), x, y);
+    case Activation::Softmax:
+      return softmax_forward(g, x, y);
   }
 }
 
@@ -101,11 +122,16 @@ template <class T>
 void activation_backward(Activation a, const ActivationGeometry& g, const T* y, const T* dy,
                          T* dx) {
   switch (a) {
-    case Activation::Linear: return map_backward<Linear>(g.size(), y, dy, dx);
-    case Activation::Relu: return map_backward<Relu>(g.size(), y, dy, dx);
-    case Activation::Sigmoid: return map_backward<Sigmoid>(g.size(), y, dy, dx);
-    case Activation::Tanh: return map_backward<Tanh>(g.size(), y, dy, dx);
-    case Activation::Softmax: return softmax_backward(g, y, dy, dx);
+    case Activation::Linear:
+      return map_backward<Linear>(g.size(), y, dy, dx);
+    case Activation::Relu:
+      return map_backward<Relu>(g.size(), y, dy, dx);
+    case Activation::Sigmoid:
+      return map_backward<Sigmoid>(g.size(), y, dy, dx);
+    case Activation::Tanh:
+      return map_backward<Tanh>(g.size(), y, dy, dx);
+    case Activation::Softmax:
+      return softmax_backward(g, y, dy, dx);
   }
 }
 

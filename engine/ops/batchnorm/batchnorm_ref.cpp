@@ -31,8 +31,8 @@ void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const T* x, co
         const double d = static_cast<double>(x[at(g, n, c, s)]) - mean;
         sq += d * d;
       }
-    const double var = m > 0 ? sq / m : 0.0;                 // biased: normalisation
-    const double unbiased = m > 1 ? sq / (m - 1) : var;      // unbiased: running variance
+    const double var = m > 0 ? sq / m : 0.0;             // biased: normalisation
+    const double unbiased = m > 1 ? sq / (m - 1) : var;  // unbiased: running variance
     const double invstd = 1.0 / std::sqrt(var + static_cast<double>(epsilon));
     const double scale = static_cast<double>(gamma[c]) * invstd;
     const double shift = static_cast<double>(beta[c]);
@@ -99,12 +99,12 @@ void batchnorm_backward(const cnnk::BatchNormGeometry& g, const T* x, const T* d
   }
 }
 
-#define CNN_INSTANTIATE_BATCHNORM_REF(T)                                                       \
-  template void batchnorm_forward_training<T>(const cnnk::BatchNormGeometry&, const T*,        \
-                                              const T*, const T*, T, T, T*, T*, T*, T*, T*);   \
-  template void batchnorm_forward_inference<T>(const cnnk::BatchNormGeometry&, const T*,       \
-                                               const T*, const T*, const T*, const T*, T, T*); \
-  template void batchnorm_backward<T>(const cnnk::BatchNormGeometry&, const T*, const T*,      \
+#define CNN_INSTANTIATE_BATCHNORM_REF(T)                                                           \
+  template void batchnorm_forward_training<T>(const cnnk::BatchNormGeometry&, const T*, const T*,  \
+                                              const T*, T, T, T*, T*, T*, T*, T*);                 \
+  template void batchnorm_forward_inference<T>(const cnnk::BatchNormGeometry&, const T*, const T*, \
+                                               const T*, const T*, const T*, T, T*);               \
+  template void batchnorm_backward<T>(const cnnk::BatchNormGeometry&, const T*, const T*,          \
                                       const T*, const T*, const T*, T*, T*, T*);
 CNN_INSTANTIATE_BATCHNORM_REF(float)
 CNN_INSTANTIATE_BATCHNORM_REF(double)

@@ -1,10 +1,10 @@
 // Conv2D shape inference (Keras semantics through plan_axis).
 #include "engine/ops/conv2d/conv2d.h"
 
+#include <fmt/format.h>
+
 #include <climits>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "engine/core/error.h"
 
@@ -25,11 +25,10 @@ cnnk::Conv2dGeometry conv2d_geometry(const Conv2dParams& p, const Shape& input) 
   CNN_CHECK(input.rank() == 4, ConfigError, "{}: the input must have rank 4 (N, C, H, W), not {}",
             describe(p, input), input.rank());
   CNN_CHECK(input[0] >= 0 && input[1] > 0 && input[2] > 0 && input[3] > 0, ConfigError,
-            "{}: every input dimension must be positive (the batch may be 0)",
-            describe(p, input));
+            "{}: every input dimension must be positive (the batch may be 0)", describe(p, input));
   for (int i = 0; i < 4; ++i) {
-    CNN_CHECK(input[i] <= INT_MAX, ConfigError, "{}: dimension {} is too large",
-              describe(p, input), i);
+    CNN_CHECK(input[i] <= INT_MAX, ConfigError, "{}: dimension {} is too large", describe(p, input),
+              i);
   }
   CNN_CHECK(p.filters > 0, ConfigError, "{}: the number of filters must be positive",
             describe(p, input));

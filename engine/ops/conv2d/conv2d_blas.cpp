@@ -65,8 +65,7 @@ void im2col(const cnnk::Conv2dGeometry& g, const float* x, float* col) {
     std::fill(dst, dst + static_cast<int64_t>(rows.lo) * Q, 0.0f);
     for (int p = rows.lo; p < rows.hi; ++p) {
       float* d = dst + static_cast<int64_t>(p) * Q;
-      const float* src =
-          x + x_off + static_cast<int64_t>(p * sh + row_offset) * W + col_offset;
+      const float* src = x + x_off + static_cast<int64_t>(p * sh + row_offset) * W + col_offset;
       std::fill(d, d + cols.lo, 0.0f);
       if (sw == 1) {
         std::copy(src + cols.lo, src + cols.hi, d + cols.lo);
@@ -121,8 +120,8 @@ void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* 
   }
 }
 
-void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w,
-                          float* dx, float* col) {
+void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                          float* col) {
   const int pq = g.p * g.q, crs = g.c * g.r * g.s;
   const int64_t x_image = static_cast<int64_t>(g.c) * g.h * g.w;
   const int64_t y_image = static_cast<int64_t>(g.k) * pq;

@@ -72,8 +72,7 @@ void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const T* dy, const T* w
 }
 
 template <class T>
-void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const T* x, const T* dy, T* dw,
-                            T* db) {
+void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* db) {
   for (int k = 0; k < g.k; ++k)
     for (int c = 0; c < g.c; ++c)
       for (int r = 0; r < g.r; ++r)
@@ -99,12 +98,10 @@ void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const T* x, const T* 
   }
 }
 
-#define CNN_INSTANTIATE_CONV2D_REF(T)                                                          \
-  template void conv2d_forward<T>(const cnnk::Conv2dGeometry&, const T*, const T*, const T*,   \
-                                  T*);                                                         \
-  template void conv2d_backward_data<T>(const cnnk::Conv2dGeometry&, const T*, const T*, T*);  \
-  template void conv2d_backward_filter<T>(const cnnk::Conv2dGeometry&, const T*, const T*, T*, \
-                                          T*);
+#define CNN_INSTANTIATE_CONV2D_REF(T)                                                             \
+  template void conv2d_forward<T>(const cnnk::Conv2dGeometry&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_data<T>(const cnnk::Conv2dGeometry&, const T*, const T*, T*);     \
+  template void conv2d_backward_filter<T>(const cnnk::Conv2dGeometry&, const T*, const T*, T*, T*);
 CNN_INSTANTIATE_CONV2D_REF(float)
 CNN_INSTANTIATE_CONV2D_REF(double)
 #undef CNN_INSTANTIATE_CONV2D_REF

@@ -20,8 +20,7 @@ void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
   sgemm(false, true, g.n, g.out, g.in, x, g.in, w, g.in, b ? 1.0f : 0.0f, y, g.out);
 }
 
-void dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
-                         float* dx) {
+void dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w, float* dx) {
   sgemm(false, false, g.n, g.in, g.out, dy, g.out, w, g.in, 0.0f, dx, g.in);
 }
 
@@ -31,7 +30,8 @@ void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x, const 
   if (!db) return;
   for (int o = 0; o < g.out; ++o) {
     double acc = 0.0;
-    for (int n = 0; n < g.n; ++n) acc += static_cast<double>(dy[static_cast<int64_t>(n) * g.out + o]);
+    for (int n = 0; n < g.n; ++n)
+      acc += static_cast<double>(dy[static_cast<int64_t>(n) * g.out + o]);
     db[o] = static_cast<float>(acc);
   }
 }

@@ -42,17 +42,16 @@ void dense_backward_weights(const cnnk::DenseGeometry& g, const T* x, const T* d
   if (!db) return;
   for (int o = 0; o < g.out; ++o) {
     double acc = 0.0;
-    for (int n = 0; n < g.n; ++n) acc += static_cast<double>(dy[static_cast<int64_t>(n) * g.out + o]);
+    for (int n = 0; n < g.n; ++n)
+      acc += static_cast<double>(dy[static_cast<int64_t>(n) * g.out + o]);
     db[o] = static_cast<T>(acc);
   }
 }
 
-#define CNN_INSTANTIATE_DENSE_REF(T)                                                         \
-  template void dense_forward<T>(const cnnk::DenseGeometry&, const T*, const T*, const T*,   \
-                                 T*);                                                        \
-  template void dense_backward_data<T>(const cnnk::DenseGeometry&, const T*, const T*, T*);  \
-  template void dense_backward_weights<T>(const cnnk::DenseGeometry&, const T*, const T*, T*, \
-                                          T*);
+#define CNN_INSTANTIATE_DENSE_REF(T)                                                            \
+  template void dense_forward<T>(const cnnk::DenseGeometry&, const T*, const T*, const T*, T*); \
+  template void dense_backward_data<T>(const cnnk::DenseGeometry&, const T*, const T*, T*);     \
+  template void dense_backward_weights<T>(const cnnk::DenseGeometry&, const T*, const T*, T*, T*);
 CNN_INSTANTIATE_DENSE_REF(float)
 CNN_INSTANTIATE_DENSE_REF(double)
 #undef CNN_INSTANTIATE_DENSE_REF

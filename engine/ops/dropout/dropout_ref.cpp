@@ -33,11 +33,11 @@ void dropout_backward(const cnnk::DropoutGeometry& g, const T* mask, const T* dy
 
 template void dropout_forward<float>(const cnnk::DropoutGeometry&, float, uint64_t, const float*,
                                      float*, float*);
-template void dropout_forward<double>(const cnnk::DropoutGeometry&, double, uint64_t,
-                                      const double*, double*, double*);
+template void dropout_forward<double>(const cnnk::DropoutGeometry&, double, uint64_t, const double*,
+                                      double*, double*);
 template void dropout_backward<float>(const cnnk::DropoutGeometry&, const float*, const float*,
                                       float*);
-template void dropout_backward<double>(const cnnk::DropoutGeometry&, const double*,
-                                       const double*, double*);
+template void dropout_backward<double>(const cnnk::DropoutGeometry&, const double*, const double*,
+                                       double*);
 
 }  // namespace cnn::ref

@@ -27,8 +27,8 @@ void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const fl
   const double t = static_cast<double>(step);
   const double b1_t = std::pow(static_cast<double>(h.beta1), t);
   const double b2_t = std::pow(static_cast<double>(h.beta2), t);
-  const float alpha = static_cast<float>(static_cast<double>(h.lr) * std::sqrt(1.0 - b2_t) /
-                                         (1.0 - b1_t));
+  const float alpha =
+      static_cast<float>(static_cast<double>(h.lr) * std::sqrt(1.0 - b2_t) / (1.0 - b1_t));
   const float one_minus_b1 = 1.0f - h.beta1, one_minus_b2 = 1.0f - h.beta2;
   for (int64_t i = 0; i < n; ++i) {
     m[i] += (g[i] - m[i]) * one_minus_b1;

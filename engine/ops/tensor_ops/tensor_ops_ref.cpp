@@ -25,9 +25,9 @@ void channel_copy(const ChannelCopyGeometry& g, const T* src, T* dst) {
     }
 }
 
-#define CNN_INSTANTIATE_TENSOR_OPS_REF(T)                                  \
-  template void add_forward<T>(int64_t, const T*, const T*, T*);           \
-  template void accumulate<T>(int64_t, const T*, T*);                      \
+#define CNN_INSTANTIATE_TENSOR_OPS_REF(T)                        \
+  template void add_forward<T>(int64_t, const T*, const T*, T*); \
+  template void accumulate<T>(int64_t, const T*, T*);            \
   template void channel_copy<T>(const ChannelCopyGeometry&, const T*, T*);
 CNN_INSTANTIATE_TENSOR_OPS_REF(float)
 CNN_INSTANTIATE_TENSOR_OPS_REF(double)

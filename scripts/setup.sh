@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu machine and builds the project into build/.
+#   - installs the build dependencies from the distribution's packages when missing
+#     (needs root or sudo; otherwise prints the apt-get line to run);
+#   - configures with CUDA when nvcc is found (the toolkit's cuBLAS and cuDNN are
+#     required then), else CPU-only with -DCNN_WITH_CUDA=OFF, and says which;
+#   - builds with ninja.
+# Environment: BUILD_DIR (default build), CNN_CUDA=ON|OFF to force the choice,
+# CMAKE_CUDA_ARCHITECTURES (default 90), CMAKE_ARGS (extra configure arguments).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake ninja-build g++ pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev
+          zlib1g-dev libopenblas-dev libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  if [[ $(id -u) == 0 ]]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing packages; run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+build_dir=${BUILD_DIR:-build}
+cuda=${CNN_CUDA:-}
+if [[ -z $cuda ]]; then
+  if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then cuda=ON; else cuda=OFF; fi
+fi
+if [[ $cuda == ON && -z ${CUDACXX:-} ]] && ! command -v nvcc >/dev/null; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
+echo "setup: configuring $build_dir with CNN_WITH_CUDA=$cuda"
+# shellcheck disable=SC2086
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCNN_WITH_CUDA="$cuda" \
+  -DCNN_WARNINGS_AS_ERRORS=ON ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$build_dir" --parallel "$(nproc)"
+echo "setup: built $build_dir/apps/cnn/cnn"
