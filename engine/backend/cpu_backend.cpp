@@ -1,5 +1,7 @@
 #include "engine/backend/cpu_backend.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -11,6 +13,15 @@
 #include "engine/ops/pool2d/pool2d.h"
 
 namespace cnn {
+
+CpuBackend::CpuBackend() {
+  // OpenBLAS splits a GEMM differently for different thread counts, and the sums then
+  // round differently. One thread makes runs bit-identical on any machine, and on the
+  // small per-image GEMMs of these models it is also the fastest (measured on 2 cores:
+  // 4.4 s against 5.4 s for 30000 images of mnist-cnn). The setting is the library's
+  // own process-wide state.
+  openblas_set_num_threads(1);
+}
 
 std::string CpuBackend::impl_name(const std::string& op_family) const {
   return (op_family == "conv2d" || op_family == "dense") ? "openblas" : "reference";

@@ -1,6 +1,7 @@
 // The CPU backend: the reference ops for everything, except convolution and dense layers,
 // which go through im2col + OpenBLAS (the reference loops are too slow to train with;
-// tests hold the two to each other). Deterministic: the same inputs give the same bits.
+// tests hold the two to each other). Deterministic: the same inputs give the same bits,
+// on any machine (OpenBLAS runs single-threaded).
 #pragma once
 
 #include <vector>
@@ -11,6 +12,7 @@ namespace cnn {
 
 class CpuBackend final : public Backend {
  public:
+  CpuBackend();
   Device device() const override { return Device::host(); }
   std::string impl_name(const std::string& op_family) const override;
 

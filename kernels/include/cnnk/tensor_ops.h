@@ -1,0 +1,34 @@
+// Small device ops the executor and layers need: fill, add, accumulate, channel copies
+// (concat), the batch gather, and the bias of dense layers (cuBLAS does the GEMM).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace cnnk {
+
+cudaError_t fill(int64_t size, float value, float* y, cudaStream_t stream);
+cudaError_t add(int64_t size, const float* a, const float* b, float* y, cudaStream_t stream);
+cudaError_t accumulate(int64_t size, const float* src, float* dst, cudaStream_t stream);
+// As cnn::ChannelCopyGeometry (engine/ops/tensor_ops/tensor_ops.h), flattened here so
+// kernels/ needs nothing of the engine.
+struct ChannelCopy {
+  int64_t n = 0, spatial = 1;
+  int64_t src_c = 0, src_offset = 0;
+  int64_t dst_c = 0, dst_offset = 0;
+  int64_t count = 0;
+};
+cudaError_t channel_copy(const ChannelCopy& g, const float* src, float* dst,
+                         cudaStream_t stream);
+// dst[i, :] = src[indices[i], :], i < count.
+cudaError_t gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
+                        float* dst, cudaStream_t stream);
+// y[n, c, s] += b[c] over an [n, c, spatial] tensor.
+cudaError_t bias_add(int64_t n, int64_t c, int64_t spatial, const float* b, float* y,
+                     cudaStream_t stream);
+// db[c] = sum over n and spatial of dy[n, c, s] (assigned; fixed-order reduction).
+cudaError_t bias_backward(int64_t n, int64_t c, int64_t spatial, const float* dy, float* db,
+                          cudaStream_t stream);
+
+}  // namespace cnnk
