@@ -24,8 +24,8 @@ void add_evaluate_command(CLI::App& app, std::function<int()>& run) {
   cmd->callback([&run, f] {
     run = [f] {
       Model model = build_model(f->common.model);
+      auto backend = open_backend(f->common.device);  // before the data: fail fast
       const DatasetSplits data = load_data(f->common, nullptr);
-      auto backend = open_backend(f->common.device);
       Trainer trainer(model, *backend, f->common.seed);
       load_weights(f->weights, model, trainer.parameters());
       const EvalResult r = trainer.evaluate(data.test, f->common.batch_size);

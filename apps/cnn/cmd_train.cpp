@@ -62,8 +62,8 @@ void check_output_path(const std::string& flag, const std::string& path) {
   CNN_CHECK(!fs::is_directory(p, ec), ConfigError, "{} '{}' is a directory, not a file", flag,
             path);
   const fs::path parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  CNN_CHECK(fs::is_directory(parent, ec), ConfigError,
-            "{} '{}': the directory '{}' does not exist", flag, path, parent.string());
+  CNN_CHECK(fs::is_directory(parent, ec), ConfigError, "{} '{}': the directory '{}' does not exist",
+            flag, path, parent.string());
 }
 
 int run_train(const TrainFlags& f) {
@@ -71,8 +71,8 @@ int run_train(const TrainFlags& f) {
   check_output_path("--save", f.save);
   check_output_path("--report", f.report);
   std::string data_dir;
+  auto backend = open_backend(f.common.device);  // before the data: fail fast
   const DatasetSplits data = load_data(f.common, &data_dir);
-  auto backend = open_backend(f.common.device);
 
   FitOptions opt;
   opt.epochs = f.epochs;

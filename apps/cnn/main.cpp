@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "apps/cnn/commands.h"
 #include "engine/core/error.h"
@@ -18,6 +20,17 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // CLI11 answers a misspelt command with "A subcommand is required": name it instead.
+    const std::vector<std::string> rest = app.remaining();
+    if (app.get_subcommands().empty() && !rest.empty() && e.get_name() == "RequiredError") {
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      fmt::print(stderr, "cnn: error: unknown command or option '{}' (commands: {})\n",
+                 rest.front(), names);
+      fmt::print(stderr, "Run with --help for more information.\n");
+      return static_cast<int>(CLI::ExitCodes::ExtrasError);
+    }
     return app.exit(e);
   }
   try {

@@ -70,7 +70,8 @@ class Model {
 
 // The Keras summary table: Layer (type) | Output Shape | Param # (and Connected to, for
 // models with branches), then total, trainable and non-trainable parameters. Output
-// shapes print in the engine's NCHW order with None for the batch.
+// shapes print as Keras prints them: (None, H, W, C) for images, though the engine
+// stores NCHW.
 std::string summary(const Model& m);
 
 }  // namespace cnn

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <vector>
 
 #include "engine/graph/model.h"
 
@@ -47,8 +48,12 @@ std::string summary(const Model& m) {
     const std::string type = n.layer ? n.layer->type() : "InputLayer";
     int64_t params = 0;
     for (const ParamSpec& p : n.params) params += p.shape.numel();
+    // Keras prints images channels-last; the engine stores them NCHW. The summary shows
+    // Keras's order so that it reads like the model's Keras description.
+    std::vector<int64_t> dims = n.shape.dims();
+    if (dims.size() == 3) dims = {dims[1], dims[2], dims[0]};
     std::string shape = "(None";
-    for (int64_t d : n.shape.dims()) shape += fmt::format(", {}", d);
+    for (int64_t d : dims) shape += fmt::format(", {}", d);
     shape += ")";
     s += fmt::format("{:<{}}{:<{}}{:<{}}", " " + n.name + " (" + type + ")", w_layer, shape,
                      w_shape, std::to_string(params), w_params);

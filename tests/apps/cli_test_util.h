@@ -105,8 +105,8 @@ inline CliResult run_process(const std::string& binary, const std::vector<std::s
     const int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int null_fd = ::open("/dev/null", O_RDONLY);
-    if (out_fd < 0 || err_fd < 0 || null_fd < 0 || ::dup2(out_fd, 1) < 0 ||
-        ::dup2(err_fd, 2) < 0 || ::dup2(null_fd, 0) < 0 || ::chdir(cwd_str.c_str()) != 0)
+    if (out_fd < 0 || err_fd < 0 || null_fd < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0 ||
+        ::dup2(null_fd, 0) < 0 || ::chdir(cwd_str.c_str()) != 0)
       ::_exit(126);
     ::execv(argv[0], argv.data());
     ::_exit(127);

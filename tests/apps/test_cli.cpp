@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -59,10 +60,16 @@ class Cli : public ::testing::Test {
     return clitest::run_process(CNN_BINARY, args, work(), scratch_.path());
   }
 
-  // A training run on the real data, on the CPU, with the given extra flags.
-  CliResult train(std::initializer_list<std::string> extra) const {
-    std::vector<std::string> args = {"train", "--device", "cpu", "--data", real_data_dir()};
-    args.insert(args.end(), extra.begin(), extra.end());
+  // A training run with the given flags; on the real data and the CPU unless they say
+  // otherwise.
+  CliResult train(std::initializer_list<std::string> flags) const {
+    std::vector<std::string> args = {"train"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const auto given = [&](const char* flag) {
+      return std::find(flags.begin(), flags.end(), flag) != flags.end();
+    };
+    if (!given("--device")) args.insert(args.end(), {"--device", "cpu"});
+    if (!given("--data")) args.insert(args.end(), {"--data", real_data_dir()});
     return run(args);
   }
 
@@ -172,6 +179,8 @@ struct SeedModel {
   int64_t params;
 };
 
+void PrintTo(const SeedModel& m, std::ostream* os) { *os << m.name; }
+
 class CliSummary : public Cli, public ::testing::WithParamInterface<SeedModel> {};
 
 TEST_P(CliSummary, PrintsTheKerasTableWithTheSeedsParameterCount) {
@@ -201,8 +210,8 @@ INSTANTIATE_TEST_SUITE_P(SeedModels, CliSummary,
                                            SeedModel{"mnist-cnn", "30,762", 30762},
                                            SeedModel{"mnist-functional", "104,202", 104202},
                                            SeedModel{"mnist-nopool", "712,202", 712202}),
-                         [](const ::testing::TestParamInfo<SeedModel>& info) {
-                           std::string n = info.param.name;
+                         [](const ::testing::TestParamInfo<SeedModel>& p) {
+                           std::string n = p.param.name;
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
@@ -212,9 +221,8 @@ TEST_F(Cli, SummaryOfFashionCnnListsEachLayerWithItsParameterCount) {
   expect_success(r);
   const std::vector<SummaryRow> rows = summary_rows(r.out);
   const std::vector<std::string> types = {
-      "Conv2D",       "MaxPooling2D", "Conv2D",  "Conv2D",  "MaxPooling2D",
-      "Conv2D",       "Conv2D",       "MaxPooling2D",       "Flatten",
-      "Dense",        "Dropout",      "Dense",   "Dropout", "Dense"};
+      "Conv2D",       "MaxPooling2D", "Conv2D", "Conv2D",  "MaxPooling2D", "Conv2D",  "Conv2D",
+      "MaxPooling2D", "Flatten",      "Dense",  "Dropout", "Dense",        "Dropout", "Dense"};
   std::vector<std::string> got_types;
   std::vector<int64_t> weighted;
   for (const SummaryRow& row : rows) {
@@ -222,8 +230,8 @@ TEST_F(Cli, SummaryOfFashionCnnListsEachLayerWithItsParameterCount) {
     if (row.params != 0) weighted.push_back(row.params);
   }
   EXPECT_EQ(got_types, types) << r.out;
-  EXPECT_EQ(weighted, (std::vector<int64_t>{3200, 73856, 147584, 295168, 590080, 295040, 8256,
-                                            650}))
+  EXPECT_EQ(weighted,
+            (std::vector<int64_t>{3200, 73856, 147584, 295168, 590080, 295040, 8256, 650}))
       << r.out;
   // Layer names are unique, Keras style: conv2d, conv2d_1, ...
   std::vector<std::string> names;
@@ -234,8 +242,8 @@ TEST_F(Cli, SummaryOfFashionCnnListsEachLayerWithItsParameterCount) {
 
 TEST_F(Cli, SummaryOfAnUnknownModelNamesTheKnownOnes) {
   const CliResult r = run({"summary", "--model", "resnet-9000"});
-  expect_clean_failure(r, {"resnet-9000", "fashion-cnn", "mnist-cnn", "mnist-functional",
-                           "mnist-nopool"});
+  expect_clean_failure(
+      r, {"resnet-9000", "fashion-cnn", "mnist-cnn", "mnist-functional", "mnist-nopool"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(r.out.empty()) << r.describe();
 }
@@ -252,6 +260,11 @@ struct BadFlags {
   std::vector<std::string> args;
   std::vector<std::string> expected;  // parts of the message
 };
+
+void PrintTo(const BadFlags& c, std::ostream* os) {
+  *os << c.label << ":";
+  for (const std::string& a : c.args) *os << " " << a;
+}
 
 class CliBadFlags : public Cli, public ::testing::WithParamInterface<BadFlags> {};
 
@@ -272,9 +285,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{"BatchSizeZero", {"train", "--batch-size", "0"}, {"--batch-size"}},
         BadFlags{"BatchSizeNotANumber", {"train", "--batch-size", "abc"}, {"--batch-size"}},
         BadFlags{"EpochsZero", {"train", "--epochs", "0"}, {"--epochs"}},
-        BadFlags{"ValidationSplitAboveOne", {"train", "--validation-split", "1.5"},
+        BadFlags{"ValidationSplitAboveOne",
+                 {"train", "--validation-split", "1.5"},
                  {"--validation-split"}},
-        BadFlags{"ValidationSplitNegative", {"train", "--validation-split", "-0.1"},
+        BadFlags{"ValidationSplitNegative",
+                 {"train", "--validation-split", "-0.1"},
                  {"--validation-split"}},
         BadFlags{"UnknownOptimizer", {"train", "--optimizer", "foo"}, {"--optimizer", "foo"}},
         BadFlags{"UnknownMonitor", {"train", "--monitor", "f1"}, {"--monitor", "f1"}},
@@ -284,13 +299,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{"UnknownDataset", {"train", "--dataset", "cifar10"}, {"--dataset"}},
         BadFlags{"MissingFlagValue", {"train", "--epochs"}, {"--epochs"}},
         BadFlags{"NoCommand", {}, {"subcommand"}},
-        BadFlags{"UnknownCommand", {"fly"}, {"fly"}},
+        BadFlags{"MisspeltCommand", {"trian", "--model", "mnist-cnn"}, {"trian", "train"}},
+        BadFlags{"UnknownTopLevelOption", {"--bogus"}, {"--bogus"}},
         BadFlags{"SummaryWithoutModel", {"summary"}, {"--model"}},
         BadFlags{"EvaluateWithoutWeights", {"evaluate"}, {"--weights"}},
         BadFlags{"EvaluateWithMissingWeightsFile",
                  {"evaluate", "--weights", "no-such-file.safetensors"},
                  {"--weights", "no-such-file.safetensors"}}),
-    [](const ::testing::TestParamInfo<BadFlags>& info) { return std::string(info.param.label); });
+    [](const ::testing::TestParamInfo<BadFlags>& p) { return std::string(p.param.label); });
 
 // ------------------------------------------------------------------------ bad device
 
@@ -480,8 +496,7 @@ TEST_F(CliWeights, FileTruncatedInTheData) {
 
 TEST_F(CliWeights, FileThatIsNotSafetensors) {
   expect_clean_failure(evaluate("mnist-cnn", std::string(64, 'x')), {"w.safetensors"});
-  expect_clean_failure(evaluate("mnist-cnn", "{\"not\": \"a weights file\"}\n"),
-                       {"w.safetensors"});
+  expect_clean_failure(evaluate("mnist-cnn", "{\"not\": \"a weights file\"}\n"), {"w.safetensors"});
 }
 
 TEST_F(CliWeights, HeaderThatIsNotJson) {
@@ -520,9 +535,9 @@ TEST_F(CliWeights, WeightsOfAnotherModelWithoutItsName) {
 
 TEST_F(Cli, TrainWritesAReportAndWeightsThatEvaluateToTheSameAccuracy) {
   REQUIRE_REAL_DATA();
-  const CliResult r = train({"--model", "mnist-cnn", "--epochs", "2", "--limit", "2000",
-                             "--validation-split", "0.2", "--batch-size", "32", "--report",
-                             "r.json", "--save", "w.safetensors"});
+  const CliResult r =
+      train({"--model", "mnist-cnn", "--epochs", "2", "--limit", "2000", "--validation-split",
+             "0.2", "--batch-size", "32", "--report", "r.json", "--save", "w.safetensors"});
   expect_success(r);
   EXPECT_TRUE(contains(r.out, "Epoch 1/2")) << r.out;
   EXPECT_TRUE(contains(r.out, "Epoch 2/2")) << r.out;
@@ -531,8 +546,8 @@ TEST_F(Cli, TrainWritesAReportAndWeightsThatEvaluateToTheSameAccuracy) {
 
   const json j = read_report(work() / "r.json");
   ASSERT_TRUE(j.is_object());
-  for (const char* key : {"model", "device", "epochs_run", "history", "test_loss",
-                          "test_accuracy", "stopped_early", "best_epoch", "seed"})
+  for (const char* key : {"model", "device", "epochs_run", "history", "test_loss", "test_accuracy",
+                          "stopped_early", "best_epoch", "seed"})
     ASSERT_TRUE(j.contains(key)) << key << " missing from\n" << j.dump(2);
   EXPECT_EQ(j["model"], "mnist-cnn");
   EXPECT_EQ(j["device"], "cpu");
@@ -629,9 +644,9 @@ TEST_F(Cli, EarlyStoppingReportAgreesWithItsHistoryAndRestoresTheBestWeights) {
       << r.out;
 
   // The saved weights are the best epoch's: the same as a run of exactly that many epochs.
-  const CliResult ref = train({"--model", "mnist-cnn", "--epochs", std::to_string(best),
-                               "--limit", "600", "--validation-split", "0.25", "--report",
-                               "ref.json", "--save", "ref.st"});
+  const CliResult ref =
+      train({"--model", "mnist-cnn", "--epochs", std::to_string(best), "--limit", "600",
+             "--validation-split", "0.25", "--report", "ref.json", "--save", "ref.st"});
   expect_success(ref);
   const std::string saved = read_text(work() / "es.st");
   ASSERT_FALSE(saved.empty());
@@ -648,10 +663,10 @@ class CliEarlyStop : public Cli, public ::testing::WithParamInterface<int> {};
 TEST_P(CliEarlyStop, StopsWhenTheMonitoredMetricStallsForPatienceEpochs) {
   REQUIRE_REAL_DATA();
   const int patience = GetParam();
-  const CliResult r = train({"--model", "mnist-cnn", "--epochs", "6", "--limit", "400",
-                             "--validation-split", "0.25", "--optimizer", "sgd", "--lr", "1e-12",
-                             "--patience", std::to_string(patience), "--monitor",
-                             "val_accuracy", "--report", "r.json"});
+  const CliResult r =
+      train({"--model", "mnist-cnn", "--epochs", "6", "--limit", "400", "--validation-split",
+             "0.25", "--optimizer", "sgd", "--lr", "1e-12", "--patience", std::to_string(patience),
+             "--monitor", "val_accuracy", "--report", "r.json"});
   expect_success(r);
   const json j = read_report(work() / "r.json");
   ASSERT_TRUE(j.is_object());
@@ -670,9 +685,9 @@ INSTANTIATE_TEST_SUITE_P(Patience, CliEarlyStop, ::testing::Values(0, 2));
 TEST_F(Cli, SameSeedGivesIdenticalWeightsAndADifferentSeedDoesNot) {
   REQUIRE_REAL_DATA();
   auto run_seed = [&](const std::string& seed, const std::string& tag) {
-    const CliResult r = train({"--model", "mnist-cnn", "--epochs", "2", "--limit", "500",
-                               "--validation-split", "0.2", "--seed", seed, "--report",
-                               tag + ".json", "--save", tag + ".st"});
+    const CliResult r =
+        train({"--model", "mnist-cnn", "--epochs", "2", "--limit", "500", "--validation-split",
+               "0.2", "--seed", seed, "--report", tag + ".json", "--save", tag + ".st"});
     expect_success(r);
   };
   run_seed("7", "a");
@@ -723,9 +738,9 @@ TEST_F(Cli, HelpListsTheCommands) {
     EXPECT_TRUE(contains(r.out, cmd)) << r.out;
   const CliResult t = run({"train", "--help"});
   expect_success(t);
-  for (const char* flag : {"--model", "--data", "--device", "--batch-size", "--seed", "--epochs",
-                           "--optimizer", "--validation-split", "--patience", "--monitor",
-                           "--report", "--save"})
+  for (const char* flag :
+       {"--model", "--data", "--device", "--batch-size", "--seed", "--epochs", "--optimizer",
+        "--validation-split", "--patience", "--monitor", "--report", "--save"})
     EXPECT_TRUE(contains(t.out, flag)) << flag << "\n" << t.out;
 }
 

@@ -68,7 +68,7 @@ TEST(Summary, PrintsTheKerasTable) {
   EXPECT_NE(s.find("Param #"), std::string::npos);
   EXPECT_NE(s.find("conv2d (Conv2D)"), std::string::npos);
   EXPECT_NE(s.find("conv2d_1 (Conv2D)"), std::string::npos);
-  EXPECT_NE(s.find("(None, 16, 26, 26)"), std::string::npos);
+  EXPECT_NE(s.find("(None, 26, 26, 16)"), std::string::npos);
   EXPECT_NE(s.find("25632"), std::string::npos);
   EXPECT_NE(s.find("Total params: 30,762"), std::string::npos);
   EXPECT_NE(s.find("Trainable params: 30,762"), std::string::npos);
