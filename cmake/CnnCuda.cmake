@@ -18,7 +18,7 @@ find_package(CUDAToolkit REQUIRED)
 # cuDNN: found from cudnn_version.h, version read from it.
 find_path(CUDNN_INCLUDE_DIR cudnn_version.h
           HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV CUDNN_ROOT PATH_SUFFIXES include)
-find_library(CUDNN_LIBRARY cudnn
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 libcudnn.so.8
              HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib ENV CUDNN_ROOT
              PATH_SUFFIXES lib lib64)
 if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)

@@ -1,25 +1,52 @@
 # Host dependencies, all from the distribution's packages (Debian: libfmt-dev,
 # libcli11-dev, nlohmann-json3-dev, zlib1g-dev, libopenblas-dev, googletest).
-find_package(fmt REQUIRED)
-find_package(CLI11 REQUIRED)
-find_package(nlohmann_json 3.10 REQUIRED)
-find_package(ZLIB REQUIRED)
+#
+# CNN_VENDOR_DIR instead names a folder of carried headers and libraries (made by
+# scripts/gpu_check.sh prepare) for a machine without those packages: include/ with fmt,
+# CLI, nlohmann, zlib.h; lib/ with libz.so. fmt is then used header-only.
+set(CNN_VENDOR_DIR "" CACHE PATH "Carried dependencies (include/, lib/) instead of packages")
 find_package(Threads REQUIRED)
-
-# CPU GEMM for the CPU backend's convolution and dense layers. OpenBLAS ships a CMake
-# config on Debian; FindBLAS is the portable fallback. cblas.h must be reachable.
-find_package(OpenBLAS CONFIG QUIET)
-if(OpenBLAS_FOUND)
-  add_library(cnn_cblas INTERFACE)
-  target_include_directories(cnn_cblas INTERFACE ${OpenBLAS_INCLUDE_DIRS})
-  target_link_libraries(cnn_cblas INTERFACE ${OpenBLAS_LIBRARIES})
+if(CNN_VENDOR_DIR)
+  message(STATUS "dependencies from ${CNN_VENDOR_DIR}")
+  add_library(fmt::fmt INTERFACE IMPORTED)
+  target_include_directories(fmt::fmt INTERFACE ${CNN_VENDOR_DIR}/include)
+  target_compile_definitions(fmt::fmt INTERFACE FMT_HEADER_ONLY=1)
+  add_library(CLI11::CLI11 INTERFACE IMPORTED)
+  target_include_directories(CLI11::CLI11 INTERFACE ${CNN_VENDOR_DIR}/include)
+  add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED)
+  target_include_directories(nlohmann_json::nlohmann_json INTERFACE ${CNN_VENDOR_DIR}/include)
+  set(ZLIB_ROOT ${CNN_VENDOR_DIR})
+  find_package(ZLIB REQUIRED)
 else()
-  set(BLA_VENDOR OpenBLAS)
-  find_package(BLAS REQUIRED)
-  find_path(CNN_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas REQUIRED)
-  add_library(cnn_cblas INTERFACE)
-  target_include_directories(cnn_cblas INTERFACE ${CNN_CBLAS_INCLUDE})
-  target_link_libraries(cnn_cblas INTERFACE BLAS::BLAS)
+  find_package(fmt REQUIRED)
+  find_package(CLI11 REQUIRED)
+  find_package(nlohmann_json 3.10 REQUIRED)
+  find_package(ZLIB REQUIRED)
+endif()
+
+# CPU GEMM for the CPU backend's convolution and dense layers: OpenBLAS (Debian ships a
+# CMake config; FindBLAS is the portable fallback), or none (plain loops; for machines
+# without the package, such as the GPU machine, where the CPU path only serves tests).
+set(CNN_CPU_BLAS "openblas" CACHE STRING "CPU GEMM: openblas or none")
+set_property(CACHE CNN_CPU_BLAS PROPERTY STRINGS openblas none)
+add_library(cnn_cblas INTERFACE)
+if(CNN_CPU_BLAS STREQUAL "openblas")
+  find_package(OpenBLAS CONFIG QUIET)
+  if(OpenBLAS_FOUND)
+    target_include_directories(cnn_cblas INTERFACE ${OpenBLAS_INCLUDE_DIRS})
+    target_link_libraries(cnn_cblas INTERFACE ${OpenBLAS_LIBRARIES})
+  else()
+    set(BLA_VENDOR OpenBLAS)
+    find_package(BLAS REQUIRED)
+    find_path(CNN_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas REQUIRED)
+    target_include_directories(cnn_cblas INTERFACE ${CNN_CBLAS_INCLUDE})
+    target_link_libraries(cnn_cblas INTERFACE BLAS::BLAS)
+  endif()
+  target_compile_definitions(cnn_cblas INTERFACE CNN_HAVE_CBLAS=1)
+elseif(CNN_CPU_BLAS STREQUAL "none")
+  target_compile_definitions(cnn_cblas INTERFACE CNN_HAVE_CBLAS=0)
+else()
+  message(FATAL_ERROR "CNN_CPU_BLAS must be openblas or none, not '${CNN_CPU_BLAS}'")
 endif()
 
 if(CNN_BUILD_TESTS)
@@ -28,8 +55,10 @@ if(CNN_BUILD_TESTS)
   if(CNN_GTEST_SOURCE_DIR)
     set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
     add_subdirectory(${CNN_GTEST_SOURCE_DIR} ${CMAKE_BINARY_DIR}/_gtest EXCLUDE_FROM_ALL)
-    add_library(GTest::gtest ALIAS gtest)
-    add_library(GTest::gtest_main ALIAS gtest_main)
+    if(NOT TARGET GTest::gtest)  # GoogleTest 1.11+ defines these itself
+      add_library(GTest::gtest ALIAS gtest)
+      add_library(GTest::gtest_main ALIAS gtest_main)
+    endif()
   else()
     find_package(GTest REQUIRED)
   endif()

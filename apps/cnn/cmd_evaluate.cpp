@@ -24,13 +24,12 @@ void add_evaluate_command(CLI::App& app, std::function<int()>& run) {
   cmd->callback([&run, f] {
     run = [f] {
       Model model = build_model(f->common.model);
-      auto backend = open_backend(f->common.device);  // before the data: fail fast
+      auto backend = open_backend(f->common);  // before the data: fail fast
       const DatasetSplits data = load_data(f->common, nullptr);
       Trainer trainer(model, *backend, f->common.seed);
       load_weights(f->weights, model, trainer.parameters());
       const EvalResult r = trainer.evaluate(data.test, f->common.batch_size);
-      fmt::print("test: {} images - loss {:.4f} - accuracy {:.4f}\n", r.count, r.loss,
-                 r.accuracy);
+      fmt::print("test: {} images - loss {:.4f} - accuracy {:.4f}\n", r.count, r.loss, r.accuracy);
       return 0;
     };
   });

@@ -31,23 +31,19 @@ struct TrainFlags {
 };
 
 nlohmann::ordered_json epoch_json(const EpochLog& e) {
-  nlohmann::ordered_json j{{"epoch", e.epoch},
-                           {"loss", e.loss},
-                           {"accuracy", e.accuracy},
-                           {"val_loss", nullptr},
-                           {"val_accuracy", nullptr},
-                           {"seconds", e.seconds}};
+  nlohmann::ordered_json j{{"epoch", e.epoch},        {"loss", e.loss},
+                           {"accuracy", e.accuracy},  {"val_loss", nullptr},
+                           {"val_accuracy", nullptr}, {"seconds", e.seconds}};
   if (e.val_loss) j["val_loss"] = *e.val_loss;
   if (e.val_accuracy) j["val_accuracy"] = *e.val_accuracy;
   return j;
 }
 
 void print_epoch(const EpochLog& e, int epochs) {
-  std::string line = fmt::format("Epoch {}/{} - {:.1f}s - loss: {:.4f} - accuracy: {:.4f}",
-                                 e.epoch, epochs, e.seconds, e.loss, e.accuracy);
+  std::string line = fmt::format("Epoch {}/{} - {:.1f}s - loss: {:.4f} - accuracy: {:.4f}", e.epoch,
+                                 epochs, e.seconds, e.loss, e.accuracy);
   if (e.val_loss)
-    line += fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", *e.val_loss,
-                        *e.val_accuracy);
+    line += fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", *e.val_loss, *e.val_accuracy);
   fmt::print("{}\n", line);
   std::fflush(stdout);
 }
@@ -71,7 +67,7 @@ int run_train(const TrainFlags& f) {
   check_output_path("--save", f.save);
   check_output_path("--report", f.report);
   std::string data_dir;
-  auto backend = open_backend(f.common.device);  // before the data: fail fast
+  auto backend = open_backend(f.common);  // before the data: fail fast
   const DatasetSplits data = load_data(f.common, &data_dir);
 
   FitOptions opt;
@@ -134,7 +130,8 @@ int run_train(const TrainFlags& f) {
 }  // namespace
 
 void add_train_command(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("train", "Train a model (Keras fit), then evaluate on the test set");
+  auto* cmd =
+      app.add_subcommand("train", "Train a model (Keras fit), then evaluate on the test set");
   auto f = std::make_shared<TrainFlags>();
   add_common_flags(*cmd, f->common);
   cmd->add_option("--epochs", f->epochs, "Number of epochs")

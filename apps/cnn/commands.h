@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 
 namespace cnn::app {
@@ -13,5 +12,6 @@ void add_summary_command(CLI::App& app, std::function<int()>& run);
 void add_train_command(CLI::App& app, std::function<int()>& run);
 void add_evaluate_command(CLI::App& app, std::function<int()>& run);
 void add_devices_command(CLI::App& app, std::function<int()>& run);
+void add_verify_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace cnn::app

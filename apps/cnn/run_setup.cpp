@@ -25,6 +25,16 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
       ->capture_default_str();
   cmd.add_option("--limit", f.limit, "Use only the first N training images (0: all)")
       ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--impl", f.impl,
+                 "GPU kernels: native (handwritten, cuDNN where unsupported), cudnn, or auto "
+                 "(time both per layer shape, keep the faster)")
+      ->check(CLI::IsMember({"native", "cudnn", "auto"}))
+      ->capture_default_str();
+  cmd.add_flag("--sync-debug", f.sync_debug,
+               "Synchronize after every GPU launch so a fault names its kernel");
+  cmd.add_option("--workspace-mb", f.workspace_mb, "cuDNN workspace budget in MiB")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20))
+      ->capture_default_str();
 }
 
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
@@ -36,18 +46,20 @@ DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
   return d;
 }
 
-std::unique_ptr<Backend> open_backend(const std::string& device) {
-  Device d = resolve_device(device);
-  if (device == "auto" && d.is_cuda() && !has_cuda_backend()) {
-    fmt::print("device: cpu ({} found, but this version has no CUDA training backend yet)\n",
-               d.str());
-    d = Device::host();
-  } else if (device == "auto" && d.is_host()) {
+std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
+  const Device d = resolve_device(f.device);
+  if (f.device == "auto" && d.is_host())
     fmt::print("device: cpu (no usable GPU: {})\n", probe_cuda().reason);
-  } else {
-    fmt::print("device: {}\n", d.str());
-  }
-  return make_backend(d);
+  else if (d.is_cuda())
+    fmt::print("device: {} ({}), kernels: {}\n", d.str(),
+               probe_cuda().gpus.at(static_cast<size_t>(d.index)).name, f.impl);
+  else
+    fmt::print("device: cpu\n");
+  BackendOptions o;
+  o.policy = parse_impl_policy(f.impl);
+  o.sync_debug = f.sync_debug;
+  o.workspace_limit = static_cast<size_t>(f.workspace_mb) << 20;
+  return make_backend(d, o);
 }
 
 }  // namespace cnn::app

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <string>
 
@@ -13,12 +12,15 @@ namespace cnn::app {
 
 struct CommonFlags {
   std::string model = "mnist-cnn";
-  std::string data_dir;                 // --data; empty: the default search order
+  std::string data_dir;                   // --data; empty: the default search order
   std::string dataset = "fashion-mnist";  // which dataset folder to look for
   std::string device = "auto";
   int64_t batch_size = 32;
   uint64_t seed = 42;
-  int64_t limit = 0;  // 0: all training images
+  int64_t limit = 0;            // 0: all training images
+  std::string impl = "native";  // GPU: native | cudnn | auto
+  bool sync_debug = false;
+  int64_t workspace_mb = 256;
 };
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f);
@@ -27,7 +29,8 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f);
 // split. Prints where the data came from.
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir);
 
-// The backend for --device, with a line saying which device runs.
-std::unique_ptr<Backend> open_backend(const std::string& device);
+// The backend for --device (and, on a GPU, --impl, --sync-debug, --workspace-mb), with a
+// line saying which device runs.
+std::unique_ptr<Backend> open_backend(const CommonFlags& f);
 
 }  // namespace cnn::app

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cnnk/geometry.h"
+#include "engine/backend/impl_policy.h"
 #include "engine/core/tensor.h"
 #include "engine/ops/activation/activation.h"
 #include "engine/ops/loss/softmax_xent.h"
@@ -40,6 +42,8 @@ class Backend {
   virtual Device device() const = 0;
   // The implementation used for an op family ("reference", "openblas", "native", ...).
   virtual std::string impl_name(const std::string& op_family) const = 0;
+  // Every implementation choice made so far: "conv2d forward <shape>" -> "native", ...
+  virtual std::map<std::string, std::string> implementation_choices() const { return {}; }
 
   // Memory and transfers. empty() returns uninitialised storage.
   virtual Tensor empty(const Shape& shape) = 0;
@@ -55,14 +59,15 @@ class Backend {
   // Convolution (NCHW, OIHW); b / db may be null.
   virtual void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
                               const float* b, float* y) = 0;
-  virtual void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
-                                    const float* w, float* dx) = 0;
+  virtual void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w,
+                                    float* dx) = 0;
   virtual void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
                                       const float* dy, float* dw, float* db) = 0;
 
   virtual void pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) = 0;
-  virtual void pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* dy,
-                               float* dx) = 0;
+  // y is the forward's output (cuDNN's backward wants it; the others recompute).
+  virtual void pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* y,
+                               const float* dy, float* dx) = 0;
 
   virtual void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,
                                           const float* gamma, const float* beta, float momentum,
@@ -72,8 +77,8 @@ class Backend {
                                            const float* gamma, const float* beta,
                                            const float* running_mean, const float* running_var,
                                            float epsilon, float* y) = 0;
-  virtual void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x,
-                                  const float* dy, const float* gamma, const float* save_mean,
+  virtual void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x, const float* dy,
+                                  const float* gamma, const float* save_mean,
                                   const float* save_invstd, float* dx, float* dgamma,
                                   float* dbeta) = 0;
 
@@ -81,8 +86,8 @@ class Backend {
                              const float* b, float* y) = 0;
   virtual void dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
                                    float* dx) = 0;
-  virtual void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x,
-                                      const float* dy, float* dw, float* db) = 0;
+  virtual void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x, const float* dy,
+                                      float* dw, float* db) = 0;
 
   // Activations; in-place forward (x == y) is allowed; backward dx may alias dy.
   virtual void activation_forward(Activation a, const ActivationGeometry& g, const float* x,
@@ -92,8 +97,8 @@ class Backend {
 
   virtual void dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed,
                                const float* x, float* y, float* mask) = 0;
-  virtual void dropout_backward(const cnnk::DropoutGeometry& g, const float* mask,
-                                const float* dy, float* dx) = 0;
+  virtual void dropout_backward(const cnnk::DropoutGeometry& g, const float* mask, const float* dy,
+                                float* dx) = 0;
 
   virtual void add(int64_t size, const float* a, const float* b, float* y) = 0;
   virtual void accumulate(int64_t size, const float* src, float* dst) = 0;
@@ -117,13 +122,21 @@ class Backend {
 
   // The batch gather: dst[i, :] = src[indices[i], :] for i < count (row_len floats each).
   virtual IndexBuffer upload_indices(const std::vector<int32_t>& indices) = 0;
-  virtual void gather_rows(const float* src, int64_t row_len, const int32_t* indices,
-                           int64_t count, float* dst) = 0;
+  virtual void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
+                           float* dst) = 0;
+};
+
+// How a GPU backend chooses and checks (ignored by the CPU backend).
+struct BackendOptions {
+  ImplPolicy policy = ImplPolicy::Native;      // --impl native|cudnn|auto
+  size_t workspace_limit = size_t(256) << 20;  // cuDNN workspace budget, bytes
+  bool sync_debug = false;  // synchronize after every launch (also CNN_SYNC_DEBUG=1)
+  bool verbose = true;      // log implementation choices and fallbacks to stderr
 };
 
 // The backend for a device: CPU for the host, CUDA (when built) for a GPU.
-std::unique_ptr<Backend> make_backend(Device device);
-// Whether make_backend can build a backend for a CUDA device in this version.
+std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options = {});
+// Whether make_backend can build a backend for a CUDA device in this build.
 bool has_cuda_backend();
 
 }  // namespace cnn

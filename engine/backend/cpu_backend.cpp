@@ -1,6 +1,8 @@
 #include "engine/backend/cpu_backend.h"
 
+#if CNN_HAVE_CBLAS
 #include <cblas.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -14,24 +16,27 @@
 
 namespace cnn {
 
-CpuBackend::CpuBackend() {
+CpuBackend::CpuBackend(bool reference_only) : reference_only_(reference_only) {
   // OpenBLAS splits a GEMM differently for different thread counts, and the sums then
   // round differently. One thread makes runs bit-identical on any machine, and on the
   // small per-image GEMMs of these models it is also the fastest (measured on 2 cores:
   // 4.4 s against 5.4 s for 30000 images of mnist-cnn). The setting is the library's
   // own process-wide state.
+#if CNN_HAVE_CBLAS
   openblas_set_num_threads(1);
+#endif
 }
 
 std::string CpuBackend::impl_name(const std::string& op_family) const {
-  return (op_family == "conv2d" || op_family == "dense") ? "openblas" : "reference";
+  if (reference_only_) return "reference";
+  return (op_family == "conv2d" || op_family == "dense")
+             ? (CNN_HAVE_CBLAS ? "openblas" : "gemm-loops")
+             : "reference";
 }
 
 Tensor CpuBackend::empty(const Shape& shape) { return Tensor::empty_host(shape); }
 
-void CpuBackend::fill(const Tensor& t, float value) {
-  std::fill_n(t.host(), t.numel(), value);
-}
+void CpuBackend::fill(const Tensor& t, float value) { std::fill_n(t.host(), t.numel(), value); }
 
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   CNN_CHECK(src.numel() == dst.numel(), Error, "copy of {} into {}", src.shape().str(),
@@ -54,16 +59,19 @@ float* CpuBackend::col_workspace(size_t elements) {
 
 void CpuBackend::conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
                                 const float* b, float* y) {
+  if (reference_only_) return ref::conv2d_forward(g, x, w, b, y);
   blas::conv2d_forward(g, x, w, b, y, col_workspace(blas::conv2d_col_elements(g)));
 }
 
 void CpuBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
                                       const float* w, float* dx) {
+  if (reference_only_) return ref::conv2d_backward_data(g, dy, w, dx);
   blas::conv2d_backward_data(g, dy, w, dx, col_workspace(blas::conv2d_col_elements(g)));
 }
 
 void CpuBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
                                         const float* dy, float* dw, float* db) {
+  if (reference_only_) return ref::conv2d_backward_filter(g, x, dy, dw, db);
   blas::conv2d_backward_filter(g, x, dy, dw, db, col_workspace(blas::conv2d_col_elements(g)));
 }
 
@@ -71,24 +79,23 @@ void CpuBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, f
   ref::pool2d_forward(g, x, y);
 }
 
-void CpuBackend::pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* dy,
-                                 float* dx) {
+void CpuBackend::pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float*,
+                                 const float* dy, float* dx) {
   ref::pool2d_backward(g, x, dy, dx);
 }
 
 void CpuBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,
-                                            const float* gamma, const float* beta,
-                                            float momentum, float epsilon, float* running_mean,
-                                            float* running_var, float* y, float* save_mean,
-                                            float* save_invstd) {
-  ref::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
-                                  running_var, y, save_mean, save_invstd);
+                                            const float* gamma, const float* beta, float momentum,
+                                            float epsilon, float* running_mean, float* running_var,
+                                            float* y, float* save_mean, float* save_invstd) {
+  ref::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean, running_var,
+                                  y, save_mean, save_invstd);
 }
 
 void CpuBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const float* x,
                                              const float* gamma, const float* beta,
-                                             const float* running_mean,
-                                             const float* running_var, float epsilon, float* y) {
+                                             const float* running_mean, const float* running_var,
+                                             float epsilon, float* y) {
   ref::batchnorm_forward_inference(g, x, gamma, beta, running_mean, running_var, epsilon, y);
 }
 
@@ -101,16 +108,19 @@ void CpuBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const floa
 
 void CpuBackend::dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
                                const float* b, float* y) {
+  if (reference_only_) return ref::dense_forward(g, x, w, b, y);
   blas::dense_forward(g, x, w, b, y);
 }
 
-void CpuBackend::dense_backward_data(const cnnk::DenseGeometry& g, const float* dy,
-                                     const float* w, float* dx) {
+void CpuBackend::dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
+                                     float* dx) {
+  if (reference_only_) return ref::dense_backward_data(g, dy, w, dx);
   blas::dense_backward_data(g, dy, w, dx);
 }
 
 void CpuBackend::dense_backward_weights(const cnnk::DenseGeometry& g, const float* x,
                                         const float* dy, float* dw, float* db) {
+  if (reference_only_) return ref::dense_backward_weights(g, x, dy, dw, db);
   blas::dense_backward_weights(g, x, dy, dw, db);
 }
 
@@ -162,8 +172,8 @@ void CpuBackend::sgd_update(int64_t n, const SgdHyper& h, float* w, const float*
   ref::sgd_update(n, h, w, g, velocity);
 }
 
-void CpuBackend::adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w,
-                             const float* g, float* m, float* v) {
+void CpuBackend::adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
+                             float* m, float* v) {
   ref::adam_update(n, h, step, w, g, m, v);
 }
 

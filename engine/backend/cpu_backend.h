@@ -12,7 +12,9 @@ namespace cnn {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend();
+  // reference_only: convolution and dense layers use the plain reference loops too (the
+  // oracle `cnn verify` compares GPU kernels against); slow, but nothing clever.
+  explicit CpuBackend(bool reference_only = false);
   Device device() const override { return Device::host(); }
   std::string impl_name(const std::string& op_family) const override;
 
@@ -23,31 +25,30 @@ class CpuBackend final : public Backend {
   void download(const Tensor& src, float* host) override;
   void synchronize() override {}
 
-  void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
-                      const float* b, float* y) override;
+  void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                      float* y) override;
   void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w,
                             float* dx) override;
   void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const float* dy,
                               float* dw, float* db) override;
 
   void pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) override;
-  void pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* dy,
-                       float* dx) override;
+  void pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* y,
+                       const float* dy, float* dx) override;
 
   void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,
                                   const float* gamma, const float* beta, float momentum,
-                                  float epsilon, float* running_mean, float* running_var,
-                                  float* y, float* save_mean, float* save_invstd) override;
+                                  float epsilon, float* running_mean, float* running_var, float* y,
+                                  float* save_mean, float* save_invstd) override;
   void batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const float* x,
-                                   const float* gamma, const float* beta,
-                                   const float* running_mean, const float* running_var,
-                                   float epsilon, float* y) override;
+                                   const float* gamma, const float* beta, const float* running_mean,
+                                   const float* running_var, float epsilon, float* y) override;
   void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x, const float* dy,
                           const float* gamma, const float* save_mean, const float* save_invstd,
                           float* dx, float* dgamma, float* dbeta) override;
 
-  void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
-                     const float* b, float* y) override;
+  void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w, const float* b,
+                     float* y) override;
   void dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
                            float* dx) override;
   void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x, const float* dy,
@@ -72,10 +73,9 @@ class CpuBackend final : public Backend {
   void metrics_reset() override { metrics_ = {}; }
   Metrics metrics_read() override { return metrics_; }
 
-  void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g,
-                  float* velocity) override;
-  void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
-                   float* m, float* v) override;
+  void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* velocity) override;
+  void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g, float* m,
+                   float* v) override;
   void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
                       float* v) override;
 
@@ -86,6 +86,7 @@ class CpuBackend final : public Backend {
  private:
   float* col_workspace(size_t elements);
 
+  bool reference_only_;
   std::vector<float> col_;  // im2col workspace, grown to the largest layer once
   Metrics metrics_;
 };

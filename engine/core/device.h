@@ -34,7 +34,7 @@ struct GpuInfo {
 struct CudaStatus {
   bool available = false;
   std::string reason;
-  int driver_version = 0;   // e.g. 12080
+  int driver_version = 0;  // e.g. 12080
   int runtime_version = 0;
   std::vector<GpuInfo> gpus;
 };

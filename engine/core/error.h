@@ -2,11 +2,11 @@
 // command line catches, prints one message and exits non-zero.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace cnn {
 
@@ -58,7 +58,7 @@ decltype(auto) with_context(const std::string& context, F&& f) {
 
 }  // namespace cnn
 
-#define CNN_CHECK(cond, ErrorType, ...)                   \
-  do {                                                    \
+#define CNN_CHECK(cond, ErrorType, ...)                     \
+  do {                                                      \
     if (!(cond)) throw ErrorType(fmt::format(__VA_ARGS__)); \
   } while (0)

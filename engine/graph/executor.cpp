@@ -23,7 +23,8 @@ Executor::Executor(Model& model, Parameters& params, Backend& backend, int64_t m
     acts_[static_cast<size_t>(n.id)] = backend.empty(full);
     grads_[static_cast<size_t>(n.id)] = backend.empty(full);
     // A tensor read by several layers sums their gradients: all but the first go here.
-    if (consumers_[static_cast<size_t>(n.id)] > 1) scratch_[static_cast<size_t>(n.id)] = backend.empty(full);
+    if (consumers_[static_cast<size_t>(n.id)] > 1)
+      scratch_[static_cast<size_t>(n.id)] = backend.empty(full);
     n.layer->prepare(backend, max_batch);
   }
 }
@@ -84,6 +85,18 @@ void Executor::backward(const Tensor& dout) {
                           grads_[s].data());
     }
   }
+}
+
+Tensor Executor::activation(int id) const {
+  CNN_CHECK(id >= 1 && id < static_cast<int>(acts_.size()) && n_ > 0, Error,
+            "no activation for node {}", id);
+  return acts_[static_cast<size_t>(id)].slice_batch(0, n_);
+}
+
+Tensor Executor::gradient(int id) const {
+  CNN_CHECK(id >= 1 && id < static_cast<int>(grads_.size()) && n_ > 0, Error,
+            "no gradient for node {}", id);
+  return grads_[static_cast<size_t>(id)].slice_batch(0, n_);
 }
 
 }  // namespace cnn

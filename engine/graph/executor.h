@@ -24,6 +24,10 @@ class Executor {
   void backward(const Tensor& dout);
 
   int64_t max_batch() const { return max_batch_; }
+  // The last pass's output and output gradient of node `id` (a layer, not the input),
+  // as views of the current batch.
+  Tensor activation(int id) const;
+  Tensor gradient(int id) const;
   Backend& backend() { return backend_; }
 
  private:

@@ -29,8 +29,8 @@ struct ParamSpec {
 struct RunContext {
   Backend& backend;
   bool training = false;
-  uint64_t seed = 0;   // the run's seed (dropout masks derive from it)
-  int64_t step = 0;    // the optimizer step, so each step draws new masks
+  uint64_t seed = 0;  // the run's seed (dropout masks derive from it)
+  int64_t step = 0;   // the optimizer step, so each step draws new masks
 };
 
 class Layer {

@@ -22,8 +22,8 @@ NodeRef Model::input(const Shape& item_shape, const std::string& name) {
   CNN_CHECK(item_shape.rank() >= 1 && item_shape.numel() > 0, ConfigError,
             "model '{}': input shape {} must have positive dimensions", name_, item_shape.str());
   for (int64_t d : item_shape.dims())
-    CNN_CHECK(d > 0, ConfigError, "model '{}': input shape {} must have positive dimensions",
-              name_, item_shape.str());
+    CNN_CHECK(d > 0, ConfigError, "model '{}': input shape {} must have positive dimensions", name_,
+              item_shape.str());
   Node n;
   n.id = 0;
   n.name = name;

@@ -53,8 +53,12 @@ void Parameters::initialize(uint64_t seed) {
     const int64_t count = host.numel();
     const ParamSpec& spec = e.spec;
     switch (spec.init) {
-      case Init::Zeros: std::fill_n(h, count, 0.0f); break;
-      case Init::Ones: std::fill_n(h, count, 1.0f); break;
+      case Init::Zeros:
+        std::fill_n(h, count, 0.0f);
+        break;
+      case Init::Ones:
+        std::fill_n(h, count, 1.0f);
+        break;
       case Init::GlorotUniform: {
         const double limit = std::sqrt(6.0 / static_cast<double>(spec.fan_in + spec.fan_out));
         Rng rng = Rng::stream(seed, 0x1217, i);

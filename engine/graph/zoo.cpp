@@ -93,8 +93,7 @@ const std::vector<Builder>& builders() {
         1413834},
        fashion_cnn},
       {{"mnist-cnn", "small MNIST CNN: conv 16@3x3, 32@3x3, dense 32", 30762}, mnist_cnn},
-      {{"mnist-functional", "functional MNIST CNN: conv 32, 64, 128 @3x3 with pooling",
-        104202},
+      {{"mnist-functional", "functional MNIST CNN: conv 32, 64, 128 @3x3 with pooling", 104202},
        mnist_functional},
       {{"mnist-nopool", "the functional MNIST CNN without pooling", 712202}, mnist_nopool},
   };

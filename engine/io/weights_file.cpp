@@ -1,11 +1,11 @@
 #include "engine/io/weights_file.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
@@ -22,8 +22,7 @@ void put_u64_le(std::string& out, uint64_t v) {
 
 uint64_t get_u64_le(const std::string& s) {
   uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(s[static_cast<size_t>(i)]);
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[static_cast<size_t>(i)]);
   return v;
 }
 
@@ -64,8 +63,7 @@ void load_weights(const std::string& path, const Model& model, Parameters& param
   if (file.size() < 8) throw bad(fmt::format("{} bytes is too short for a header", file.size()));
   const uint64_t header_len = get_u64_le(file);
   if (header_len > kMaxHeader || header_len > file.size() - 8)
-    throw bad(fmt::format("header length {} exceeds the file ({} bytes)", header_len,
-                          file.size()));
+    throw bad(fmt::format("header length {} exceeds the file ({} bytes)", header_len, file.size()));
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(file.substr(8, header_len));
@@ -79,8 +77,7 @@ void load_weights(const std::string& path, const Model& model, Parameters& param
   if (header.contains("__metadata__") && header["__metadata__"].contains("model")) {
     const auto& saved = header["__metadata__"]["model"];
     if (!saved.is_string() || saved.get<std::string>() != model.name())
-      throw bad(fmt::format("it holds weights of model {}, not '{}'", saved.dump(),
-                            model.name()));
+      throw bad(fmt::format("it holds weights of model {}, not '{}'", saved.dump(), model.name()));
   }
   size_t tensors = 0;
   for (auto it = header.begin(); it != header.end(); ++it)
@@ -96,8 +93,8 @@ void load_weights(const std::string& path, const Model& model, Parameters& param
     const auto& t = header[e.name];
     try {
       if (t.at("dtype").get<std::string>() != "F32")
-        throw bad(fmt::format("tensor '{}' has dtype {}, expected F32", e.name,
-                              t.at("dtype").dump()));
+        throw bad(
+            fmt::format("tensor '{}' has dtype {}, expected F32", e.name, t.at("dtype").dump()));
       const auto dims = t.at("shape").get<std::vector<int64_t>>();
       if (Shape(dims) != e.value.shape())
         throw bad(fmt::format("tensor '{}' has shape {}, the model expects {}", e.name,
@@ -106,8 +103,8 @@ void load_weights(const std::string& path, const Model& model, Parameters& param
       const uint64_t bytes = static_cast<uint64_t>(e.value.numel()) * sizeof(float);
       if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] - offsets[0] != bytes ||
           offsets[1] > data_size)
-        throw bad(fmt::format("tensor '{}' has data offsets {} outside the {} data bytes",
-                              e.name, t.at("data_offsets").dump(), data_size));
+        throw bad(fmt::format("tensor '{}' has data offsets {} outside the {} data bytes", e.name,
+                              t.at("data_offsets").dump(), data_size));
       plan.emplace_back(&e, data + offsets[0]);
     } catch (const nlohmann::json::exception& ex) {
       throw bad(fmt::format("tensor '{}' has a malformed entry ({})", e.name, ex.what()));

@@ -1,16 +1,19 @@
 #include "engine/ops/padding.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace cnn {
 
 std::string Padding::str() const {
   switch (mode) {
-    case PaddingMode::Valid: return "valid";
-    case PaddingMode::Same: return "same";
-    case PaddingMode::Explicit: return fmt::format("explicit({},{},{},{})", top, bottom, left, right);
+    case PaddingMode::Valid:
+      return "valid";
+    case PaddingMode::Same:
+      return "same";
+    case PaddingMode::Explicit:
+      return fmt::format("explicit({},{},{},{})", top, bottom, left, right);
   }
   return "?";
 }

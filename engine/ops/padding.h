@@ -30,7 +30,6 @@ struct AxisPlan {
   int pad_after = 0;
 };
 // Returns out <= 0 when the window does not fit; the caller reports it with context.
-AxisPlan plan_axis(int in, int window, int stride, PaddingMode mode, int pad_before,
-                   int pad_after);
+AxisPlan plan_axis(int in, int window, int stride, PaddingMode mode, int pad_before, int pad_after);
 
 }  // namespace cnn

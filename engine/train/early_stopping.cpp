@@ -10,7 +10,8 @@ EarlyStopper::EarlyStopper(const EarlyStopping& config)
     : config_(config), maximize_(config.monitor.find("accuracy") != std::string::npos) {
   CNN_CHECK(config.monitor == "loss" || config.monitor == "accuracy" ||
                 config.monitor == "val_loss" || config.monitor == "val_accuracy",
-            ConfigError, "early stopping cannot monitor '{}': use val_loss, val_accuracy, loss or accuracy",
+            ConfigError,
+            "early stopping cannot monitor '{}': use val_loss, val_accuracy, loss or accuracy",
             config.monitor);
   CNN_CHECK(config.patience >= 0, ConfigError, "patience must be >= 0, got {}", config.patience);
   CNN_CHECK(config.min_delta >= 0.0, ConfigError, "min_delta must be >= 0, got {}",

@@ -33,17 +33,19 @@ OptimizerKind parse_optimizer(const std::string& name) {
 
 std::string optimizer_name(OptimizerKind kind) {
   switch (kind) {
-    case OptimizerKind::Sgd: return "sgd";
-    case OptimizerKind::Adam: return "adam";
-    case OptimizerKind::Rmsprop: return "rmsprop";
+    case OptimizerKind::Sgd:
+      return "sgd";
+    case OptimizerKind::Adam:
+      return "adam";
+    case OptimizerKind::Rmsprop:
+      return "rmsprop";
   }
   return "?";
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, Parameters& params, Backend& backend)
     : config_(config), params_(params), backend_(backend) {
-  CNN_CHECK(config.lr() > 0.0f, ConfigError, "learning rate must be positive, got {}",
-            config.lr());
+  CNN_CHECK(config.lr() > 0.0f, ConfigError, "learning rate must be positive, got {}", config.lr());
   CNN_CHECK(config.momentum >= 0.0f && config.momentum < 1.0f, ConfigError,
             "SGD momentum must be in [0, 1), got {}", config.momentum);
   const Shape shape{std::max<int64_t>(params.trainable_count(), 1)};
@@ -68,8 +70,7 @@ void Optimizer::step() {
                            iterations_, w, g, slot1_.data(), slot2_.data());
       break;
     case OptimizerKind::Rmsprop:
-      backend_.rmsprop_update(n, {config_.lr(), config_.rho, config_.epsilon}, w, g,
-                              slot1_.data());
+      backend_.rmsprop_update(n, {config_.lr(), config_.rho, config_.epsilon}, w, g, slot1_.data());
       break;
   }
 }

@@ -14,9 +14,9 @@ enum class OptimizerKind { Sgd, Adam, Rmsprop };
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::Adam;
-  float learning_rate = -1.0f;  // < 0: the kind's Keras default
-  float momentum = 0.0f;        // SGD
-  bool nesterov = false;        // SGD
+  float learning_rate = -1.0f;         // < 0: the kind's Keras default
+  float momentum = 0.0f;               // SGD
+  bool nesterov = false;               // SGD
   float beta1 = 0.9f, beta2 = 0.999f;  // Adam
   float rho = 0.9f;                    // RMSprop
   float epsilon = 1e-7f;               // Adam, RMSprop

@@ -59,8 +59,8 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt) {
   CNN_CHECK(n_train >= 1, ConfigError, "no training samples left after a validation split of {}",
             opt.validation_split);
   CNN_CHECK(opt.validation_split == 0.0 || n_val >= 1, ConfigError,
-            "validation split {} of {} samples leaves no validation samples",
-            opt.validation_split, n);
+            "validation split {} of {} samples leaves no validation samples", opt.validation_split,
+            n);
   const EarlyStopping& es = opt.early_stopping;
   EarlyStopper stopper(es);
   CNN_CHECK(!es.enabled || n_val > 0 || es.monitor.rfind("val_", 0) != 0, ConfigError,

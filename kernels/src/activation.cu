@@ -57,10 +57,14 @@ cudaError_t launch(F f, bool forward, int64_t size, const float* a, const float*
 template <class... Args>
 cudaError_t dispatch(ActKind kind, Args... args) {
   switch (kind) {
-    case ActKind::Relu: return launch(Relu{}, args...);
-    case ActKind::Sigmoid: return launch(Sigmoid{}, args...);
-    case ActKind::Tanh: return launch(Tanh{}, args...);
-    case ActKind::Linear: return launch(Linear{}, args...);
+    case ActKind::Relu:
+      return launch(Relu{}, args...);
+    case ActKind::Sigmoid:
+      return launch(Sigmoid{}, args...);
+    case ActKind::Tanh:
+      return launch(Tanh{}, args...);
+    case ActKind::Linear:
+      return launch(Linear{}, args...);
   }
   return cudaErrorInvalidValue;
 }

@@ -57,7 +57,8 @@ TEST(Executor, GraphGradientsMatchFiniteDifferences) {
   be.softmax_xent({n, 5}, logits.data(), labels.data(), true, 1.0f / n, dlogits.data());
   std::fill_n(params.grads().host(), params.grads().numel(), std::nanf(""));  // poison
   exec.backward(dlogits);
-  std::vector<float> analytic(params.grads().host(), params.grads().host() + params.grads().numel());
+  std::vector<float> analytic(params.grads().host(),
+                              params.grads().host() + params.grads().numel());
   for (float g : analytic) ASSERT_TRUE(std::isfinite(g)) << "a gradient was never assigned";
 
   // Every parameter of the small layers, a stride through the dense kernel.

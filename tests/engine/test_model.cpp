@@ -32,7 +32,7 @@ TEST(Zoo, SeedModelsHaveTheSeedsParameterCounts) {
 
 TEST(Zoo, FashionCnnPerLayerCountsAndShapes) {
   const Model m = build_model("fashion-cnn");
-  const std::vector<int64_t> expected{3200, 0, 73856, 147584, 0,    295168, 590080,
+  const std::vector<int64_t> expected{3200, 0, 73856,  147584, 0,    295168, 590080,
                                       0,    0, 295040, 0,      8256, 0,      650};
   EXPECT_EQ(layer_params(m), expected);
   // "same" convolutions keep 28, 14, 7; "valid" pooling takes 7 to 3.

@@ -54,7 +54,8 @@ TEST_F(WeightsFile, RoundTripRestoresEveryValueAndState) {
   Parameters a(m, be_), b(m, be_);
   a.initialize(1);
   b.initialize(2);
-  for (int64_t i = 0; i < a.state().numel(); ++i) a.state().host()[i] = 0.5f + static_cast<float>(i);
+  for (int64_t i = 0; i < a.state().numel(); ++i)
+    a.state().host()[i] = 0.5f + static_cast<float>(i);
   save_weights(path("w.safetensors"), m, a);
   load_weights(path("w.safetensors"), m, b);
   const auto sa = a.snapshot(), sb = b.snapshot();
@@ -63,7 +64,8 @@ TEST_F(WeightsFile, RoundTripRestoresEveryValueAndState) {
   // The format: 8-byte little-endian header length, then JSON with dtype and offsets.
   const std::string bytes = read(path("w.safetensors"));
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
   const std::string header = bytes.substr(8, n);
   EXPECT_NE(header.find("\"conv2d/kernel\""), std::string::npos);
   EXPECT_NE(header.find("\"F32\""), std::string::npos);

@@ -26,8 +26,8 @@ class ActivationLayer final : public Layer {
   void backward(RunContext& ctx, const std::vector<Tensor>&, const Tensor& out, const Tensor& dout,
                 const std::vector<Tensor>& din) override {
     if (din[0].defined())
-      ctx.backend.activation_backward(act_, detail::act_geometry(out.shape()[0], item_),
-                                      out.data(), dout.data(), din[0].data());
+      ctx.backend.activation_backward(act_, detail::act_geometry(out.shape()[0], item_), out.data(),
+                                      dout.data(), din[0].data());
   }
 
  private:

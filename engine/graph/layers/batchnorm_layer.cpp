@@ -40,14 +40,13 @@ class BatchNormLayer final : public Layer {
   void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) override {
     const auto g = geometry(in[0]);
     if (ctx.training)
-      ctx.backend.batchnorm_forward_training(g, in[0].data(), values_[0].data(),
-                                             values_[1].data(), momentum_, epsilon_,
-                                             values_[2].data(), values_[3].data(), out.data(),
-                                             save_mean_.data(), save_invstd_.data());
+      ctx.backend.batchnorm_forward_training(
+          g, in[0].data(), values_[0].data(), values_[1].data(), momentum_, epsilon_,
+          values_[2].data(), values_[3].data(), out.data(), save_mean_.data(), save_invstd_.data());
     else
-      ctx.backend.batchnorm_forward_inference(g, in[0].data(), values_[0].data(),
-                                              values_[1].data(), values_[2].data(),
-                                              values_[3].data(), epsilon_, out.data());
+      ctx.backend.batchnorm_forward_inference(g, in[0].data(), values_[0].data(), values_[1].data(),
+                                              values_[2].data(), values_[3].data(), epsilon_,
+                                              out.data());
   }
 
   void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor&, const Tensor& dout,

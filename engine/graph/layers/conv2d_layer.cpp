@@ -43,8 +43,7 @@ class Conv2dLayer final : public Layer {
                 const Tensor& dout, const std::vector<Tensor>& din) override {
     const auto g = geometry(in[0].shape()[0]);
     const Tensor dz = act_.backward(ctx.backend, item_out_, out, dout);
-    ctx.backend.conv2d_backward_filter(g, in[0].data(), dz.data(), grads_[0].data(),
-                                       bias(grads_));
+    ctx.backend.conv2d_backward_filter(g, in[0].data(), dz.data(), grads_[0].data(), bias(grads_));
     if (din[0].defined())
       ctx.backend.conv2d_backward_data(g, dz.data(), values_[0].data(), din[0].data());
   }
@@ -53,9 +52,7 @@ class Conv2dLayer final : public Layer {
   cnnk::Conv2dGeometry geometry(int64_t n) const {
     return conv2d_geometry(p_, detail::batched(n, item_in_));
   }
-  float* bias(const std::vector<Tensor>& t) const {
-    return p_.use_bias ? t[1].data() : nullptr;
-  }
+  float* bias(const std::vector<Tensor>& t) const { return p_.use_bias ? t[1].data() : nullptr; }
 
   Conv2dParams p_;
   detail::FusedActivation act_;

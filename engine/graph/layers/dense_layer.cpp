@@ -8,7 +8,8 @@ namespace {
 
 class DenseLayer final : public Layer {
  public:
-  DenseLayer(int units, Activation a, bool use_bias) : units_(units), act_(a), use_bias_(use_bias) {}
+  DenseLayer(int units, Activation a, bool use_bias)
+      : units_(units), act_(a), use_bias_(use_bias) {}
   std::string type() const override { return "Dense"; }
   std::string default_name() const override { return "dense"; }
   std::string op_family() const override { return "dense"; }

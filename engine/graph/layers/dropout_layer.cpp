@@ -11,9 +11,7 @@ class DropoutLayer final : public Layer {
  public:
   DropoutLayer(float rate, bool spatial) : rate_(rate), spatial_(spatial) {}
   std::string type() const override { return spatial_ ? "SpatialDropout2D" : "Dropout"; }
-  std::string default_name() const override {
-    return spatial_ ? "spatial_dropout2d" : "dropout";
-  }
+  std::string default_name() const override { return spatial_ ? "spatial_dropout2d" : "dropout"; }
   Shape infer(const std::vector<Shape>& in) override {
     CNN_CHECK(rate_ >= 0.0f && rate_ < 1.0f, ConfigError, "{} rate must be in [0, 1), got {}",
               type(), rate_);
@@ -33,8 +31,7 @@ class DropoutLayer final : public Layer {
     const uint64_t seed =
         cnnk::mix64(ctx.seed ^ cnnk::mix64(static_cast<uint64_t>(ctx.step) * 0x9E3779B97F4A7C15ull ^
                                            detail::stable_hash(name())));
-    ctx.backend.dropout_forward(geometry(out), rate_, seed, in[0].data(), out.data(),
-                                mask_.data());
+    ctx.backend.dropout_forward(geometry(out), rate_, seed, in[0].data(), out.data(), mask_.data());
   }
   void backward(RunContext& ctx, const std::vector<Tensor>&, const Tensor& out, const Tensor& dout,
                 const std::vector<Tensor>& din) override {

@@ -1,14 +1,14 @@
 // Small helpers shared by the layer implementations.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <string>
 
-#include <fmt/format.h>
-
+#include "engine/backend/backend.h"
 #include "engine/core/error.h"
 #include "engine/core/shape.h"
-#include "engine/backend/backend.h"
 #include "engine/ops/activation/activation.h"
 
 namespace cnn::detail {
@@ -21,8 +21,8 @@ inline Shape batched(int64_t n, const Shape& item) {
 }
 
 inline void expect_rank(const Shape& s, int rank, const char* what) {
-  CNN_CHECK(s.rank() == rank, ConfigError, "{} expects an input of rank {} per item, got {}",
-            what, rank, s.str());
+  CNN_CHECK(s.rank() == rank, ConfigError, "{} expects an input of rank {} per item, got {}", what,
+            rank, s.str());
 }
 
 // FNV-1a: a hash of a layer name that is the same on every platform and run.

@@ -26,10 +26,11 @@ class Pool2dLayer final : public Layer {
     ctx.backend.pool2d_forward(geometry(in[0]), in[0].data(), out.data());
   }
 
-  void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor&,
+  void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, const std::vector<Tensor>& din) override {
     if (din[0].defined())
-      ctx.backend.pool2d_backward(geometry(in[0]), in[0].data(), dout.data(), din[0].data());
+      ctx.backend.pool2d_backward(geometry(in[0]), in[0].data(), out.data(), dout.data(),
+                                  din[0].data());
   }
 
  private:

@@ -69,7 +69,8 @@ class ConcatLayer final : public Layer {
   void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) override {
     int64_t offset = 0;
     for (size_t i = 0; i < in.size(); ++i) {
-      ChannelCopyGeometry g{out.shape()[0], spatial_, channels_[i], 0, total(), offset, channels_[i]};
+      ChannelCopyGeometry g{out.shape()[0], spatial_, channels_[i], 0,
+                            total(),        offset,   channels_[i]};
       ctx.backend.channel_copy(g, in[i].data(), out.data());
       offset += channels_[i];
     }
@@ -78,7 +79,8 @@ class ConcatLayer final : public Layer {
                 const std::vector<Tensor>& din) override {
     int64_t offset = 0;
     for (size_t i = 0; i < din.size(); ++i) {
-      ChannelCopyGeometry g{dout.shape()[0], spatial_, total(), offset, channels_[i], 0, channels_[i]};
+      ChannelCopyGeometry g{dout.shape()[0], spatial_, total(),     offset,
+                            channels_[i],    0,        channels_[i]};
       if (din[i].defined()) ctx.backend.channel_copy(g, dout.data(), din[i].data());
       offset += channels_[i];
     }

@@ -25,8 +25,7 @@ void activation_forward(Activation a, const ActivationGeometry& g, const T* x, T
 // Backward in terms of the forward's output y (each of these can be): dx assigned;
 // dx may alias dy but not y.
 template <class T>
-void activation_backward(Activation a, const ActivationGeometry& g, const T* y, const T* dy,
-                         T* dx);
+void activation_backward(Activation a, const ActivationGeometry& g, const T* y, const T* dy, T* dx);
 }  // namespace ref
 
 }  // namespace cnn

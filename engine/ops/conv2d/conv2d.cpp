@@ -73,4 +73,10 @@ cnnk::Conv2dGeometry conv2d_geometry(const Conv2dParams& p, const Shape& input) 
   return g;
 }
 
+std::string describe(const cnnk::Conv2dGeometry& g) {
+  return fmt::format("n{} c{} {}x{} -> k{} {}x{}, {}x{} s{}x{} pad {},{} dil {}x{}", g.n, g.c, g.h,
+                     g.w, g.k, g.p, g.q, g.r, g.s, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+                     g.dil_h, g.dil_w);
+}
+
 }  // namespace cnn

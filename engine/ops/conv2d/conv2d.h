@@ -2,6 +2,8 @@
 // The handwritten kernel lives in kernels/src/conv2d.cu, the cuDNN path beside this file.
 #pragma once
 
+#include <string>
+
 #include "cnnk/geometry.h"
 #include "engine/core/shape.h"
 #include "engine/ops/padding.h"
@@ -19,6 +21,8 @@ struct Conv2dParams {
 
 // Geometry for an NCHW input; throws ConfigError naming the shapes when impossible.
 cnnk::Conv2dGeometry conv2d_geometry(const Conv2dParams& p, const Shape& input);
+// "n32 c1 28x28 -> k64 28x28, 7x7 s1x1 pad 3,3 dil 1x1": a key for caches and logs.
+std::string describe(const cnnk::Conv2dGeometry& g);
 
 namespace ref {
 // The oracle: plain loops, double accumulation. All outputs are assigned, never
@@ -39,8 +43,8 @@ namespace blas {
 size_t conv2d_col_elements(const cnnk::Conv2dGeometry& g);
 void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w, const float* b,
                     float* y, float* col);
-void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w,
-                          float* dx, float* col);
+void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w, float* dx,
+                          float* col);
 void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const float* dy,
                             float* dw, float* db, float* col);
 }  // namespace blas

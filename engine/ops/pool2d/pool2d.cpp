@@ -67,4 +67,10 @@ cnnk::Pool2dGeometry pool2d_geometry(const Pool2dParams& p, const Shape& input) 
   return g;
 }
 
+std::string describe(const cnnk::Pool2dGeometry& g) {
+  return fmt::format("{} n{} c{} {}x{} -> {}x{}, {}x{} s{}x{} pad {},{}",
+                     g.mode == cnnk::PoolMode::Max ? "max" : "avg", g.n, g.c, g.h, g.w, g.p, g.q,
+                     g.window_h, g.window_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left);
+}
+
 }  // namespace cnn

@@ -1,6 +1,8 @@
 // MaxPooling2D / AveragePooling2D: parameters, shape inference, CPU reference.
 #pragma once
 
+#include <string>
+
 #include "cnnk/geometry.h"
 #include "engine/core/shape.h"
 #include "engine/ops/padding.h"
@@ -15,6 +17,8 @@ struct Pool2dParams {
 };
 
 cnnk::Pool2dGeometry pool2d_geometry(const Pool2dParams& p, const Shape& input);
+// "max n32 c64 28x28 -> 14x14, 2x2 s2x2 pad 0,0": a key for caches and logs.
+std::string describe(const cnnk::Pool2dGeometry& g);
 
 namespace ref {
 // Max: padding never wins; the gradient goes to the first maximum of the window in

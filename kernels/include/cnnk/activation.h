@@ -3,9 +3,9 @@
 // launch status (cudaGetLastError) for the caller to check.
 #pragma once
 
-#include <cstdint>
-
 #include <cuda_runtime_api.h>
+
+#include <cstdint>
 
 namespace cnnk {
 

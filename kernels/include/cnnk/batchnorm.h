@@ -20,8 +20,7 @@ cudaError_t batchnorm_forward_inference(const BatchNormGeometry& g, const float*
                                         const float* running_mean, const float* running_var,
                                         float epsilon, float* y, cudaStream_t stream);
 cudaError_t batchnorm_backward(const BatchNormGeometry& g, const float* x, const float* dy,
-                               const float* gamma, const float* save_mean,
-                               const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                               cudaStream_t stream);
+                               const float* gamma, const float* save_mean, const float* save_invstd,
+                               float* dx, float* dgamma, float* dbeta, cudaStream_t stream);
 
 }  // namespace cnnk

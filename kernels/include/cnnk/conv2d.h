@@ -17,8 +17,8 @@ namespace cnnk {
 Support conv2d_supports(const Conv2dGeometry& g);
 
 // y = conv(x, w) + b (b may be null).
-cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w,
-                           const float* b, float* y, cudaStream_t stream);
+cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
+                           float* y, cudaStream_t stream);
 // dx = conv_transpose(dy, w).
 cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w,
                                  float* dx, cudaStream_t stream);

@@ -32,7 +32,7 @@ cudaError_t softmax_xent(int64_t rows, int64_t classes, const float* logits, con
 // the output y (dx = y * (dy - sum_c dy * y)); dx may alias dy.
 cudaError_t softmax_forward(int64_t n, int64_t c, int64_t spatial, const float* x, float* y,
                             cudaStream_t stream);
-cudaError_t softmax_backward(int64_t n, int64_t c, int64_t spatial, const float* y,
-                             const float* dy, float* dx, cudaStream_t stream);
+cudaError_t softmax_backward(int64_t n, int64_t c, int64_t spatial, const float* y, const float* dy,
+                             float* dx, cudaStream_t stream);
 
 }  // namespace cnnk

@@ -10,11 +10,11 @@
 
 namespace cnnk {
 
-cudaError_t sgd_update(int64_t n, float lr, float momentum, bool nesterov, float* w,
-                       const float* g, float* velocity, cudaStream_t stream);
+cudaError_t sgd_update(int64_t n, float lr, float momentum, bool nesterov, float* w, const float* g,
+                       float* velocity, cudaStream_t stream);
 cudaError_t adam_update(int64_t n, float step_size, float beta1, float beta2, float epsilon,
                         float* w, const float* g, float* m, float* v, cudaStream_t stream);
-cudaError_t rmsprop_update(int64_t n, float lr, float rho, float epsilon, float* w,
-                           const float* g, float* v, cudaStream_t stream);
+cudaError_t rmsprop_update(int64_t n, float lr, float rho, float epsilon, float* w, const float* g,
+                           float* v, cudaStream_t stream);
 
 }  // namespace cnnk

@@ -9,8 +9,7 @@
 
 namespace cnnk {
 
-cudaError_t pool2d_forward(const Pool2dGeometry& g, const float* x, float* y,
-                           cudaStream_t stream);
+cudaError_t pool2d_forward(const Pool2dGeometry& g, const float* x, float* y, cudaStream_t stream);
 // dx assigned (overlapping windows summed without atomics: one thread per input).
 cudaError_t pool2d_backward(const Pool2dGeometry& g, const float* x, const float* dy, float* dx,
                             cudaStream_t stream);

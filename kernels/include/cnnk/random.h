@@ -17,7 +17,9 @@ CNNK_HD uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-CNNK_HD uint64_t random_bits(uint64_t seed, uint64_t counter) { return mix64(seed ^ mix64(counter)); }
+CNNK_HD uint64_t random_bits(uint64_t seed, uint64_t counter) {
+  return mix64(seed ^ mix64(counter));
+}
 
 // Uniform in [0, 1) with 24 random bits: exactly representable in float.
 CNNK_HD float uniform01(uint64_t seed, uint64_t counter) {

@@ -19,8 +19,7 @@ struct ChannelCopy {
   int64_t dst_c = 0, dst_offset = 0;
   int64_t count = 0;
 };
-cudaError_t channel_copy(const ChannelCopy& g, const float* src, float* dst,
-                         cudaStream_t stream);
+cudaError_t channel_copy(const ChannelCopy& g, const float* src, float* dst, cudaStream_t stream);
 // dst[i, :] = src[indices[i], :], i < count.
 cudaError_t gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
                         float* dst, cudaStream_t stream);

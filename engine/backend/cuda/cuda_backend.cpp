@@ -1,0 +1,479 @@
+#include "engine/backend/cuda/cuda_backend.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+#include "cnnk/activation.h"
+#include "cnnk/batchnorm.h"
+#include "cnnk/conv2d.h"
+#include "cnnk/dropout.h"
+#include "cnnk/loss.h"
+#include "cnnk/optim.h"
+#include "cnnk/pool2d.h"
+#include "cnnk/tensor_ops.h"
+#include "engine/backend/cuda/cuda_check.h"
+#include "engine/core/error.h"
+#include "engine/ops/activation/activation_cudnn.h"
+#include "engine/ops/batchnorm/batchnorm_cudnn.h"
+#include "engine/ops/conv2d/conv2d.h"
+#include "engine/ops/conv2d/conv2d_cudnn.h"
+#include "engine/ops/dense/dense_cublas.h"
+#include "engine/ops/pool2d/pool2d.h"
+#include "engine/ops/pool2d/pool2d_cudnn.h"
+
+namespace cnn::cuda {
+namespace {
+
+// The native batch-norm, activation and pooling kernels support every configuration the
+// graph can build; convolution asks its kernel (dilation goes to cuDNN).
+const cnnk::Support kAlways = cnnk::Support::yes();
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, "0") != 0 && v[0] != '\0';
+}
+
+cnnk::ActKind act_kind(Activation a) {
+  switch (a) {
+    case Activation::Linear:
+      return cnnk::ActKind::Linear;
+    case Activation::Relu:
+      return cnnk::ActKind::Relu;
+    case Activation::Sigmoid:
+      return cnnk::ActKind::Sigmoid;
+    case Activation::Tanh:
+      return cnnk::ActKind::Tanh;
+    case Activation::Softmax:
+      break;
+  }
+  throw Error("softmax is not an elementwise activation");
+}
+
+}  // namespace
+
+CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
+  options_.sync_debug = options_.sync_debug || env_flag("CNN_SYNC_DEBUG");
+  CNN_CUDA(cudaSetDevice(options_.device));
+  allocator_ = std::make_shared<DeviceAllocator>(options_.device);
+  CNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CNN_CUDA(cublasCreate(&cublas_));
+  CNN_CUDA(cublasSetStream(cublas_, stream_));
+  // Strict FP32: no TF32 tensor-core math in the GEMMs (TF32 is an opt-in of its own).
+  CNN_CUDA(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  cudnn_ = std::make_unique<CudnnContext>(stream_, allocator_, options_.workspace_limit);
+  cudnn_->verbose = options_.verbose;
+  metrics_ = allocator_->allocate(sizeof(cnnk::DeviceMetrics) + sizeof(int), "loss metrics");
+  metrics_reset();
+}
+
+CudaBackend::~CudaBackend() {
+  if (stream_) cudaStreamSynchronize(stream_);
+  cudnn_.reset();
+  if (scratch_) allocator_->release(scratch_);
+  if (loss_rows_) allocator_->release(loss_rows_);
+  if (metrics_) allocator_->release(metrics_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::launched(cudaError_t status, const char* kernel) {
+  if (status != cudaSuccess) throw_cuda_error(status, kernel, __FILE__, __LINE__);
+  if (options_.sync_debug) {
+    const cudaError_t err = cudaStreamSynchronize(stream_);
+    if (err != cudaSuccess)
+      throw DeviceError(fmt::format("kernel {} failed (found by CNN_SYNC_DEBUG): {} ({})", kernel,
+                                    cudaGetErrorString(err), cudaGetErrorName(err)));
+  }
+}
+
+// ---- implementation choice ----------------------------------------------------------
+
+float CudaBackend::time_ms(const std::function<void()>& f) {
+  cudaEvent_t start, stop;
+  CNN_CUDA(cudaEventCreate(&start));
+  CNN_CUDA(cudaEventCreate(&stop));
+  f();  // warm-up (and first-use plans)
+  CNN_CUDA(cudaEventRecord(start, stream_));
+  constexpr int kRepeats = 3;
+  for (int i = 0; i < kRepeats; ++i) f();
+  CNN_CUDA(cudaEventRecord(stop, stream_));
+  CNN_CUDA(cudaEventSynchronize(stop));
+  float ms = 0;
+  CNN_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms / kRepeats;
+}
+
+Impl CudaBackend::choose(const std::string& family, const std::string& pass, const std::string& key,
+                         cnnk::Support native, cnnk::Support cudnn,
+                         const std::function<void()>& run_native,
+                         const std::function<void()>& run_cudnn) {
+  const std::string id = family + " " + pass + " " + key;
+  auto known = decided_.find(id);
+  if (known != decided_.end()) return known->second;
+  ImplChoice c = choose_impl(options_.policy, native, cudnn);
+  std::string note = c.reason;
+  if (c.needs_timing) {
+    const float t_native = time_ms(run_native), t_cudnn = time_ms(run_cudnn);
+    c = choose_impl(options_.policy, native, cudnn,
+                    t_native <= t_cudnn ? Impl::Native : Impl::Cudnn);
+    note = fmt::format("timed: native {:.3f} ms, cudnn {:.3f} ms", t_native, t_cudnn);
+  }
+  decided_[id] = c.impl;
+  choices_[id] = cnn::impl_name(c.impl) + (note.empty() ? "" : " (" + note + ")");
+  if (!note.empty() && options_.verbose)
+    std::fprintf(stderr, "[cnn] %s: %s\n", id.c_str(), choices_[id].c_str());
+  return c.impl;
+}
+
+std::string CudaBackend::impl_name(const std::string& op_family) const {
+  if (op_family == "dense") return "cublas";
+  std::set<std::string> used;
+  for (const auto& [id, choice] : choices_)
+    if (id.rfind(op_family + " ", 0) == 0) used.insert(choice.substr(0, choice.find(' ')));
+  if (used.empty()) return impl_policy_name(options_.policy);
+  std::string s;
+  for (const std::string& u : used) s += (s.empty() ? "" : "+") + u;
+  return s;
+}
+
+void* CudaBackend::scratch(size_t bytes) {
+  if (bytes > scratch_bytes_) {
+    if (scratch_) allocator_->release(scratch_);
+    scratch_ = nullptr;
+    scratch_ = allocator_->allocate(bytes, "the native kernels' workspace");
+    scratch_bytes_ = bytes;
+  }
+  return scratch_;
+}
+
+// ---- memory -------------------------------------------------------------------------
+
+Tensor CudaBackend::empty(const Shape& shape) {
+  const size_t elements = static_cast<size_t>(shape.numel());
+  void* p = allocator_->allocate(std::max<size_t>(elements, 1) * sizeof(float),
+                                 fmt::format("a tensor of shape {}", shape.str()));
+  std::shared_ptr<DeviceAllocator> alloc = allocator_;
+  auto storage = std::make_shared<Storage>(device(), static_cast<float*>(p), elements,
+                                           [alloc](float* q) { alloc->release(q); });
+  return Tensor(shape, std::move(storage));
+}
+
+void CudaBackend::fill(const Tensor& t, float value) {
+  launched(cnnk::fill(t.numel(), value, t.data(), stream_), "fill");
+}
+
+void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
+  CNN_CHECK(src.numel() == dst.numel(), Error, "copy of {} into {}", src.shape().str(),
+            dst.shape().str());
+  CNN_CUDA(cudaMemcpyAsync(dst.data(), src.data(), static_cast<size_t>(src.numel()) * sizeof(float),
+                           cudaMemcpyDeviceToDevice, stream_));
+}
+
+void CudaBackend::upload(const float* host, const Tensor& dst) {
+  CNN_CUDA(cudaMemcpyAsync(dst.data(), host, static_cast<size_t>(dst.numel()) * sizeof(float),
+                           cudaMemcpyHostToDevice, stream_));
+  CNN_CUDA(cudaStreamSynchronize(stream_));  // the host buffer may go away on return
+}
+
+void CudaBackend::download(const Tensor& src, float* host) {
+  CNN_CUDA(cudaMemcpyAsync(host, src.data(), static_cast<size_t>(src.numel()) * sizeof(float),
+                           cudaMemcpyDeviceToHost, stream_));
+  CNN_CUDA(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::synchronize() { CNN_CUDA(cudaStreamSynchronize(stream_)); }
+
+// ---- convolution ----------------------------------------------------------------------
+
+void CudaBackend::conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
+                                 const float* b, float* y) {
+  auto native = [&] { launched(cnnk::conv2d_forward(g, x, w, b, y, stream_), "conv2d_forward"); };
+  auto cudnn = [&] { cudnn::conv2d_forward(*cudnn_, g, x, w, b, y); };
+  const Impl impl = choose("conv2d", "forward", describe(g), cnnk::conv2d_supports(g),
+                           cudnn::conv2d_supports(g), native, cudnn);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
+                                       const float* w, float* dx) {
+  auto native = [&] {
+    launched(cnnk::conv2d_backward_data(g, dy, w, dx, stream_), "conv2d_backward_data");
+  };
+  auto cudnn = [&] { cudnn::conv2d_backward_data(*cudnn_, g, dy, w, dx); };
+  const Impl impl = choose("conv2d", "backward-data", describe(g), cnnk::conv2d_supports(g),
+                           cudnn::conv2d_supports(g), native, cudnn);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
+                                         const float* dy, float* dw, float* db) {
+  auto native = [&] {
+    const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g);
+    launched(cnnk::conv2d_backward_filter(g, x, dy, dw, db, bytes ? scratch(bytes) : nullptr, bytes,
+                                          stream_),
+             "conv2d_backward_filter");
+  };
+  auto cudnn = [&] { cudnn::conv2d_backward_filter(*cudnn_, g, x, dy, dw, db); };
+  const Impl impl = choose("conv2d", "backward-filter", describe(g), cnnk::conv2d_supports(g),
+                           cudnn::conv2d_supports(g), native, cudnn);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+// ---- pooling, batch norm, activations --------------------------------------------------
+
+void CudaBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) {
+  auto native = [&] { launched(cnnk::pool2d_forward(g, x, y, stream_), "pool2d_forward"); };
+  auto cudnn = [&] { cudnn::pool2d_forward(*cudnn_, g, x, y); };
+  const Impl impl =
+      choose("pool2d", "forward", describe(g), kAlways, cudnn::pool2d_supports(g), native, cudnn);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+void CudaBackend::pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* y,
+                                  const float* dy, float* dx) {
+  auto native = [&] { launched(cnnk::pool2d_backward(g, x, dy, dx, stream_), "pool2d_backward"); };
+  auto cudnn = [&] { cudnn::pool2d_backward(*cudnn_, g, x, y, dy, dx); };
+  const Impl impl =
+      choose("pool2d", "backward", describe(g), kAlways, cudnn::pool2d_supports(g), native, cudnn);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+namespace {
+std::string bn_key(const cnnk::BatchNormGeometry& g) {
+  return fmt::format("n{} c{} spatial {}", g.n, g.c, g.spatial);
+}
+}  // namespace
+
+void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,
+                                             const float* gamma, const float* beta, float momentum,
+                                             float epsilon, float* running_mean, float* running_var,
+                                             float* y, float* save_mean, float* save_invstd) {
+  // Timing would update the running statistics more than once, so auto does not time
+  // this pass: it follows the backward's choice, or native.
+  const ImplPolicy p = options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy;
+  const Impl impl = choose_impl(p, kAlways, cnnk::Support::yes()).impl;
+  choices_["batchnorm forward-training " + bn_key(g)] = cnn::impl_name(impl);
+  if (impl == Impl::Native)
+    launched(cnnk::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
+                                              running_var, y, save_mean, save_invstd, stream_),
+             "batchnorm_forward_training");
+  else
+    cudnn::batchnorm_forward_training(*cudnn_, g, x, gamma, beta, momentum, epsilon, running_mean,
+                                      running_var, y, save_mean, save_invstd);
+}
+
+void CudaBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const float* x,
+                                              const float* gamma, const float* beta,
+                                              const float* running_mean, const float* running_var,
+                                              float epsilon, float* y) {
+  auto native = [&] {
+    launched(cnnk::batchnorm_forward_inference(g, x, gamma, beta, running_mean, running_var,
+                                               epsilon, y, stream_),
+             "batchnorm_forward_inference");
+  };
+  auto cudnn = [&] {
+    cudnn::batchnorm_forward_inference(*cudnn_, g, x, gamma, beta, running_mean, running_var,
+                                       epsilon, y);
+  };
+  const Impl impl = choose("batchnorm", "forward-inference", bn_key(g), kAlways,
+                           cnnk::Support::yes(), native, cudnn);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x,
+                                     const float* dy, const float* gamma, const float* save_mean,
+                                     const float* save_invstd, float* dx, float* dgamma,
+                                     float* dbeta) {
+  auto native = [&] {
+    launched(cnnk::batchnorm_backward(g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+                                      stream_),
+             "batchnorm_backward");
+  };
+  auto cudnn = [&] {
+    cudnn::batchnorm_backward(*cudnn_, g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  };
+  const Impl impl =
+      choose("batchnorm", "backward", bn_key(g), kAlways, cnnk::Support::yes(), native, cudnn);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+void CudaBackend::activation_forward(Activation a, const ActivationGeometry& g, const float* x,
+                                     float* y) {
+  if (a == Activation::Linear) {
+    if (x != y)
+      CNN_CUDA(cudaMemcpyAsync(y, x, static_cast<size_t>(g.size()) * sizeof(float),
+                               cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  auto native = [&] {
+    if (a == Activation::Softmax)
+      launched(cnnk::softmax_forward(g.n, g.c, g.spatial, x, y, stream_), "softmax_forward");
+    else
+      launched(cnnk::activation_forward(act_kind(a), g.size(), x, y, stream_),
+               "activation_forward");
+  };
+  auto cudnn = [&] { cudnn::activation_forward(*cudnn_, a, g, x, y); };
+  // In-place forwards cannot be timed twice safely (the second run would see its own
+  // output), so auto keeps native for them.
+  const bool in_place = x == y;
+  const ImplPolicy p =
+      in_place && options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy;
+  const Impl impl = p == ImplPolicy::Cudnn ? Impl::Cudnn : Impl::Native;
+  choices_["activation forward " + activation_name(a)] = cnn::impl_name(impl);
+  impl == Impl::Native ? native() : cudnn();
+}
+
+void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g, const float* y,
+                                      const float* dy, float* dx) {
+  if (a == Activation::Linear) {
+    if (dy != dx)
+      CNN_CUDA(cudaMemcpyAsync(dx, dy, static_cast<size_t>(g.size()) * sizeof(float),
+                               cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  const Impl impl = options_.policy == ImplPolicy::Cudnn ? Impl::Cudnn : Impl::Native;
+  choices_["activation backward " + activation_name(a)] = cnn::impl_name(impl);
+  if (impl == Impl::Cudnn) {
+    cudnn::activation_backward(*cudnn_, a, g, y, dy, dx);
+  } else if (a == Activation::Softmax) {
+    launched(cnnk::softmax_backward(g.n, g.c, g.spatial, y, dy, dx, stream_), "softmax_backward");
+  } else {
+    launched(cnnk::activation_backward(act_kind(a), g.size(), y, dy, dx, stream_),
+             "activation_backward");
+  }
+}
+
+// ---- dense (cuBLAS) ----------------------------------------------------------------------
+
+void CudaBackend::dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
+                                const float* b, float* y) {
+  cublas::dense_forward(cublas_, stream_, g, x, w, b, y);
+  launched(cudaGetLastError(), "dense bias_add");
+}
+
+void CudaBackend::dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
+                                      float* dx) {
+  cublas::dense_backward_data(cublas_, g, dy, w, dx);
+}
+
+void CudaBackend::dense_backward_weights(const cnnk::DenseGeometry& g, const float* x,
+                                         const float* dy, float* dw, float* db) {
+  cublas::dense_backward_weights(cublas_, stream_, g, x, dy, dw, db);
+  launched(cudaGetLastError(), "dense bias_backward");
+}
+
+// ---- dropout, structure -------------------------------------------------------------------
+
+void CudaBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed,
+                                  const float* x, float* y, float* mask) {
+  CNN_CHECK(rate >= 0.0f && rate < 1.0f, ConfigError, "dropout rate must be in [0, 1), got {}",
+            rate);
+  launched(cnnk::dropout_forward(g, rate, seed, x, y, mask, stream_), "dropout_forward");
+}
+
+void CudaBackend::dropout_backward(const cnnk::DropoutGeometry& g, const float* mask,
+                                   const float* dy, float* dx) {
+  launched(cnnk::dropout_backward(g, mask, dy, dx, stream_), "dropout_backward");
+}
+
+void CudaBackend::add(int64_t size, const float* a, const float* b, float* y) {
+  launched(cnnk::add(size, a, b, y, stream_), "add");
+}
+
+void CudaBackend::accumulate(int64_t size, const float* src, float* dst) {
+  launched(cnnk::accumulate(size, src, dst, stream_), "accumulate");
+}
+
+void CudaBackend::channel_copy(const ChannelCopyGeometry& g, const float* src, float* dst) {
+  const cnnk::ChannelCopy k{g.n, g.spatial, g.src_c, g.src_offset, g.dst_c, g.dst_offset, g.count};
+  launched(cnnk::channel_copy(k, src, dst, stream_), "channel_copy");
+}
+
+// ---- loss and metrics ----------------------------------------------------------------------
+
+void CudaBackend::softmax_xent(const LossGeometry& g, const float* logits, const float* labels,
+                               bool sparse, float grad_scale, float* dlogits) {
+  const size_t rows = static_cast<size_t>(g.rows);
+  if (rows > loss_capacity_) {
+    if (loss_rows_) allocator_->release(loss_rows_);
+    loss_rows_ = nullptr;
+    loss_rows_ = static_cast<float*>(allocator_->allocate(2 * rows * sizeof(float), "loss rows"));
+    loss_capacity_ = rows;
+  }
+  auto* m = static_cast<cnnk::DeviceMetrics*>(metrics_);
+  int* bad = reinterpret_cast<int*>(static_cast<char*>(metrics_) + sizeof(cnnk::DeviceMetrics));
+  launched(cnnk::softmax_xent(g.rows, g.classes, logits, labels, sparse, grad_scale, dlogits,
+                              loss_rows_, loss_rows_ + rows, m, bad, stream_),
+           "softmax_xent");
+}
+
+void CudaBackend::metrics_reset() {
+  CNN_CUDA(cudaMemsetAsync(metrics_, 0, sizeof(cnnk::DeviceMetrics) + sizeof(int), stream_));
+}
+
+Metrics CudaBackend::metrics_read() {
+  cnnk::DeviceMetrics m{};
+  int bad = 0;
+  char host[sizeof(cnnk::DeviceMetrics) + sizeof(int)];
+  CNN_CUDA(cudaMemcpyAsync(host, metrics_, sizeof(host), cudaMemcpyDeviceToHost, stream_));
+  CNN_CUDA(cudaStreamSynchronize(stream_));
+  std::memcpy(&m, host, sizeof(m));
+  std::memcpy(&bad, host + sizeof(m), sizeof(bad));
+  CNN_CHECK(bad == 0, DataError, "a label is outside [0, classes) or not a whole number");
+  return {m.loss_sum, static_cast<int64_t>(m.correct), static_cast<int64_t>(m.count)};
+}
+
+// ---- optimizers ------------------------------------------------------------------------------
+
+void CudaBackend::sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g,
+                             float* velocity) {
+  launched(cnnk::sgd_update(n, h.lr, h.momentum, h.nesterov, w, g, velocity, stream_),
+           "sgd_update");
+}
+
+void CudaBackend::adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
+                              float* m, float* v) {
+  CNN_CHECK(step >= 1, Error, "adam_update: step must count from 1, got {}", step);
+  // The bias-corrected step size, in double as the reference computes it.
+  const double t = static_cast<double>(step);
+  const double b1_t = std::pow(static_cast<double>(h.beta1), t);
+  const double b2_t = std::pow(static_cast<double>(h.beta2), t);
+  const float alpha =
+      static_cast<float>(static_cast<double>(h.lr) * std::sqrt(1.0 - b2_t) / (1.0 - b1_t));
+  launched(cnnk::adam_update(n, alpha, h.beta1, h.beta2, h.epsilon, w, g, m, v, stream_),
+           "adam_update");
+}
+
+void CudaBackend::rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
+                                 float* v) {
+  launched(cnnk::rmsprop_update(n, h.lr, h.rho, h.epsilon, w, g, v, stream_), "rmsprop_update");
+}
+
+// ---- data ---------------------------------------------------------------------------------------
+
+IndexBuffer CudaBackend::upload_indices(const std::vector<int32_t>& indices) {
+  const size_t bytes = std::max<size_t>(indices.size(), 1) * sizeof(int32_t);
+  void* p = allocator_->allocate(bytes, "the epoch's sample order");
+  std::shared_ptr<DeviceAllocator> alloc = allocator_;
+  IndexBuffer buf(static_cast<const int32_t*>(p),
+                  [alloc](const int32_t* q) { alloc->release(const_cast<int32_t*>(q)); });
+  if (!indices.empty()) {
+    CNN_CUDA(cudaMemcpyAsync(p, indices.data(), indices.size() * sizeof(int32_t),
+                             cudaMemcpyHostToDevice, stream_));
+    CNN_CUDA(cudaStreamSynchronize(stream_));
+  }
+  return buf;
+}
+
+void CudaBackend::gather_rows(const float* src, int64_t row_len, const int32_t* indices,
+                              int64_t count, float* dst) {
+  launched(cnnk::gather_rows(src, row_len, indices, count, dst, stream_), "gather_rows");
+}
+
+}  // namespace cnn::cuda

@@ -1,0 +1,71 @@
+// What the cuDNN paths of the op families share: the handle bound to the backend's
+// stream, one workspace buffer grown to the largest need (so steps after the first do
+// not allocate), the workspace budget, a cache of per-shape plans (descriptors and
+// chosen algorithms), and a log of the choices made.
+#pragma once
+
+#include <cudnn.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend/cuda/cuda_check.h"
+#include "engine/backend/cuda/device_allocator.h"
+
+namespace cnn::cuda {
+
+class CudnnContext {
+ public:
+  CudnnContext(cudaStream_t stream, std::shared_ptr<DeviceAllocator> allocator,
+               size_t workspace_limit);
+  ~CudnnContext();
+  CudnnContext(const CudnnContext&) = delete;
+  CudnnContext& operator=(const CudnnContext&) = delete;
+
+  cudnnHandle_t handle() const { return handle_; }
+  size_t workspace_limit() const { return workspace_limit_; }
+  // A device buffer of at least `bytes` (<= the limit), valid until the next call.
+  void* workspace(size_t bytes);
+
+  // The plan cached under `key`, made by `make` the first time.
+  template <class Plan>
+  Plan& plan(const std::string& key, const std::function<std::unique_ptr<Plan>()>& make) {
+    auto it = plans_.find(key);
+    if (it == plans_.end()) {
+      std::unique_ptr<Plan> p = make();
+      it = plans_
+               .emplace(key, std::shared_ptr<void>(p.release(),
+                                                   [](void* q) { delete static_cast<Plan*>(q); }))
+               .first;
+    }
+    return *static_cast<Plan*>(it->second.get());
+  }
+
+  // Records a choice (printed once to stderr when verbose).
+  void log(const std::string& line);
+  const std::vector<std::string>& log_lines() const { return log_; }
+  bool verbose = true;
+
+ private:
+  cudnnHandle_t handle_ = nullptr;
+  std::shared_ptr<DeviceAllocator> allocator_;
+  size_t workspace_limit_;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  std::map<std::string, std::shared_ptr<void>> plans_;
+  std::vector<std::string> log_;
+};
+
+// RAII descriptors for the legacy cuDNN API.
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc(int n, int c, int h, int w);
+  ~TensorDesc();
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+};
+
+}  // namespace cnn::cuda

@@ -1,0 +1,44 @@
+// A caching allocator for device memory: blocks freed by tensors go back to a pool keyed
+// by rounded size and are handed out again, so after the first step of training no
+// cudaMalloc happens. Out of memory reports what was asked, what was free, and for what.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace cnn::cuda {
+
+class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
+ public:
+  explicit DeviceAllocator(int device);
+  ~DeviceAllocator();
+  DeviceAllocator(const DeviceAllocator&) = delete;
+  DeviceAllocator& operator=(const DeviceAllocator&) = delete;
+
+  // At least `bytes` of device memory, 256-byte aligned; `what` names the use for the
+  // out-of-memory message. Throws DeviceError when the GPU has no room even after the
+  // cache was released.
+  void* allocate(size_t bytes, const std::string& what);
+  void release(void* ptr);
+  // Returns every cached block to the driver.
+  void empty_cache();
+
+  struct Stats {
+    size_t in_use = 0, cached = 0, peak = 0;
+    size_t device_mallocs = 0;  // cudaMalloc calls so far
+  };
+  Stats stats() const;
+
+ private:
+  static size_t round_up(size_t bytes);
+  int device_;
+  mutable std::mutex mutex_;
+  std::multimap<size_t, void*> free_;  // rounded size -> block
+  std::map<void*, size_t> live_;       // block -> rounded size
+  Stats stats_;
+};
+
+}  // namespace cnn::cuda

@@ -1,0 +1,28 @@
+// Conv2D through cuDNN (the legacy convolution API): the fallback path of the GPU
+// backend and the yardstick of the handwritten kernel. Strict FP32 math (no TF32).
+#pragma once
+
+#include "cnnk/geometry.h"
+#include "cnnk/status.h"
+
+namespace cnn::cuda {
+class CudnnContext;
+}
+
+namespace cnn::cudnn {
+
+// cuDNN pads symmetrically: a geometry whose bottom/right padding differs from the
+// top/left one so that the output size changes (Keras "same" at stride 2 on some sizes)
+// is not supported here; the native kernel handles it.
+cnnk::Support conv2d_supports(const cnnk::Conv2dGeometry& g);
+
+// Outputs assigned; b / db may be null. Algorithms come from cuDNN's heuristics, the
+// first whose workspace fits the context's budget (a leaner choice is logged).
+void conv2d_forward(cuda::CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* x,
+                    const float* w, const float* b, float* y);
+void conv2d_backward_data(cuda::CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* dy,
+                          const float* w, float* dx);
+void conv2d_backward_filter(cuda::CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* x,
+                            const float* dy, float* dw, float* db);
+
+}  // namespace cnn::cudnn

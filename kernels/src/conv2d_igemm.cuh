@@ -1,0 +1,474 @@
+// Private to conv2d.cu: the implicit-GEMM kernels for convolution and the host-side plans
+// that size their launches. Not part of the kernels' interface.
+//
+// Every pass of a convolution is one GEMM, out[f, s] = sum_k A[k, f] * B[k, s], whose
+// operands are gathered from the NCHW / OIHW tensors on the fly (no im2col buffer):
+//
+//   pass            f ("fast": output-contiguous)  s ("slow")   k (reduction)
+//   forward         n,p,q  (N*P*Q)                 k (K)        c,r,s (C*R*S)
+//   backward data   n,h,w  (N*H*W)                 c (C)        k,r,s (K*R*S)
+//   backward filter c,r,s  (C*R*S)                 k (K)        n,p,q (N*P*Q, split)
+//
+// "Fast" is the GEMM dimension along which the output is contiguous in memory, so the
+// epilogue's stores coalesce. One kernel template runs all three; a Problem struct says
+// how to gather each operand and where each result goes.
+//
+// Block tile: 64 (fast) x 64 (slow) x 16 (reduction), 256 threads, a 4 x 4 register tile
+// per thread. Thread t computes fast rows (t % 16) + 16 i and slow columns (t / 16) + 16 j,
+// i, j in [0, 4): strided so that 16 neighbouring threads store 16 neighbouring outputs
+// and read 16 neighbouring shared-memory words (no bank conflicts).
+#pragma once
+
+#include <cstdint>
+
+#include "cnnk/geometry.h"
+
+namespace cnnk {
+namespace conv2d_detail {
+
+constexpr int kThreads = 256;
+constexpr int kTileF = 64;                  // fast rows per block
+constexpr int kTileS = 64;                  // slow columns per block
+constexpr int kTileK = 16;                  // reduction step
+constexpr int kMicro = 4;                   // register tile is kMicro x kMicro
+constexpr int kThreadsF = kTileF / kMicro;  // 16 threads along fast
+constexpr int kThreadsS = kTileS / kMicro;  // 16 threads along slow
+static_assert(kThreadsF * kThreadsS == kThreads, "one register tile per thread");
+
+// Loading a reduction step: the fast operand (kTileK x kTileF values) is read by thread t
+// at fast row t % 64 and the 4 consecutive reduction indices 4 * (t / 64) + l; the slow
+// operand (kTileK x kTileS) at reduction index t % 16 and slow columns t / 16 + 16 l.
+constexpr int kLoads = 4;  // values of each operand per thread per step
+static_assert(kThreads / kTileF * kLoads == kTileK, "fast loads cover the step");
+static_assert(kThreads % kTileK == 0 && kThreads / kTileK * kLoads == kTileS,
+              "slow loads cover the step");
+static_assert(kThreadsF == kTileK, "a slow column stride of 16 serves both mappings");
+
+// Row, column and reduction indices are 32-bit (tensor offsets are 64-bit): each of these
+// products must stay below this, with room for a tile of overhang.
+constexpr int64_t kMaxIndex = int64_t(1) << 30;
+
+// Why the kernels cannot run `g`, or nullptr when they can.
+inline const char* geometry_problem(const Conv2dGeometry& g) {
+  if (g.dil_h != 1 || g.dil_w != 1) return "dilation > 1: use cuDNN";
+  if (g.n < 0 || g.c < 0 || g.h < 0 || g.w < 0 || g.k < 0 || g.p < 0 || g.q < 0)
+    return "negative dimension";
+  if (g.r < 1 || g.s < 1 || g.stride_h < 1 || g.stride_w < 1)
+    return "filter size and stride must be at least 1";
+  const int64_t n = g.n, c = g.c, k = g.k, hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q,
+                rs = int64_t(g.r) * g.s;
+  if (n * pq >= kMaxIndex || n * hw >= kMaxIndex || c * rs >= kMaxIndex || k * rs >= kMaxIndex ||
+      c * hw >= kMaxIndex || k * pq >= kMaxIndex ||
+      g.p * int64_t(g.stride_h) + g.r + g.pad_top >= kMaxIndex ||
+      g.q * int64_t(g.stride_w) + g.s + g.pad_left >= kMaxIndex || g.pad_top < -kMaxIndex ||
+      g.pad_left < -kMaxIndex)
+    return "a dimension product reaches 2^30: beyond the 32-bit tile indexing, use cuDNN";
+  return nullptr;
+}
+
+// Backward filter splits its reduction over N*P*Q into `splits` chunks of `chunk` indices
+// (a multiple of the reduction step; the last chunk may be shorter), one per grid.z. With
+// splits > 1 each chunk writes a partial dw to the workspace and a second kernel sums
+// them in order; with one split the GEMM writes dw directly.
+//
+// The split is a pure function of the geometry (the workspace is sized from it before
+// any launch): enough chunks that none is much longer than kSplitTarget, and, when the
+// filter has few tiles (a first layer: 64 x 49), enough to give the GPU about
+// kFillBlocks blocks, as long as each chunk keeps at least kMinChunk indices.
+constexpr int64_t kSplitTarget = 4096;
+constexpr int64_t kMinChunk = 512;
+constexpr int64_t kFillBlocks = 256;  // about two blocks per SM of an H100/H200
+constexpr int64_t kMaxSplits = 32;
+struct FilterSplit {
+  int splits = 1;
+  int chunk = 0;
+};
+inline FilterSplit filter_split(const Conv2dGeometry& g) {
+  const int64_t npq = int64_t(g.n) * g.p * g.q;
+  const int64_t crs = int64_t(g.c) * g.r * g.s;
+  const int64_t tiles = ((crs + kTileF - 1) / kTileF) * ((int64_t(g.k) + kTileS - 1) / kTileS);
+  FilterSplit f;
+  f.chunk = static_cast<int>(npq);
+  if (npq <= kMinChunk || tiles == 0) return f;
+  const int64_t by_length = (npq + kSplitTarget - 1) / kSplitTarget;
+  int64_t by_fill = (kFillBlocks + tiles - 1) / tiles;
+  const int64_t most_for_min_chunk = npq / kMinChunk;  // >= 1
+  if (by_fill > most_for_min_chunk) by_fill = most_for_min_chunk;
+  int64_t splits = by_length > by_fill ? by_length : by_fill;
+  if (splits > kMaxSplits) splits = kMaxSplits;
+  if (splits <= 1) return f;
+  int64_t chunk = (npq + splits - 1) / splits;
+  chunk = (chunk + kTileK - 1) / kTileK * kTileK;
+  f.splits = static_cast<int>((npq + chunk - 1) / chunk);  // every chunk non-empty
+  f.chunk = static_cast<int>(chunk);
+  return f;
+}
+
+inline unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }
+
+// ---------------------------------------------------------------------------------------
+// The three problems. Each provides fast_dim(), slow_dim(), reduction_range(z, begin,
+// end), a Fast and a Slow gatherer (constructed once per thread for its fixed row or
+// columns, then load() per reduction step), and store() for the epilogue.
+
+__device__ __forceinline__ bool in_range(int i, int n) {
+  return static_cast<unsigned>(i) < static_cast<unsigned>(n);
+}
+
+// y[n,k,p,q] = b[k] + sum_{c,r,s} x[n, c, p*sh - pt + r, q*sw - pl + s] * w[k,c,r,s]
+struct ForwardProblem {
+  const float* x;
+  const float* w;
+  const float* b;  // may be null
+  float* y;
+  int c, in_h, in_w, k, r, s, p, q, sh, sw, pt, pl;
+  int rs, crs, hw, pq, m;  // m = N*P*Q
+
+  __device__ int fast_dim() const { return m; }
+  __device__ int slow_dim() const { return k; }
+  __device__ void reduction_range(int, int& begin, int& end) const {
+    begin = 0;
+    end = crs;
+  }
+
+  // The implicit im2col: row m (one output pixel), reduction index (c, r, s).
+  struct Fast {
+    const float* xn;  // image n of x
+    int ih0, iw0;     // top-left input position of the window
+    bool valid;
+    __device__ Fast(const ForwardProblem& pb, int row)
+        : xn(pb.x), ih0(0), iw0(0), valid(row < pb.m) {
+      if (!valid) return;
+      const int n = row / pb.pq, pix = row - n * pb.pq;
+      const int op = pix / pb.q, oq = pix - op * pb.q;
+      xn = pb.x + int64_t(n) * pb.c * pb.hw;
+      ih0 = op * pb.sh - pb.pt;
+      iw0 = oq * pb.sw - pb.pl;
+    }
+    // Reduction indices first .. first + 3.
+    __device__ void load(const ForwardProblem& pb, int first, int end, float (&v)[kLoads]) const {
+      int ci = first / pb.rs;
+      const int t = first - ci * pb.rs;
+      int ri = t / pb.s, si = t - ri * pb.s;
+#pragma unroll
+      for (int l = 0; l < kLoads; ++l) {
+        float val = 0.f;
+        const int ih = ih0 + ri, iw = iw0 + si;
+        if (valid && first + l < end && in_range(ih, pb.in_h) && in_range(iw, pb.in_w))
+          val = xn[int64_t(ci) * pb.hw + ih * pb.in_w + iw];
+        v[l] = val;
+        if (++si == pb.s) {
+          si = 0;
+          if (++ri == pb.r) {
+            ri = 0;
+            ++ci;
+          }
+        }
+      }
+    }
+  };
+
+  // w viewed as [K, C*R*S]: columns col, col + 16, col + 32, col + 48.
+  struct Slow {
+    int col;
+    __device__ Slow(const ForwardProblem&, int first_col) : col(first_col) {}
+    __device__ void load(const ForwardProblem& pb, int red, int end, float (&v)[kLoads]) const {
+#pragma unroll
+      for (int l = 0; l < kLoads; ++l) {
+        const int kk = col + l * kThreadsS;
+        v[l] = (kk < pb.k && red < end) ? pb.w[int64_t(kk) * pb.crs + red] : 0.f;
+      }
+    }
+  };
+
+  __device__ void store(int row, int first_col, const float (&v)[kMicro], int) const {
+    const int n = row / pq, pix = row - n * pq;
+    float* out = y + int64_t(n) * k * pq + pix;
+#pragma unroll
+    for (int j = 0; j < kMicro; ++j) {
+      const int kk = first_col + j * kThreadsS;
+      if (kk < k) out[int64_t(kk) * pq] = b ? v[j] + b[kk] : v[j];
+    }
+  }
+};
+
+// dx[n,c,h,w] = sum_{k,r,s} dy[n,k,p,q] * w[k,c,r,s] over the (r, s) for which
+// h + pt - r = p*sh and w + pl - s = q*sw with p in [0,P), q in [0,Q).
+struct BackwardDataProblem {
+  const float* dy;
+  const float* w;
+  float* dx;
+  int c, in_h, in_w, k, r, s, p, q, sh, sw, pt, pl;
+  int rs, crs, krs, hw, pq, m;  // m = N*H*W
+
+  __device__ int fast_dim() const { return m; }
+  __device__ int slow_dim() const { return c; }
+  __device__ void reduction_range(int, int& begin, int& end) const {
+    begin = 0;
+    end = krs;
+  }
+
+  // Row m (one input pixel), reduction index (k, r, s): the output pixel that read this
+  // input through tap (r, s), if there is one.
+  struct Fast {
+    const float* dyn;  // image n of dy
+    int th, tw;        // h + pt, w + pl
+    bool valid;
+    __device__ Fast(const BackwardDataProblem& pb, int row)
+        : dyn(pb.dy), th(0), tw(0), valid(row < pb.m) {
+      if (!valid) return;
+      const int n = row / pb.hw, pix = row - n * pb.hw;
+      const int ih = pix / pb.in_w, iw = pix - ih * pb.in_w;
+      dyn = pb.dy + int64_t(n) * pb.k * pb.pq;
+      th = ih + pb.pt;
+      tw = iw + pb.pl;
+    }
+    __device__ void load(const BackwardDataProblem& pb, int first, int end,
+                         float (&v)[kLoads]) const {
+      int ki = first / pb.rs;
+      const int t = first - ki * pb.rs;
+      int ri = t / pb.s, si = t - ri * pb.s;
+#pragma unroll
+      for (int l = 0; l < kLoads; ++l) {
+        float val = 0.f;
+        const int ph = th - ri, pw = tw - si;
+        if (valid && first + l < end && ph >= 0 && pw >= 0) {
+          const int op = pb.sh == 1 ? ph : ph / pb.sh;
+          const int oq = pb.sw == 1 ? pw : pw / pb.sw;
+          if (op * pb.sh == ph && oq * pb.sw == pw && op < pb.p && oq < pb.q)
+            val = dyn[int64_t(ki) * pb.pq + op * pb.q + oq];
+        }
+        v[l] = val;
+        if (++si == pb.s) {
+          si = 0;
+          if (++ri == pb.r) {
+            ri = 0;
+            ++ki;
+          }
+        }
+      }
+    }
+  };
+
+  // w[k, c, r, s] for reduction index (k, r, s) and channels col + 16 l.
+  struct Slow {
+    int col;
+    __device__ Slow(const BackwardDataProblem&, int first_col) : col(first_col) {}
+    __device__ void load(const BackwardDataProblem& pb, int red, int end,
+                         float (&v)[kLoads]) const {
+      const int ki = red / pb.rs, t = red - ki * pb.rs;
+      const float* wk = pb.w + int64_t(ki) * pb.crs + t;
+#pragma unroll
+      for (int l = 0; l < kLoads; ++l) {
+        const int ci = col + l * kThreadsS;
+        v[l] = (ci < pb.c && red < end) ? wk[int64_t(ci) * pb.rs] : 0.f;
+      }
+    }
+  };
+
+  __device__ void store(int row, int first_col, const float (&v)[kMicro], int) const {
+    const int n = row / hw, pix = row - n * hw;
+    float* out = dx + int64_t(n) * c * hw + pix;
+#pragma unroll
+    for (int j = 0; j < kMicro; ++j) {
+      const int ci = first_col + j * kThreadsS;
+      if (ci < c) out[int64_t(ci) * hw] = v[j];
+    }
+  }
+};
+
+// dw[k, (c,r,s)] = sum_{n,p,q} dy[n,k,p,q] * x[n, c, p*sh - pt + r, q*sw - pl + s], the
+// reduction split into chunks along grid.z.
+struct BackwardFilterProblem {
+  const float* x;
+  const float* dy;
+  float* out;  // dw when splits == 1, else the workspace [splits][K][C*R*S]
+  int c, in_h, in_w, k, r, s, p, q, sh, sw, pt, pl;
+  int rs, crs, hw, pq, npq;
+  int chunk;
+
+  __device__ int fast_dim() const { return crs; }
+  __device__ int slow_dim() const { return k; }
+  __device__ void reduction_range(int z, int& begin, int& end) const {
+    begin = z * chunk;
+    end = npq - begin < chunk ? npq : begin + chunk;
+  }
+
+  // Column (c, r, s) of dw, reduction index (n, p, q).
+  struct Fast {
+    const float* xc;  // channel c of image 0 of x
+    int roff, soff;   // r - pt, s - pl
+    bool valid;
+    __device__ Fast(const BackwardFilterProblem& pb, int col)
+        : xc(pb.x), roff(0), soff(0), valid(col < pb.crs) {
+      if (!valid) return;
+      const int ci = col / pb.rs, t = col - ci * pb.rs;
+      const int ri = t / pb.s, si = t - ri * pb.s;
+      xc = pb.x + int64_t(ci) * pb.hw;
+      roff = ri - pb.pt;
+      soff = si - pb.pl;
+    }
+    __device__ void load(const BackwardFilterProblem& pb, int first, int end,
+                         float (&v)[kLoads]) const {
+      int n = first / pb.pq;
+      const int t = first - n * pb.pq;
+      int op = t / pb.q, oq = t - op * pb.q;
+#pragma unroll
+      for (int l = 0; l < kLoads; ++l) {
+        float val = 0.f;
+        const int ih = op * pb.sh + roff, iw = oq * pb.sw + soff;
+        if (valid && first + l < end && in_range(ih, pb.in_h) && in_range(iw, pb.in_w))
+          val = xc[int64_t(n) * pb.c * pb.hw + ih * pb.in_w + iw];
+        v[l] = val;
+        if (++oq == pb.q) {
+          oq = 0;
+          if (++op == pb.p) {
+            op = 0;
+            ++n;
+          }
+        }
+      }
+    }
+  };
+
+  // dy[n, k, p, q] for reduction index (n, p, q) and filters col + 16 l.
+  struct Slow {
+    int col;
+    __device__ Slow(const BackwardFilterProblem&, int first_col) : col(first_col) {}
+    __device__ void load(const BackwardFilterProblem& pb, int red, int end,
+                         float (&v)[kLoads]) const {
+      const int n = red / pb.pq, t = red - n * pb.pq;
+      const float* dyn = pb.dy + int64_t(n) * pb.k * pb.pq + t;
+#pragma unroll
+      for (int l = 0; l < kLoads; ++l) {
+        const int kk = col + l * kThreadsS;
+        v[l] = (kk < pb.k && red < end) ? dyn[int64_t(kk) * pb.pq] : 0.f;
+      }
+    }
+  };
+
+  __device__ void store(int col, int first_row, const float (&v)[kMicro], int z) const {
+    float* dst = out + int64_t(z) * k * crs + col;
+#pragma unroll
+    for (int j = 0; j < kMicro; ++j) {
+      const int kk = first_row + j * kThreadsS;
+      if (kk < k) dst[int64_t(kk) * crs] = v[j];
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// The GEMM. grid = (ceil(fast / 64), ceil(slow / 64), reduction chunks), block = 256.
+// Shared memory: fast tile 16 x 64 floats (4096 B) + slow tile 16 x 65 floats (4160 B).
+// The slow tile's rows are padded by one word: its stores (reduction index t % 16 varies
+// fastest across a warp) would otherwise all fall into two banks.
+template <class Problem>
+__global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem pb) {
+  __shared__ float fast_tile[kTileK][kTileF];
+  __shared__ float slow_tile[kTileK][kTileS + 1];
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const int f0 = static_cast<int>(blockIdx.x) * kTileF;
+  const int s0 = static_cast<int>(blockIdx.y) * kTileS;
+  const int z = static_cast<int>(blockIdx.z);
+  int begin = 0, end = 0;
+  pb.reduction_range(z, begin, end);
+
+  // Loading roles (see kLoads).
+  const int load_f = tid % kTileF, load_fk = (tid / kTileF) * kLoads;
+  const int load_sk = tid % kTileK, load_s = tid / kTileK;
+  const typename Problem::Fast fast(pb, f0 + load_f);
+  const typename Problem::Slow slow(pb, s0 + load_s);
+
+  // Computing roles.
+  const int tf = tid % kThreadsF, ts = tid / kThreadsF;
+
+  float acc[kMicro][kMicro];
+#pragma unroll
+  for (int i = 0; i < kMicro; ++i)
+#pragma unroll
+    for (int j = 0; j < kMicro; ++j) acc[i][j] = 0.f;
+
+  // Registers hold the next step's operands while the current one is multiplied.
+  float fr[kLoads] = {0.f, 0.f, 0.f, 0.f}, sr[kLoads] = {0.f, 0.f, 0.f, 0.f};
+  if (begin < end) {
+    fast.load(pb, begin + load_fk, end, fr);
+    slow.load(pb, begin + load_sk, end, sr);
+  }
+  for (int k0 = begin; k0 < end; k0 += kTileK) {
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) fast_tile[load_fk + l][load_f] = fr[l];
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) slow_tile[load_sk][load_s + l * kThreadsS] = sr[l];
+    __syncthreads();
+    if (k0 + kTileK < end) {
+      fast.load(pb, k0 + kTileK + load_fk, end, fr);
+      slow.load(pb, k0 + kTileK + load_sk, end, sr);
+    }
+#pragma unroll
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float a[kMicro], bv[kMicro];
+#pragma unroll
+      for (int i = 0; i < kMicro; ++i) a[i] = fast_tile[kk][tf + i * kThreadsF];
+#pragma unroll
+      for (int j = 0; j < kMicro; ++j) bv[j] = slow_tile[kk][ts + j * kThreadsS];
+#pragma unroll
+      for (int i = 0; i < kMicro; ++i)
+#pragma unroll
+        for (int j = 0; j < kMicro; ++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);
+    }
+    __syncthreads();  // the tiles are overwritten next step
+  }
+
+  const int fast_dim = pb.fast_dim();
+#pragma unroll
+  for (int i = 0; i < kMicro; ++i) {
+    const int f = f0 + tf + i * kThreadsF;
+    if (f < fast_dim) pb.store(f, s0 + ts, acc[i], z);
+  }
+}
+
+// dw[i] = sum over z = 0 .. splits-1, in that order, of partial[z][i].
+__global__ void __launch_bounds__(kThreads)
+    sum_partials_kernel(const float* __restrict__ partial, int splits, int64_t count,
+                        float* __restrict__ dw) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    float acc = 0.f;
+    for (int z = 0; z < splits; ++z) acc += partial[int64_t(z) * count + i];
+    dw[i] = acc;
+  }
+}
+
+// db[k] = sum over n, p, q of dy[n, k, p, q]: one block per filter, each thread a strided
+// sum over the flattened (n, pq) index, then a fixed-shape tree over the block.
+__global__ void __launch_bounds__(kThreads)
+    bias_grad_kernel(const float* __restrict__ dy, int n_images, int k_filters, int pq,
+                     float* __restrict__ db) {
+  __shared__ float partial[kThreads];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int kk = static_cast<int>(blockIdx.x);
+  const int step_n = kThreads / pq, step_pix = kThreads % pq;  // pq >= 1 here
+  int n = tid / pq, pix = tid - n * pq;
+  float acc = 0.f;
+  while (n < n_images) {
+    acc += dy[(int64_t(n) * k_filters + kk) * pq + pix];
+    n += step_n;
+    pix += step_pix;
+    if (pix >= pq) {
+      pix -= pq;
+      ++n;
+    }
+  }
+  partial[tid] = acc;
+  __syncthreads();
+#pragma unroll
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (tid < half) partial[tid] += partial[tid + half];
+    __syncthreads();
+  }
+  if (tid == 0) db[kk] = partial[0];
+}
+
+}  // namespace conv2d_detail
+}  // namespace cnnk

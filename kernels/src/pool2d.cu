@@ -1,0 +1,142 @@
+// Max and average pooling with the semantics of cnn::ref::pool2d_* (pool2d_ref.cpp):
+// the window of output (p, q) starts at (p * stride_h - pad_top, q * stride_w - pad_left)
+// and is clipped to the input; max takes the first maximum in row-major order (the first
+// in-bounds element always stands, later ones must be strictly greater, so padding never
+// wins); average sums in double and divides by the in-bounds count.
+//
+// Forward: one thread per output. Backward: one thread per input element, which gathers
+// from every window that contains it, in the reference's (p, q) order and in double, so
+// dx is assigned without atomics and is bit-identical to the reference's.
+#include "cnnk/pool2d.h"
+#include "launch_util.cuh"
+
+namespace cnnk {
+namespace {
+
+using detail::global_index;
+using detail::global_stride;
+
+// The in-bounds part [h0, h1) x [w0, w1) of the window of output (p, q), as window_of in
+// the reference (an empty window has h1 == h0 or w1 == w0).
+struct Window {
+  int h0, h1, w0, w1;
+  __device__ int count() const { return (h1 - h0) * (w1 - w0); }
+};
+
+__device__ __forceinline__ Window window_of(const Pool2dGeometry& g, int p, int q) {
+  const int top = p * g.stride_h - g.pad_top, left = q * g.stride_w - g.pad_left;
+  Window win;
+  win.h0 = top < 0 ? 0 : top;
+  win.h1 = top + g.window_h > g.h ? g.h : top + g.window_h;
+  win.w0 = left < 0 ? 0 : left;
+  win.w1 = left + g.window_w > g.w ? g.w : left + g.window_w;
+  if (win.h1 < win.h0) win.h1 = win.h0;
+  if (win.w1 < win.w0) win.w1 = win.w0;
+  return win;
+}
+
+// Index inside the feature map of the window's first maximum (row-major); -1 when empty.
+// The same comparisons as the reference, NaN included.
+__device__ __forceinline__ int64_t argmax(const Pool2dGeometry& g, const float* __restrict__ map,
+                                          const Window& win) {
+  int64_t best = -1;
+  float best_v = 0.f;
+  for (int h = win.h0; h < win.h1; ++h)
+    for (int w = win.w0; w < win.w1; ++w) {
+      const int64_t i = int64_t(h) * g.w + w;
+      const float v = map[i];
+      if (best < 0 || v > best_v) {
+        best = i;
+        best_v = v;
+      }
+    }
+  return best;
+}
+
+__global__ void pool2d_forward_kernel(const Pool2dGeometry g, const float* __restrict__ x,
+                                      float* __restrict__ y) {
+  const int64_t total = g.output_size();
+  const int64_t hw = int64_t(g.h) * g.w;
+  for (int64_t i = global_index(); i < total; i += global_stride()) {
+    const int q = static_cast<int>(i % g.q);
+    const int64_t t = i / g.q;
+    const int p = static_cast<int>(t % g.p);
+    const int64_t m = t / g.p;  // n * c + c
+    const float* map = x + m * hw;
+    const Window win = window_of(g, p, q);
+    float out = 0.f;  // an empty window gives 0, as the reference
+    if (g.mode == PoolMode::Max) {
+      const int64_t best = argmax(g, map, win);
+      if (best >= 0) out = map[best];
+    } else if (win.count() > 0) {
+      double sum = 0.0;
+      for (int h = win.h0; h < win.h1; ++h)
+        for (int w = win.w0; w < win.w1; ++w) sum += static_cast<double>(map[int64_t(h) * g.w + w]);
+      out = static_cast<float>(sum / win.count());
+    }
+    y[i] = out;
+  }
+}
+
+// Outputs [lo, hi] along one axis whose (unclipped) window [o * stride - pad,
+// o * stride - pad + window) contains input position `pos`; empty when lo > hi.
+__device__ __forceinline__ void covering(int pos, int pad, int window, int stride, int outs,
+                                         int& lo, int& hi) {
+  // o * stride <= pos + pad  and  o * stride > pos + pad - window.
+  hi = detail::floor_div(pos + pad, stride);
+  lo = detail::floor_div(pos + pad - window, stride) + 1;
+  if (lo < 0) lo = 0;
+  if (hi > outs - 1) hi = outs - 1;
+}
+
+__global__ void pool2d_backward_kernel(const Pool2dGeometry g, const float* __restrict__ x,
+                                       const float* __restrict__ dy, float* __restrict__ dx) {
+  const int64_t total = g.input_size();
+  const int64_t hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q;
+  for (int64_t i = global_index(); i < total; i += global_stride()) {
+    const int w = static_cast<int>(i % g.w);
+    const int64_t t = i / g.w;
+    const int h = static_cast<int>(t % g.h);
+    const int64_t m = t / g.h;
+    const float* map = x + m * hw;
+    const float* dmap = dy + m * pq;
+    const int64_t self = int64_t(h) * g.w + w;
+    int p_lo, p_hi, q_lo, q_hi;
+    covering(h, g.pad_top, g.window_h, g.stride_h, g.p, p_lo, p_hi);
+    covering(w, g.pad_left, g.window_w, g.stride_w, g.q, q_lo, q_hi);
+    double acc = 0.0;
+    // The reference adds each window's share in (p, q) row-major order: so do we.
+    for (int p = p_lo; p <= p_hi; ++p)
+      for (int q = q_lo; q <= q_hi; ++q) {
+        const Window win = window_of(g, p, q);
+        const double d = static_cast<double>(dmap[int64_t(p) * g.q + q]);
+        if (g.mode == PoolMode::Max) {
+          if (argmax(g, map, win) == self) acc += d;
+        } else {
+          // win contains (h, w), so count() > 0.
+          acc += d / win.count();
+        }
+      }
+    dx[i] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace
+
+cudaError_t pool2d_forward(const Pool2dGeometry& g, const float* x, float* y, cudaStream_t stream) {
+  const int64_t total = g.output_size();
+  if (total <= 0) return cudaSuccess;
+  pool2d_forward_kernel<<<detail::grid_for(total), detail::kThreads, 0, stream>>>(g, x, y);
+  return cudaGetLastError();
+}
+
+cudaError_t pool2d_backward(const Pool2dGeometry& g, const float* x, const float* dy, float* dx,
+                            cudaStream_t stream) {
+  const int64_t total = g.input_size();
+  if (total <= 0) return cudaSuccess;
+  if (g.stride_h <= 0 || g.stride_w <= 0) return cudaErrorInvalidValue;
+  pool2d_backward_kernel<<<detail::grid_for(total), detail::kThreads, 0, stream>>>(g, x, dy, dx);
+  return cudaGetLastError();
+}
+
+}  // namespace cnnk

@@ -1,0 +1,422 @@
+// The handwritten convolution kernels (kernels/src/conv2d.cu) against the CPU reference:
+// a sweep of named edge shapes and the seed models' layers, each pass compared with a
+// bound derived from its reduction length, and bit for bit on small integers. Without a
+// GPU the device tests skip; the support and workspace queries run anyway.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cnnk/conv2d.h"
+#include "engine/ops/conv2d/conv2d.h"
+#include "tests/kernels/kernel_test_util.h"
+#include "tests/support/gradcheck.h"
+
+namespace cnn {
+namespace {
+
+using cnnk::Conv2dGeometry;
+using test::cast_all;
+using test::DeviceBuffer;
+
+size_t sz(int64_t n) { return static_cast<size_t>(n); }
+
+// One convolution layer applied to an input of n x c x h x w.
+struct ConvCase {
+  const char* name;
+  int n, c, h, w;
+  int k, kh, kw;
+  int sh, sw;
+  Padding pad;
+  bool bias;
+};
+
+Conv2dGeometry geometry_of(const ConvCase& cc) {
+  Conv2dParams p;
+  p.filters = cc.k;
+  p.kernel_h = cc.kh;
+  p.kernel_w = cc.kw;
+  p.stride_h = cc.sh;
+  p.stride_w = cc.sw;
+  p.padding = cc.pad;
+  p.use_bias = cc.bias;
+  return conv2d_geometry(p, Shape{cc.n, cc.c, cc.h, cc.w});
+}
+
+std::string describe(const Conv2dGeometry& g) {
+  char buf[200];
+  std::snprintf(
+      buf, sizeof buf, "n%d c%d %dx%d -> k%d %dx%d, filter %dx%d, stride %dx%d, pad top %d left %d",
+      g.n, g.c, g.h, g.w, g.k, g.p, g.q, g.r, g.s, g.stride_h, g.stride_w, g.pad_top, g.pad_left);
+  return buf;
+}
+
+const Padding kValid = Padding::valid();
+const Padding kSame = Padding::same();
+Padding pad(int top, int bottom, int left, int right) {
+  return Padding::explicit_(top, bottom, left, right);
+}
+
+// Shapes that break kernels: every tile edge, stride and padding kind, channel counts off
+// the tile (1, 3, 17, 130), batch 1 and odd batches; then the seed models' layers.
+const ConvCase kCases[] = {
+    // name                        n   c   h   w    k  kh kw sh sw pad          bias
+    {"pointwise_c1_k1", 1, 1, 5, 5, 1, 1, 1, 1, 1, kValid, true},
+    {"pointwise_c3_k17_s2", 3, 3, 7, 7, 17, 1, 1, 2, 2, kValid, false},
+    {"pointwise_s3_mostly_unread", 1, 3, 13, 13, 3, 1, 1, 3, 3, kValid, true},
+    {"k3_same_c1_k1", 1, 1, 5, 5, 1, 3, 3, 1, 1, kSame, true},
+    {"k3_valid_c3_k17", 3, 3, 13, 13, 17, 3, 3, 1, 1, kValid, true},
+    {"k3_same_s2_odd13", 3, 17, 13, 13, 3, 3, 3, 2, 2, kSame, false},
+    {"k3_same_s2_even28_asym", 1, 3, 28, 28, 17, 3, 3, 2, 2, kSame, true},
+    {"k5_same_7", 3, 17, 7, 7, 3, 5, 5, 1, 1, kSame, true},
+    {"k5_valid_s2_13", 1, 3, 13, 13, 64, 5, 5, 2, 2, kValid, false},
+    {"k7_same_larger_than_input", 1, 1, 5, 5, 64, 7, 7, 1, 1, kSame, true},
+    {"k7_same_s2_13", 3, 3, 13, 13, 17, 7, 7, 2, 2, kSame, true},
+    {"k7_valid_single_output", 1, 17, 7, 7, 3, 7, 7, 1, 1, kValid, false},
+    {"k7_valid_s2_28", 1, 3, 28, 28, 1, 7, 7, 2, 2, kValid, true},
+    {"k7_same_on_3x3", 3, 1, 3, 3, 3, 7, 7, 1, 1, kSame, true},
+    {"k4_same_asym_1_2", 1, 3, 8, 8, 17, 4, 4, 1, 1, kSame, true},
+    {"k2_same_asym_0_1", 3, 1, 7, 7, 3, 2, 2, 1, 1, kSame, false},
+    {"k5_equals_input", 1, 3, 5, 5, 3, 5, 5, 1, 1, kValid, true},
+    {"k2_stride3_gaps", 3, 3, 13, 13, 17, 2, 2, 3, 3, kValid, true},
+    {"explicit_pad_2_0_1_3", 1, 3, 7, 7, 17, 3, 3, 1, 1, pad(2, 0, 1, 3), true},
+    {"explicit_pad_s2_0_2_3_1", 3, 17, 13, 13, 3, 3, 3, 2, 2, pad(0, 2, 3, 1), false},
+    {"explicit_pad_wider_than_kernel", 1, 3, 5, 5, 3, 3, 3, 1, 1, pad(3, 3, 3, 3), true},
+    {"rect_kernel_3x5_rect_input", 1, 3, 13, 7, 17, 3, 5, 1, 1, kSame, true},
+    {"rect_kernel_1x7", 3, 3, 7, 13, 3, 1, 7, 1, 1, kSame, false},
+    {"stride_2x1", 3, 3, 13, 13, 3, 3, 3, 2, 1, kSame, true},
+    {"stride_1x3", 1, 3, 13, 13, 17, 3, 3, 1, 3, kSame, true},
+    {"c130_k1", 1, 130, 5, 5, 1, 3, 3, 1, 1, kSame, true},
+    {"c1_k130", 1, 1, 13, 13, 130, 3, 3, 1, 1, kValid, true},
+    {"c130_k130_pointwise", 1, 130, 7, 7, 130, 1, 1, 1, 1, kValid, true},
+    {"c64_k64_k3", 3, 64, 5, 5, 64, 3, 3, 1, 1, kSame, false},
+    {"c17_k130_s2", 1, 17, 13, 13, 130, 3, 3, 2, 2, kSame, true},
+    {"c130_k17_k5", 1, 130, 7, 7, 17, 5, 5, 1, 1, kSame, true},
+    {"c16_pointwise_crs16", 1, 16, 5, 5, 3, 1, 1, 1, 1, kValid, true},
+    {"c17_pointwise_crs17", 1, 17, 5, 5, 3, 1, 1, 1, 1, kValid, true},
+    {"rows_exactly_64", 1, 3, 10, 10, 64, 3, 3, 1, 1, kValid, true},
+    {"rows_65_k65", 1, 3, 5, 13, 65, 3, 3, 1, 1, kSame, true},
+    {"k63", 3, 3, 5, 5, 63, 3, 3, 1, 1, kSame, false},
+    {"batch5_many_row_tiles", 5, 3, 13, 13, 17, 3, 3, 1, 1, kSame, true},
+    {"split_many_chunks", 16, 1, 28, 28, 3, 3, 3, 1, 1, kSame, true},
+    {"split_uneven_last_chunk", 9, 2, 28, 28, 3, 3, 3, 1, 1, kValid, false},
+    {"split_many_tiles", 3, 130, 28, 28, 17, 1, 1, 1, 1, kSame, true},
+    {"split_capped_at_32", 64, 1, 48, 48, 2, 3, 3, 1, 1, kSame, true},
+    // The seed models' layers (Fashion-MNIST CNN; small MNIST CNN).
+    {"fmnist_conv1_1to64_k7_28", 2, 1, 28, 28, 64, 7, 7, 1, 1, kSame, true},
+    {"fmnist_conv2_64to128_14", 1, 64, 14, 14, 128, 3, 3, 1, 1, kSame, true},
+    {"fmnist_conv3_128to128_14", 1, 128, 14, 14, 128, 3, 3, 1, 1, kSame, true},
+    {"fmnist_conv4_128to256_7", 1, 128, 7, 7, 256, 3, 3, 1, 1, kSame, true},
+    {"fmnist_conv5_256to256_7", 1, 256, 7, 7, 256, 3, 3, 1, 1, kSame, true},
+    {"mnist_conv1_1to16_valid_28", 3, 1, 28, 28, 16, 3, 3, 1, 1, kValid, true},
+    {"mnist_conv2_16to32_valid_13", 3, 16, 13, 13, 32, 3, 3, 1, 1, kValid, true},
+};
+
+// gtest names a failing case by this rather than by its bytes.
+void PrintTo(const ConvCase& cc, std::ostream* os) { *os << cc.name; }
+
+const ConvCase& by_name(const std::string& name) {
+  for (const ConvCase& cc : kCases)
+    if (name == cc.name) return cc;
+  ADD_FAILURE() << "no case named " << name;
+  return kCases[0];
+}
+
+// ---------------------------------------------------------------------------------------
+// Running the kernels and the reference.
+
+template <class T>
+struct ConvTensors {
+  std::vector<T> x, w, b, dy;  // b empty: no bias
+};
+template <class T>
+struct ConvResults {
+  std::vector<T> y, dx, dw, db;  // db empty: no bias
+};
+
+// All three passes on the GPU, every output (and the workspace) poisoned with NaN first.
+void run_gpu(const Conv2dGeometry& g, const ConvTensors<float>& in, ConvResults<float>& out) {
+  const bool bias = !in.b.empty();
+  DeviceBuffer<float> x(in.x), w(in.w), b(in.b), dy(in.dy);
+  DeviceBuffer<float> y(sz(g.output_size())), dx(sz(g.input_size())), dw(sz(g.filter_size())),
+      db(bias ? sz(g.k) : 0);
+  const size_t ws_bytes = cnnk::conv2d_backward_filter_workspace_bytes(g);
+  DeviceBuffer<float> ws((ws_bytes + sizeof(float) - 1) / sizeof(float));
+  for (const DeviceBuffer<float>* buf : {&x, &w, &b, &dy, &y, &dx, &dw, &db, &ws})
+    ASSERT_TRUE(buf->ok()) << "device allocation or upload failed";
+  for (DeviceBuffer<float>* buf : {&y, &dx, &dw, &db, &ws}) CNN_CUDA_OK(buf->fill_bytes(0xFF));
+
+  CNN_CUDA_OK(
+      cnnk::conv2d_forward(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), nullptr));
+  CNN_CUDA_OK(cnnk::conv2d_backward_data(g, dy.get(), w.get(), dx.get(), nullptr));
+  CNN_CUDA_OK(cnnk::conv2d_backward_filter(g, x.get(), dy.get(), dw.get(),
+                                           bias ? db.get() : nullptr, ws.get(), ws_bytes, nullptr));
+  CNN_CUDA_OK(test::sync_status());
+  out.y = y.download();
+  out.dx = dx.download();
+  out.dw = dw.download();
+  out.db = db.download();
+  ASSERT_EQ(out.y.size(), y.size()) << "download failed";
+  ASSERT_EQ(out.dx.size(), dx.size()) << "download failed";
+  ASSERT_EQ(out.dw.size(), dw.size()) << "download failed";
+  ASSERT_EQ(out.db.size(), db.size()) << "download failed";
+}
+
+template <class T>
+ConvResults<T> run_reference(const Conv2dGeometry& g, const ConvTensors<T>& in) {
+  ConvResults<T> out;
+  const bool bias = !in.b.empty();
+  out.y.resize(sz(g.output_size()));
+  out.dx.resize(sz(g.input_size()));
+  out.dw.resize(sz(g.filter_size()));
+  out.db.resize(bias ? sz(g.k) : 0);
+  ref::conv2d_forward<T>(g, in.x.data(), in.w.data(), bias ? in.b.data() : nullptr, out.y.data());
+  ref::conv2d_backward_data<T>(g, in.dy.data(), in.w.data(), out.dx.data());
+  ref::conv2d_backward_filter<T>(g, in.x.data(), in.dy.data(), out.dw.data(),
+                                 bias ? out.db.data() : nullptr);
+  return out;
+}
+
+ConvTensors<float> random_tensors(const Conv2dGeometry& g, bool bias, uint64_t seed) {
+  ConvTensors<float> t;
+  t.x = cast_all<float>(test::random_values(sz(g.input_size()), seed));
+  t.w = cast_all<float>(test::random_values(sz(g.filter_size()), seed + 1));
+  if (bias) t.b = cast_all<float>(test::random_values(sz(g.k), seed + 2));
+  t.dy = cast_all<float>(test::random_values(sz(g.output_size()), seed + 3));
+  return t;
+}
+
+ConvTensors<float> integer_tensors(const Conv2dGeometry& g, bool bias, uint64_t seed) {
+  ConvTensors<float> t;
+  t.x = test::small_integers(sz(g.input_size()), seed, 3);
+  t.w = test::small_integers(sz(g.filter_size()), seed + 1, 3);
+  if (bias) t.b = test::small_integers(sz(g.k), seed + 2, 3);
+  t.dy = test::small_integers(sz(g.output_size()), seed + 3, 3);
+  return t;
+}
+
+ConvTensors<double> to_double(const ConvTensors<float>& t, bool absolute) {
+  ConvTensors<double> d{cast_all<double>(t.x), cast_all<double>(t.w), cast_all<double>(t.b),
+                        cast_all<double>(t.dy)};
+  if (absolute) {
+    d.x = test::abs_all(d.x);
+    d.w = test::abs_all(d.w);
+    d.b = test::abs_all(d.b);
+    d.dy = test::abs_all(d.dy);
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------
+// The sweep.
+
+class Conv2dKernelSweep : public ::testing::TestWithParam<ConvCase> {};
+
+// Random values in [-1, 1): each result within atol + rtol * sqrt(L) * sum|terms| of the
+// double reference, L the length of its reduction; the sums of |terms| come from the
+// reference run on absolute values.
+TEST_P(Conv2dKernelSweep, MatchesReference) {
+  CNN_REQUIRE_GPU();
+  const ConvCase& cc = GetParam();
+  const Conv2dGeometry g = geometry_of(cc);
+  SCOPED_TRACE(describe(g));
+  std::printf("  %s\n", describe(g).c_str());
+  const ConvTensors<float> in = random_tensors(g, cc.bias, 1000);
+  ConvResults<float> got;
+  run_gpu(g, in, got);
+  if (HasFatalFailure()) return;
+  const ConvResults<double> want = run_reference(g, to_double(in, false));
+  const ConvResults<double> scale = run_reference(g, to_double(in, true));
+
+  const double forward_len = double(g.c) * g.r * g.s + (cc.bias ? 1 : 0);
+  const double data_len = double(g.k) * g.r * g.s;
+  const double filter_len = double(g.n) * g.p * g.q;
+  test::expect_within("forward y", got.y, want.y, test::reduction_bounds(scale.y, forward_len));
+  test::expect_within("backward data dx", got.dx, want.dx,
+                      test::reduction_bounds(scale.dx, data_len));
+  test::expect_within("backward filter dw", got.dw, want.dw,
+                      test::reduction_bounds(scale.dw, filter_len));
+  if (cc.bias)
+    test::expect_within("bias grad db", got.db, want.db,
+                        test::reduction_bounds(scale.db, filter_len));
+}
+
+// Small integers: every product and partial sum is an integer below 2^24, exact in float
+// in any order, so the kernels must agree with the reference bit for bit.
+TEST_P(Conv2dKernelSweep, ExactOnSmallIntegers) {
+  CNN_REQUIRE_GPU();
+  const ConvCase& cc = GetParam();
+  const Conv2dGeometry g = geometry_of(cc);
+  SCOPED_TRACE(describe(g));
+  // Largest possible |partial sum|: 9 per product, 3 for the bias.
+  const double largest = 9.0 * std::max<double>({double(g.c) * g.r * g.s, double(g.k) * g.r * g.s,
+                                                 double(g.n) * g.p * g.q}) +
+                         3.0;
+  ASSERT_LT(largest, 16777216.0) << "the case is too large to be exact in float";
+  const ConvTensors<float> in = integer_tensors(g, cc.bias, 2000);
+  ConvResults<float> got;
+  run_gpu(g, in, got);
+  if (HasFatalFailure()) return;
+  const ConvResults<float> want = run_reference(g, in);  // double accumulation: exact
+  EXPECT_TRUE(test::all_equal("forward y", got.y, want.y));
+  EXPECT_TRUE(test::all_equal("backward data dx", got.dx, want.dx));
+  EXPECT_TRUE(test::all_equal("backward filter dw", got.dw, want.dw));
+  EXPECT_TRUE(test::all_equal("bias grad db", got.db, want.db));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dKernelSweep, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<ConvCase>& param) {
+                           return std::string(param.param.name);
+                         });
+
+// ---------------------------------------------------------------------------------------
+// Queries: no device needed.
+
+TEST(Conv2dKernelSupport, DilationGoesToCudnnEverythingElseIsNative) {
+  for (const ConvCase& cc : kCases) {
+    const cnnk::Support s = cnnk::conv2d_supports(geometry_of(cc));
+    EXPECT_TRUE(s.ok) << cc.name << ": " << s.reason;
+  }
+  Conv2dGeometry g = geometry_of(by_name("k3_valid_c3_k17"));
+  g.dil_h = 2;
+  cnnk::Support s = cnnk::conv2d_supports(g);
+  EXPECT_FALSE(s.ok);
+  EXPECT_EQ(std::string(s.reason), "dilation > 1: use cuDNN");
+  g.dil_h = 1;
+  g.dil_w = 3;
+  s = cnnk::conv2d_supports(g);
+  EXPECT_FALSE(s.ok);
+  EXPECT_EQ(std::string(s.reason), "dilation > 1: use cuDNN");
+  // The launchers refuse what is not supported, before touching the device.
+  EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      cnnk::conv2d_backward_filter(g, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
+      cudaErrorInvalidValue);
+}
+
+TEST(Conv2dKernelSupport, RefusesBeyondThirtyTwoBitIndexing) {
+  Conv2dGeometry g = geometry_of(by_name("k3_valid_c3_k17"));
+  g.n = 1 << 24;  // N*P*Q far beyond 2^30
+  const cnnk::Support s = cnnk::conv2d_supports(g);
+  EXPECT_FALSE(s.ok);
+  EXPECT_NE(std::string(s.reason).find("2^30"), std::string::npos) << s.reason;
+}
+
+// The workspace holds a whole number (2 to 32) of partial filter gradients when the
+// reduction over N*P*Q is split: never for short reductions (at most 512), always for
+// long ones (over 4096).
+TEST(Conv2dKernelWorkspace, SizedForTheSplitReduction) {
+  for (const ConvCase& cc : kCases) {
+    const Conv2dGeometry g = geometry_of(cc);
+    const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g);
+    const int64_t npq = int64_t(g.n) * g.p * g.q;
+    const size_t partial = sz(g.filter_size()) * sizeof(float);
+    if (npq <= 512) {
+      EXPECT_EQ(bytes, 0u) << cc.name;
+    }
+    if (npq > 4096) {
+      EXPECT_GT(bytes, 0u) << cc.name;
+    }
+    if (bytes > 0) {
+      EXPECT_EQ(bytes % partial, 0u) << cc.name;
+      EXPECT_GE(bytes / partial, 2u) << cc.name;
+      EXPECT_LE(bytes / partial, 32u) << cc.name;
+    }
+    EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g)) << cc.name;
+  }
+  const Conv2dGeometry capped = geometry_of(by_name("split_capped_at_32"));
+  EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(capped),
+            32u * sz(capped.filter_size()) * sizeof(float));
+
+  // A workspace smaller than asked for is refused before any launch.
+  const Conv2dGeometry g = geometry_of(by_name("split_many_chunks"));
+  const size_t need = cnnk::conv2d_backward_filter_workspace_bytes(g);
+  ASSERT_GT(need, 0u);
+  float* fake = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
+  EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, fake, need - 1, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, nullptr, need, nullptr),
+            cudaErrorInvalidValue);
+}
+
+// Empty problems launch nothing.
+TEST(Conv2dKernelEmpty, ZeroBatchForwardAndBackwardDataDoNothing) {
+  Conv2dGeometry g = geometry_of(by_name("k3_valid_c3_k17"));
+  g.n = 0;
+  EXPECT_TRUE(cnnk::conv2d_supports(g).ok);
+  EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
+  EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
+  EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(g), 0u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Device behaviour beyond the sweep.
+
+// With no batch, dw and db are empty sums: assigned zeros, not left alone.
+TEST(Conv2dKernelEmpty, ZeroBatchBackwardFilterAssignsZeros) {
+  CNN_REQUIRE_GPU();
+  Conv2dGeometry g = geometry_of(by_name("k3_valid_c3_k17"));
+  g.n = 0;
+  DeviceBuffer<float> dw(sz(g.filter_size())), db(sz(g.k));
+  ASSERT_TRUE(dw.ok() && db.ok());
+  CNN_CUDA_OK(dw.fill_bytes(0xFF));
+  CNN_CUDA_OK(db.fill_bytes(0xFF));
+  CNN_CUDA_OK(
+      cnnk::conv2d_backward_filter(g, nullptr, nullptr, dw.get(), db.get(), nullptr, 0, nullptr));
+  CNN_CUDA_OK(test::sync_status());
+  EXPECT_TRUE(test::all_equal("dw", dw.download(), std::vector<float>(dw.size(), 0.f)));
+  EXPECT_TRUE(test::all_equal("db", db.download(), std::vector<float>(db.size(), 0.f)));
+}
+
+// Outputs are assigned, never accumulated: NaN poison is overwritten everywhere, including
+// the inputs no output reads (their dx is an exact 0) and outputs that see only padding.
+TEST(Conv2dKernelPoison, EveryOutputIsAssigned) {
+  CNN_REQUIRE_GPU();
+  for (const char* name :
+       {"pointwise_s3_mostly_unread", "explicit_pad_wider_than_kernel", "k2_stride3_gaps"}) {
+    const ConvCase& cc = by_name(name);
+    const Conv2dGeometry g = geometry_of(cc);
+    SCOPED_TRACE(describe(g));
+    ConvResults<float> got;
+    run_gpu(g, random_tensors(g, cc.bias, 3000), got);
+    if (HasFatalFailure()) return;
+    size_t nan = 0, zero_dx = 0;
+    for (const std::vector<float>* v : {&got.y, &got.dx, &got.dw, &got.db})
+      for (float f : *v) nan += std::isnan(f) ? 1 : 0;
+    for (float f : got.dx) zero_dx += f == 0.f ? 1 : 0;
+    EXPECT_EQ(nan, 0u) << cc.name;
+    if (cc.sh > cc.kh) {
+      EXPECT_GT(zero_dx, 0u) << cc.name << ": expected unread inputs";
+    }
+  }
+}
+
+// Backward filter is a pure function of its inputs: same bits on every run, also when the
+// reduction is split into chunks (fixed-order sums, no atomics).
+TEST(Conv2dKernelDeterminism, BackwardFilterRepeatsBitForBit) {
+  CNN_REQUIRE_GPU();
+  for (const char* name : {"split_many_chunks", "split_uneven_last_chunk", "split_capped_at_32"}) {
+    const ConvCase& cc = by_name(name);
+    const Conv2dGeometry g = geometry_of(cc);
+    SCOPED_TRACE(describe(g));
+    const ConvTensors<float> in = random_tensors(g, cc.bias, 4000);
+    ConvResults<float> first, second;
+    run_gpu(g, in, first);
+    if (HasFatalFailure()) return;
+    run_gpu(g, in, second);
+    if (HasFatalFailure()) return;
+    EXPECT_TRUE(test::all_equal("dw", second.dw, first.dw));
+    EXPECT_TRUE(test::all_equal("db", second.db, first.db));
+  }
+}
+
+}  // namespace
+}  // namespace cnn
