@@ -1,9 +1,10 @@
 # Host dependencies, all from the distribution's packages (Debian: libfmt-dev,
-# libcli11-dev, nlohmann-json3-dev, zlib1g-dev, libopenblas-dev, googletest).
+# libcli11-dev, nlohmann-json3-dev, zlib1g-dev, libpng-dev, libopenblas-dev, googletest).
 #
 # CNN_VENDOR_DIR instead names a folder of carried headers and libraries (made by
 # scripts/gpu_check.sh prepare) for a machine without those packages: include/ with fmt,
-# CLI, nlohmann, zlib.h; lib/ with libz.so. fmt is then used header-only.
+# CLI, nlohmann, zlib.h, png.h; lib/ with libz.so, libpng.so and libpng16.so.16 (its
+# soname). fmt is then used header-only.
 set(CNN_VENDOR_DIR "" CACHE PATH "Carried dependencies (include/, lib/) instead of packages")
 find_package(Threads REQUIRED)
 if(CNN_VENDOR_DIR)
@@ -17,11 +18,14 @@ if(CNN_VENDOR_DIR)
   target_include_directories(nlohmann_json::nlohmann_json INTERFACE ${CNN_VENDOR_DIR}/include)
   set(ZLIB_ROOT ${CNN_VENDOR_DIR})
   find_package(ZLIB REQUIRED)
+  set(PNG_ROOT ${CNN_VENDOR_DIR})
+  find_package(PNG 1.6.29 REQUIRED)  # libpng: PNG pictures and inputs (engine/io/png)
 else()
   find_package(fmt REQUIRED)
   find_package(CLI11 REQUIRED)
   find_package(nlohmann_json 3.10 REQUIRED)
   find_package(ZLIB REQUIRED)
+  find_package(PNG 1.6.29 REQUIRED)  # libpng: PNG pictures and inputs (engine/io/png)
 endif()
 
 # CPU GEMM for the CPU backend's convolution and dense layers: OpenBLAS (Debian ships a

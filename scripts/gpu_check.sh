@@ -3,8 +3,8 @@
 #
 #   bash scripts/gpu_check.sh prepare     # here: fills .carry/ (ignored by git) with what
 #                                         # the GPU machine lacks: GoogleTest sources, fmt,
-#                                         # CLI11, nlohmann-json and zlib headers, libz, and
-#                                         # the Fashion-MNIST files
+#                                         # CLI11, nlohmann-json, zlib and libpng headers,
+#                                         # libz and libpng, and the Fashion-MNIST files
 #   bash scripts/gpu_check.sh run         # there, in one device call with carry [".carry"]:
 #                                         # builds, runs every test, cnn verify on the four
 #                                         # seed models, trains fashion-cnn with --impl native
@@ -25,6 +25,11 @@ prepare() {
   cp -r /usr/include/fmt /usr/include/CLI /usr/include/nlohmann "$carry/vendor/include/"
   cp /usr/include/zlib.h /usr/include/zconf.h "$carry/vendor/include/"
   cp -L /usr/lib/x86_64-linux-gnu/libz.so "$carry/vendor/lib/libz.so"
+  # libpng: the headers png.h includes, the link name and the soname the binary asks for.
+  cp -L /usr/include/png.h /usr/include/pngconf.h /usr/include/pnglibconf.h \
+    "$carry/vendor/include/"
+  cp -L /usr/lib/x86_64-linux-gnu/libpng16.so.16 "$carry/vendor/lib/libpng16.so.16"
+  cp -L /usr/lib/x86_64-linux-gnu/libpng16.so.16 "$carry/vendor/lib/libpng.so"
   local data=""
   for dir in data/fashion-mnist ../shared/data/fashion-mnist; do
     if [[ -f $dir/train-images-idx3-ubyte.gz ]]; then data=$dir; break; fi

@@ -6,12 +6,17 @@
 #     required then), else CPU-only with -DCNN_WITH_CUDA=OFF, and says which;
 #   - builds with ninja.
 # Environment: BUILD_DIR (default build), CNN_CUDA=ON|OFF to force the choice,
-# CMAKE_CUDA_ARCHITECTURES (default 90), CMAKE_ARGS (extra configure arguments).
+# CMAKE_CUDA_ARCHITECTURES (default 90), CMAKE_ARGS (extra configure arguments),
+# CNN_FUZZ_DEPS=1 to install the optional fuzzing packages too (clang and its libFuzzer
+# runtime, for scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev
-          zlib1g-dev libopenblas-dev libgtest-dev)
+          zlib1g-dev libpng-dev libopenblas-dev libgtest-dev)
+if [[ ${CNN_FUZZ_DEPS:-0} == 1 ]]; then
+  packages+=(clang libclang-rt-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,23 +1,37 @@
 // cnn train: fit a model as Keras would, evaluate it on the test set, write a report.
+// Progress as Keras shows it, the history as CSV, checkpoints every epoch (last and best),
+// resuming from a checkpoint, learning-rate schedules and data augmentation.
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <system_error>
 
 #include "apps/cnn/commands.h"
+#include "apps/cnn/model_flags.h"
+#include "apps/cnn/progress.h"
 #include "apps/cnn/run_setup.h"
+#include "apps/cnn/train_plots.h"
 #include "engine/core/error.h"
+#include "engine/graph/model_file.h"
 #include "engine/graph/zoo.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/weights_file.h"
+#include "engine/train/checkpointing.h"
+#include "engine/train/progress.h"
 #include "engine/train/trainer.h"
 
 namespace cnn::app {
 namespace {
 
+namespace fs = std::filesystem;
+
 struct TrainFlags {
   CommonFlags common;
+  ModelFlags transfer;  // --freeze, --init-from, --skip-mismatch
   int epochs = 2;
   std::string optimizer = "adam";
   float lr = -1.0f;
@@ -27,32 +41,30 @@ struct TrainFlags {
   int patience = -1;  // < 0: no early stopping
   std::string monitor = "val_loss";
   bool restore_best = true;
-  std::string report, save;
+  std::string report, save, csv, out, checkpoint_dir, resume;
+  bool quiet = false;
+  std::string progress = "auto";
+  // Learning-rate schedule.
+  LrScheduleConfig schedule;
+  std::string schedule_name = "constant";
+  // Augmentation.
+  bool augment_flip = false;
+  int augment_shift = 0;
 };
 
 nlohmann::ordered_json epoch_json(const EpochLog& e) {
-  nlohmann::ordered_json j{{"epoch", e.epoch},        {"loss", e.loss},
-                           {"accuracy", e.accuracy},  {"val_loss", nullptr},
-                           {"val_accuracy", nullptr}, {"seconds", e.seconds}};
+  nlohmann::ordered_json j{
+      {"epoch", e.epoch},        {"loss", e.loss}, {"accuracy", e.accuracy}, {"val_loss", nullptr},
+      {"val_accuracy", nullptr}, {"lr", e.lr},     {"seconds", e.seconds}};
   if (e.val_loss) j["val_loss"] = *e.val_loss;
   if (e.val_accuracy) j["val_accuracy"] = *e.val_accuracy;
   return j;
-}
-
-void print_epoch(const EpochLog& e, int epochs) {
-  std::string line = fmt::format("Epoch {}/{} - {:.1f}s - loss: {:.4f} - accuracy: {:.4f}", e.epoch,
-                                 epochs, e.seconds, e.loss, e.accuracy);
-  if (e.val_loss)
-    line += fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", *e.val_loss, *e.val_accuracy);
-  fmt::print("{}\n", line);
-  std::fflush(stdout);
 }
 
 // Fails now, not after a long training run, when an output file cannot be written
 // there: its directory is missing or the path names a directory.
 void check_output_path(const std::string& flag, const std::string& path) {
   if (path.empty()) return;
-  namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path p(path);
   CNN_CHECK(!fs::is_directory(p, ec), ConfigError, "{} '{}' is a directory, not a file", flag,
@@ -62,14 +74,14 @@ void check_output_path(const std::string& flag, const std::string& path) {
             flag, path, parent.string());
 }
 
-int run_train(const TrainFlags& f) {
-  Model model = build_model(f.common.model);
-  check_output_path("--save", f.save);
-  check_output_path("--report", f.report);
-  std::string data_dir;
-  auto backend = open_backend(f.common);  // before the data: fail fast
-  const DatasetSplits data = load_data(f.common, &data_dir);
+// The CSV beside a report: run.json -> run.csv.
+std::string csv_beside(const std::string& report) {
+  fs::path p(report);
+  p.replace_extension(".csv");
+  return p.string();
+}
 
+FitOptions options_from_flags(const TrainFlags& f) {
   FitOptions opt;
   opt.epochs = f.epochs;
   opt.batch_size = f.common.batch_size;
@@ -82,13 +94,274 @@ int run_train(const TrainFlags& f) {
   opt.early_stopping.patience = std::max(f.patience, 0);
   opt.early_stopping.monitor = f.monitor;
   opt.early_stopping.restore_best_weights = f.restore_best;
-  opt.on_epoch_end = print_epoch;
+  opt.lr_schedule = f.schedule;
+  opt.lr_schedule.kind = parse_lr_schedule(f.schedule_name);
+  opt.augment.flip = f.augment_flip;
+  opt.augment.max_shift = f.augment_shift;
+  // Cosine and one-cycle span the run unless told otherwise; fixed now, so that a resumed
+  // run keeps the original length whatever its --epochs.
+  const LrScheduleKind k = opt.lr_schedule.kind;
+  if ((k == LrScheduleKind::Cosine || k == LrScheduleKind::OneCycle) &&
+      opt.lr_schedule.schedule_epochs == 0)
+    opt.lr_schedule.schedule_epochs = opt.epochs;
+  return opt;
+}
 
-  Trainer trainer(model, *backend, f.common.seed);
-  fmt::print("model: {} ({} parameters), optimizer: {}, batch size {}\n", model.name(),
-             model.count_params(), opt.optimizer.describe(), opt.batch_size);
-  const History history = trainer.fit(data.train, opt);
-  if (history.stopped_early)
+// The training flags and where fit_options_to_json keeps their value: a resumed run takes
+// these from its checkpoint, and a flag given with another value is refused.
+const std::vector<std::pair<std::string, std::string>>& option_flags() {
+  static const std::vector<std::pair<std::string, std::string>> flags = {
+      {"--batch-size", "/batch_size"},
+      {"--validation-split", "/validation_split"},
+      {"--optimizer", "/optimizer/kind"},
+      {"--lr", "/optimizer/learning_rate"},
+      {"--momentum", "/optimizer/momentum"},
+      {"--nesterov", "/optimizer/nesterov"},
+      {"--patience", "/early_stopping/patience"},
+      {"--monitor", "/early_stopping/monitor"},
+      {"--no-restore-best", "/early_stopping/restore_best_weights"},
+      {"--lr-schedule", "/lr_schedule/kind"},
+      {"--lr-step-epochs", "/lr_schedule/step_epochs"},
+      {"--lr-factor", "/lr_schedule/factor"},
+      {"--lr-schedule-epochs", "/lr_schedule/schedule_epochs"},
+      {"--lr-warmup-epochs", "/lr_schedule/warmup_epochs"},
+      {"--lr-min", "/lr_schedule/min_lr"},
+      {"--lr-pct-start", "/lr_schedule/pct_start"},
+      {"--lr-div-factor", "/lr_schedule/div_factor"},
+      {"--lr-final-div-factor", "/lr_schedule/final_div_factor"},
+      {"--lr-monitor", "/lr_schedule/monitor"},
+      {"--lr-patience", "/lr_schedule/patience"},
+      {"--lr-min-delta", "/lr_schedule/min_delta"},
+      {"--lr-cooldown", "/lr_schedule/cooldown"},
+      {"--augment-flip", "/augment/flip"},
+      {"--augment-shift", "/augment/max_shift"},
+  };
+  return flags;
+}
+
+// A resumed run continues with its checkpoint's options; flags that say otherwise are
+// refused (the run would not be the one that was checkpointed).
+void check_resume_flags(const std::set<std::string>& given, const FitOptions& from_flags,
+                        const Checkpoint& ckpt) {
+  const nlohmann::json mine = fit_options_to_json(from_flags);
+  const nlohmann::json& saved = ckpt.run().options;
+  for (const auto& [flag, pointer] : option_flags()) {
+    if (!given.count(flag)) continue;
+    const nlohmann::json::json_pointer ptr(pointer);
+    const nlohmann::json want = mine.at(ptr);
+    const nlohmann::json have = saved.contains(ptr) ? saved.at(ptr) : nlohmann::json();
+    CNN_CHECK(want == have, ConfigError,
+              "{} {} differs from the checkpoint's {} ({}): a resumed run continues with the "
+              "options it was started with",
+              flag, want.dump(), have.dump(), ckpt.path());
+  }
+}
+
+// Keras's ModelCheckpoint monitors a metric the run has: without validation data, a
+// val_ metric falls back to its training counterpart.
+std::string checkpoint_monitor(const std::string& monitor, bool has_validation) {
+  if (has_validation || monitor.rfind("val_", 0) != 0) return monitor;
+  return monitor.substr(4);
+}
+
+// Keeps a copy of the history as fit goes, for the report of a run that ends in an error.
+class HistoryRecorder : public FitCallback {
+ public:
+  void on_epoch_end(const EpochEnd& end) override { history = end.history; }
+  History history;
+};
+
+nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Backend& backend,
+                                   const std::string& data_dir, const DatasetSplits& data,
+                                   const FitOptions& opt, uint64_t seed, const History& history,
+                                   int initial_epoch) {
+  nlohmann::ordered_json j;
+  j["model"] = model.name();
+  j["params"] = model.count_params();
+  j["device"] = backend.device().str();
+  j["implementations"] = {{"conv2d", backend.impl_name("conv2d")},
+                          {"dense", backend.impl_name("dense")},
+                          {"pool2d", backend.impl_name("pool2d")},
+                          {"batchnorm", backend.impl_name("batchnorm")}};
+  j["dataset"] = data_dir;
+  j["train_images"] = data.train.size();
+  j["optimizer"] = opt.optimizer.describe();
+  j["lr_schedule"] = lr_schedule_to_json(opt.lr_schedule);
+  j["lr_schedule"]["description"] = opt.lr_schedule.describe();
+  j["augmentation"] = {{"flip", opt.augment.flip},
+                       {"max_shift", opt.augment.max_shift},
+                       {"seed", seed},
+                       {"description", opt.augment.describe()},
+                       {"draws", "cnnk::augment_draw(augment_seed(seed, step), sample)"}};
+  j["batch_size"] = opt.batch_size;
+  j["validation_split"] = opt.validation_split;
+  j["seed"] = seed;
+  j["epochs_requested"] = opt.epochs;
+  j["initial_epoch"] = initial_epoch;
+  if (!f.resume.empty()) j["resumed_from"] = f.resume;
+  j["epochs_run"] = history.epochs.size();
+  j["stopped_early"] = history.stopped_early;
+  j["best_epoch"] = history.best_epoch;
+  j["history"] = nlohmann::ordered_json::array();
+  for (const EpochLog& e : history.epochs) j["history"].push_back(epoch_json(e));
+  return j;
+}
+
+int run_train(const TrainFlags& f, const std::set<std::string>& given) {
+  // Where the outputs go: --out DIR gives defaults for all of them.
+  std::string report = f.report, csv = f.csv, ckpt_dir = f.checkpoint_dir;
+  if (!f.out.empty()) {
+    std::error_code ec;
+    fs::create_directories(f.out, ec);
+    CNN_CHECK(fs::is_directory(f.out, ec), ConfigError, "--out '{}': cannot create the directory{}",
+              f.out, ec ? ": " + ec.message() : "");
+    const fs::path out(f.out);
+    if (report.empty()) report = (out / "report.json").string();
+    if (csv.empty()) csv = (out / "history.csv").string();
+    if (ckpt_dir.empty()) ckpt_dir = (out / "checkpoints").string();
+  }
+  if (csv.empty() && !report.empty()) csv = csv_beside(report);
+  check_output_path("--save", f.save);
+  check_output_path("--report", report);
+  check_output_path("--csv", csv);
+  if (!ckpt_dir.empty()) {
+    std::error_code ec;
+    CNN_CHECK(!fs::exists(ckpt_dir, ec) || fs::is_directory(ckpt_dir, ec), ConfigError,
+              "--checkpoint-dir '{}' is a file, not a directory", ckpt_dir);
+  }
+
+  // The run: from the flags, or continued from a checkpoint.
+  std::optional<Checkpoint> resumed;
+  if (!f.resume.empty()) resumed = Checkpoint::read(f.resume);
+  FitOptions opt = options_from_flags(f);
+  CommonFlags common = f.common;
+  uint64_t seed = f.common.seed;
+  int initial_epoch = 0;
+  bool from_file = false;
+  Model model = [&] {
+    if (resumed && !given.count("--model"))
+      return resumed->run().model.build(fmt::format("checkpoint '{}'", f.resume));
+    bool zoo_has = false;
+    for (const ZooEntry& e : model_zoo()) zoo_has = zoo_has || e.name == f.common.model;
+    from_file = is_model_file(f.common.model, zoo_has);
+    return build_model(f.common.model);
+  }();
+  if (resumed) {
+    // The checkpoint holds the frozen layers and the weights to continue from.
+    for (const char* flag : {"--freeze", "--init-from"})
+      CNN_CHECK(!given.count(flag), ConfigError,
+                "{} does not go with --resume: the checkpoint's own layers and weights continue",
+                flag);
+  } else {
+    apply_freeze(f.transfer, model);  // before the Trainer: it changes the parameter layout
+  }
+  if (resumed) {
+    const RunInfo& run = resumed->run();
+    if (!given.count("--model")) from_file = run.model.from_file;
+    CNN_CHECK(model.name() == run.model.name, ConfigError,
+              "--resume '{}' is a checkpoint of model '{}', not '{}': resuming another model's "
+              "checkpoint is refused",
+              f.resume, run.model.name, model.name());
+    check_resume_flags(given, opt, *resumed);
+    CNN_CHECK(!given.count("--seed") || f.common.seed == run.seed, ConfigError,
+              "--seed {} differs from the checkpoint's {} ({})", f.common.seed, run.seed, f.resume);
+    const int64_t saved_limit = run.data.value("limit", int64_t{0});
+    CNN_CHECK(!given.count("--limit") || f.common.limit == saved_limit, ConfigError,
+              "--limit {} differs from the checkpoint's {} ({})", f.common.limit, saved_limit,
+              f.resume);
+    const int total = given.count("--epochs") ? f.epochs : opt.epochs;
+    fit_options_from_json(run.options, opt);
+    if (given.count("--epochs")) opt.epochs = total;
+    seed = run.seed;
+    common.limit = saved_limit;
+    common.batch_size = opt.batch_size;
+    if (!given.count("--dataset") && run.data.contains("dataset"))
+      common.dataset = run.data.value("dataset", common.dataset);
+    // The data the run was trained on, unless --data says otherwise.
+    std::error_code ec;
+    const std::string saved_dir = run.data.value("dir", std::string());
+    if (!given.count("--data") && !saved_dir.empty() && fs::is_directory(saved_dir, ec))
+      common.data_dir = saved_dir;
+    initial_epoch = resumed->epoch();
+    CNN_CHECK(initial_epoch < opt.epochs, ConfigError,
+              "--resume '{}' has already completed {} epochs and --epochs is the total (as Keras's "
+              "initial_epoch): give --epochs {} or more to train further",
+              f.resume, initial_epoch, initial_epoch + 1);
+  }
+
+  std::string data_dir;
+  auto backend = open_backend(common);  // before the data: fail fast
+  const DatasetSplits data = load_data(common, &data_dir);
+
+  Trainer trainer(model, *backend, seed);
+  std::optional<TrainState> state;
+  if (resumed)
+    state = resumed->state(model, trainer.parameters());
+  else
+    apply_init_from(f.transfer, model, trainer.parameters());
+
+  const ProgressMode mode = choose_progress_mode(f.progress, f.quiet, stdout_is_terminal());
+  const bool has_val = opt.validation_split > 0.0;
+  const bool scheduled = opt.lr_schedule.kind != LrScheduleKind::Constant;
+  ProgressOptions po;
+  po.mode = mode;
+  po.show_lr = scheduled;
+  ProgressPrinter progress(po);
+  opt.callbacks.push_back(&progress);
+  opt.progress_reads = mode == ProgressMode::Bar;
+  HistoryRecorder recorder;
+  opt.callbacks.push_back(&recorder);
+  std::optional<CsvLogger> csv_logger;
+  if (!csv.empty()) {
+    csv_logger.emplace(csv, scheduled);
+    opt.callbacks.push_back(&*csv_logger);
+  }
+  RunInfo run;
+  run.model = ModelDescription::of(model, from_file);
+  run.seed = seed;
+  run.options = fit_options_to_json(opt);
+  run.data = {{"dir", data_dir},
+              {"dataset", common.dataset},
+              {"limit", common.limit},
+              {"train_images", data.train.size()}};
+  std::optional<Checkpointer> checkpointer;
+  if (!ckpt_dir.empty()) {
+    checkpointer.emplace(ckpt_dir, model, trainer.parameters(), run,
+                         checkpoint_monitor(f.monitor, has_val), resumed ? &*resumed : nullptr);
+    opt.callbacks.push_back(&*checkpointer);
+  }
+
+  const bool quiet = mode == ProgressMode::Quiet;
+  if (!quiet) {
+    fmt::print("model: {} ({} parameters), optimizer: {}, batch size {}\n", model.name(),
+               model.count_params(), opt.optimizer.describe(), opt.batch_size);
+    if (scheduled) fmt::print("learning-rate schedule: {}\n", opt.lr_schedule.describe());
+    if (opt.augment.enabled()) fmt::print("augmentation: {}\n", opt.augment.describe());
+    if (resumed)
+      fmt::print("resuming {} after epoch {} of {}\n", f.resume, initial_epoch, opt.epochs);
+    std::fflush(stdout);
+  }
+  History history;
+  try {
+    history = trainer.fit(data.train, opt, state ? &*state : nullptr);
+  } catch (const TrainingDiverged& e) {
+    std::string msg = e.message();
+    if (checkpointer && checkpointer->last_epoch() > 0)
+      msg += fmt::format("; the last good checkpoint is {} (epoch {})", checkpointer->last_path(),
+                         checkpointer->last_epoch());
+    else if (resumed)
+      msg += fmt::format("; the checkpoint it resumed from is untouched: {}", f.resume);
+    else if (checkpointer)
+      msg += "; no epoch completed, so no checkpoint was written";
+    if (!report.empty()) {
+      nlohmann::ordered_json j = make_report(f, model, *backend, data_dir, data, opt, seed,
+                                             recorder.history, initial_epoch);
+      j["error"] = msg;
+      write_file_atomic(report, j.dump(2) + "\n");
+    }
+    throw Error(msg);
+  }
+  if (history.stopped_early && !quiet)
     fmt::print("early stopping after epoch {} (best epoch {}{})\n", history.epochs.size(),
                history.best_epoch, history.restored_best ? ", its weights restored" : "");
   const EvalResult test = trainer.evaluate(data.test, std::max<int64_t>(opt.batch_size, 256));
@@ -96,34 +369,30 @@ int run_train(const TrainFlags& f) {
 
   if (!f.save.empty()) {
     save_weights(f.save, model, trainer.parameters());
-    fmt::print("weights saved to {}\n", f.save);
+    if (!quiet) fmt::print("weights saved to {}\n", f.save);
   }
-  if (!f.report.empty()) {
-    nlohmann::ordered_json j;
-    j["model"] = model.name();
-    j["params"] = model.count_params();
-    j["device"] = backend->device().str();
-    j["implementations"] = {{"conv2d", backend->impl_name("conv2d")},
-                            {"dense", backend->impl_name("dense")},
-                            {"pool2d", backend->impl_name("pool2d")},
-                            {"batchnorm", backend->impl_name("batchnorm")}};
-    j["dataset"] = data_dir;
-    j["train_images"] = data.train.size();
-    j["optimizer"] = opt.optimizer.describe();
-    j["batch_size"] = opt.batch_size;
-    j["validation_split"] = opt.validation_split;
-    j["seed"] = f.common.seed;
-    j["epochs_requested"] = opt.epochs;
-    j["epochs_run"] = history.epochs.size();
-    j["stopped_early"] = history.stopped_early;
-    j["best_epoch"] = history.best_epoch;
-    j["history"] = nlohmann::ordered_json::array();
-    for (const EpochLog& e : history.epochs) j["history"].push_back(epoch_json(e));
-    j["test_loss"] = test.loss;
-    j["test_accuracy"] = test.accuracy;
-    write_file_atomic(f.report, j.dump(2) + "\n");
-    fmt::print("report written to {}\n", f.report);
+  nlohmann::ordered_json j =
+      make_report(f, model, *backend, data_dir, data, opt, seed, history, initial_epoch);
+  j["test_loss"] = test.loss;
+  j["test_accuracy"] = test.accuracy;
+  if (!csv.empty()) j["history_csv"] = csv;
+  if (checkpointer) {
+    j["checkpoints"] = {{"dir", ckpt_dir},
+                        {"last", checkpointer->last_path()},
+                        {"best", checkpointer->best_epoch() > 0 ? checkpointer->best_path() : ""},
+                        {"monitor", checkpointer->monitor()},
+                        {"best_epoch", checkpointer->best_epoch()}};
+    if (!quiet)
+      fmt::print("checkpoints: {} (best: epoch {} by {})\n", ckpt_dir, checkpointer->best_epoch(),
+                 checkpointer->monitor());
   }
+  write_training_plots(TrainEndContext{f.out, model, trainer, *backend, history, data, j, quiet},
+                       f.common.dataset);
+  if (!report.empty()) {
+    write_file_atomic(report, j.dump(2) + "\n");
+    if (!quiet) fmt::print("report written to {}\n", report);
+  }
+  if (!csv.empty() && !quiet) fmt::print("history written to {}\n", csv);
   return 0;
 }
 
@@ -134,7 +403,9 @@ void add_train_command(CLI::App& app, std::function<int()>& run) {
       app.add_subcommand("train", "Train a model (Keras fit), then evaluate on the test set");
   auto f = std::make_shared<TrainFlags>();
   add_common_flags(*cmd, f->common);
-  cmd->add_option("--epochs", f->epochs, "Number of epochs")
+  add_model_flags(*cmd, f->transfer);
+  cmd->add_option("--epochs", f->epochs,
+                  "Number of epochs in all (with --resume: the total, counting those done)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   cmd->add_option("--optimizer", f->optimizer, "adam, sgd or rmsprop (Keras defaults)")
@@ -151,14 +422,94 @@ void add_train_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--patience", f->patience,
                   "Early stopping: epochs without improvement of --monitor before stopping")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--monitor", f->monitor, "Early stopping's metric")
+  cmd->add_option("--monitor", f->monitor,
+                  "Early stopping's metric, and the one best.safetensors is chosen by")
       ->check(CLI::IsMember({"val_loss", "val_accuracy", "loss", "accuracy"}))
       ->capture_default_str();
   cmd->add_flag("!--no-restore-best", f->restore_best,
                 "Keep the last weights when early stopping ends the run");
+
+  // Outputs.
   cmd->add_option("--report", f->report, "Write a JSON report of the run to this file");
+  cmd->add_option("--csv", f->csv,
+                  "Write the history as CSV (Keras's CSVLogger) to this file (default: beside "
+                  "the report, with the extension .csv)");
   cmd->add_option("--save", f->save, "Save the trained weights (safetensors) to this file");
-  cmd->callback([&run, f] { run = [f] { return run_train(*f); }; });
+  cmd->add_option("--out", f->out,
+                  "Write everything under this directory: report.json, history.csv, "
+                  "checkpoints/last.safetensors and best.safetensors");
+  cmd->add_option("--checkpoint-dir", f->checkpoint_dir,
+                  "Save last.safetensors every epoch and best.safetensors when --monitor improves");
+  cmd->add_option("--resume", f->resume,
+                  "Continue the run of this checkpoint (its model and options) up to --epochs")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--quiet,-q", f->quiet, "No progress output");
+  cmd->add_option("--progress", f->progress,
+                  "auto (a bar on a terminal, else one line per epoch), bar or lines")
+      ->check(CLI::IsMember({"auto", "bar", "lines"}))
+      ->capture_default_str();
+
+  // Learning-rate schedules.
+  LrScheduleConfig& s = f->schedule;
+  cmd->add_option("--lr-schedule", f->schedule_name,
+                  "constant, step (decay every --lr-step-epochs by --lr-factor), cosine (with "
+                  "--lr-warmup-epochs, down to --lr-min), onecycle, or plateau (Keras's "
+                  "ReduceLROnPlateau)")
+      ->check(CLI::IsMember({"constant", "step", "cosine", "onecycle", "plateau"}))
+      ->capture_default_str();
+  cmd->add_option("--lr-step-epochs", s.step_epochs, "step: epochs between decays")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--lr-factor", s.factor, "step: the decay; plateau: the reduction")
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--lr-schedule-epochs", s.schedule_epochs,
+                  "cosine, onecycle: the schedule's length in epochs (default: --epochs)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--lr-warmup-epochs", s.warmup_epochs,
+                  "cosine: linear warmup from 0 over this many epochs")
+      ->check(CLI::Range(0.0, 100000.0))
+      ->capture_default_str();
+  cmd->add_option("--lr-min", s.min_lr, "cosine: the final rate; plateau: the floor (min_lr)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--lr-pct-start", s.pct_start, "onecycle: the share of steps rising to --lr")
+      ->check(CLI::Range(1e-6, 0.999999))
+      ->capture_default_str();
+  cmd->add_option("--lr-div-factor", s.div_factor, "onecycle: start at --lr / this")
+      ->check(CLI::Range(1.0, 1e12))
+      ->capture_default_str();
+  cmd->add_option("--lr-final-div-factor", s.final_div_factor,
+                  "onecycle: end at the start rate / this")
+      ->check(CLI::Range(1.0, 1e12))
+      ->capture_default_str();
+  cmd->add_option("--lr-monitor", s.monitor, "plateau: the metric watched")
+      ->check(CLI::IsMember({"val_loss", "val_accuracy", "loss", "accuracy"}))
+      ->capture_default_str();
+  cmd->add_option("--lr-patience", s.patience, "plateau: epochs without improvement")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--lr-min-delta", s.min_delta, "plateau: the least change that improves")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--lr-cooldown", s.cooldown, "plateau: epochs to wait after a reduction")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
+  // Augmentation.
+  cmd->add_flag("--augment-flip", f->augment_flip, "Flip training images left-right at random");
+  cmd->add_option("--augment-shift", f->augment_shift,
+                  "Shift training images at random by up to N pixels (zero fill)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+
+  cmd->callback([&run, f, cmd] {
+    std::set<std::string> given;
+    for (const CLI::Option* o : cmd->get_options())
+      if (o->count() > 0)
+        for (const std::string& name : o->get_lnames()) given.insert("--" + name);
+    run = [f, given] { return run_train(*f, given); };
+  });
 }
 
 }  // namespace cnn::app

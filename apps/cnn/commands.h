@@ -13,5 +13,7 @@ void add_train_command(CLI::App& app, std::function<int()>& run);
 void add_evaluate_command(CLI::App& app, std::function<int()>& run);
 void add_devices_command(CLI::App& app, std::function<int()>& run);
 void add_verify_command(CLI::App& app, std::function<int()>& run);
+void add_predict_command(CLI::App& app, std::function<int()>& run);
+void add_filter_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace cnn::app

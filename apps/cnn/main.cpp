@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   cnn::app::add_evaluate_command(app, run);
   cnn::app::add_devices_command(app, run);
   cnn::app::add_verify_command(app, run);
+  cnn::app::add_predict_command(app, run);
+  cnn::app::add_filter_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

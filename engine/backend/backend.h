@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnk/augment.h"
 #include "cnnk/geometry.h"
 #include "engine/backend/impl_policy.h"
 #include "engine/core/tensor.h"
@@ -124,6 +125,10 @@ class Backend {
   virtual IndexBuffer upload_indices(const std::vector<int32_t>& indices) = 0;
   virtual void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
                            float* dst) = 0;
+  // Training-time augmentation of a gathered batch [n, c, h, w]: per sample a random
+  // horizontal flip and translation with zero fill, drawn from (seed, sample) as
+  // cnnk::augment_draw says. Assigns y, which must not alias x.
+  virtual void augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) = 0;
 };
 
 // How a GPU backend chooses and checks (ignored by the CPU backend).

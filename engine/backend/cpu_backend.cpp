@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "engine/core/error.h"
+#include "engine/ops/augment/augment.h"
 #include "engine/ops/batchnorm/batchnorm.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "engine/ops/dense/dense.h"
@@ -194,6 +195,10 @@ void CpuBackend::gather_rows(const float* src, int64_t row_len, const int32_t* i
   const size_t bytes = static_cast<size_t>(row_len) * sizeof(float);
   for (int64_t i = 0; i < count; ++i)
     std::memcpy(dst + i * row_len, src + static_cast<int64_t>(indices[i]) * row_len, bytes);
+}
+
+void CpuBackend::augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) {
+  ref::augment(g, seed, x, y);
 }
 
 }  // namespace cnn

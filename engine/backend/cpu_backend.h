@@ -82,6 +82,7 @@ class CpuBackend final : public Backend {
   IndexBuffer upload_indices(const std::vector<int32_t>& indices) override;
   void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
                    float* dst) override;
+  void augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) override;
 
  private:
   float* col_workspace(size_t elements);

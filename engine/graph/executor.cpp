@@ -1,6 +1,7 @@
 #include "engine/graph/executor.h"
 
 #include "engine/core/error.h"
+#include "engine/core/nvtx.h"
 #include "engine/graph/layers/layer_util.h"
 
 namespace cnn {
@@ -15,17 +16,30 @@ Executor::Executor(Model& model, Parameters& params, Backend& backend, int64_t m
   grads_.resize(nodes.size());
   scratch_.resize(nodes.size());
   consumers_.assign(nodes.size(), 0);
-  for (const Node& n : nodes)
+  needs_grad_.assign(nodes.size(), false);
+  for (const Node& n : nodes) {
     for (int in : n.inputs) ++consumers_[static_cast<size_t>(in)];
+    // Nodes come in topological order: inputs are decided before their consumers.
+    bool needs = false;
+    for (const ParamSpec& p : n.params) needs = needs || p.trainable;
+    for (int in : n.inputs) needs = needs || needs_grad_[static_cast<size_t>(in)];
+    needs_grad_[static_cast<size_t>(n.id)] = needs;
+  }
   for (const Node& n : nodes) {
     if (!n.layer) continue;  // the input node's tensor is the caller's
     const Shape full = detail::batched(max_batch, n.shape);
-    acts_[static_cast<size_t>(n.id)] = backend.empty(full);
-    grads_[static_cast<size_t>(n.id)] = backend.empty(full);
-    // A tensor read by several layers sums their gradients: all but the first go here.
-    if (consumers_[static_cast<size_t>(n.id)] > 1)
-      scratch_[static_cast<size_t>(n.id)] = backend.empty(full);
-    n.layer->prepare(backend, max_batch);
+    // Out of memory here names the layer whose buffers did not fit.
+    with_context(fmt::format("allocating layer '{}' ({}) for batch {}", n.name, n.layer->type(),
+                             max_batch),
+                 [&] {
+                   acts_[static_cast<size_t>(n.id)] = backend.empty(full);
+                   grads_[static_cast<size_t>(n.id)] = backend.empty(full);
+                   // A tensor read by several layers sums their gradients: all but the
+                   // first go here.
+                   if (consumers_[static_cast<size_t>(n.id)] > 1)
+                     scratch_[static_cast<size_t>(n.id)] = backend.empty(full);
+                   n.layer->prepare(backend, max_batch);
+                 });
   }
 }
 
@@ -45,6 +59,7 @@ Tensor Executor::forward(const Tensor& x, bool training, uint64_t seed, int64_t 
     std::vector<Tensor> in;
     for (int id : node.inputs)
       in.push_back(id == 0 ? input_ : acts_[static_cast<size_t>(id)].slice_batch(0, n_));
+    CNN_NVTX_RANGE(node.name + "/forward");
     node.layer->forward(last_ctx_, in, acts_[static_cast<size_t>(node.id)].slice_batch(0, n_));
   }
   return acts_[static_cast<size_t>(model_.output_id())].slice_batch(0, n_);
@@ -61,14 +76,15 @@ void Executor::backward(const Tensor& dout) {
   written[static_cast<size_t>(out)] = true;
   for (int id = out; id >= 1; --id) {
     const Node& node = nodes[static_cast<size_t>(id)];
-    if (!written[static_cast<size_t>(id)]) continue;  // does not reach the output
+    // Skipped: nodes that do not reach the output, and those with nothing to train upstream.
+    if (!written[static_cast<size_t>(id)] || !needs_grad_[static_cast<size_t>(id)]) continue;
     std::vector<Tensor> in, din;
     std::vector<int> pending;  // inputs whose gradient went to scratch
     for (int src : node.inputs) {
       const size_t s = static_cast<size_t>(src);
       in.push_back(src == 0 ? input_ : acts_[s].slice_batch(0, n_));
-      if (src == 0) {
-        din.emplace_back();  // no gradient for the data
+      if (src == 0 || !needs_grad_[s]) {
+        din.emplace_back();  // no gradient for the data, or for a frozen base
       } else if (!written[s]) {
         din.push_back(grads_[s].slice_batch(0, n_));
         written[s] = true;
@@ -77,6 +93,7 @@ void Executor::backward(const Tensor& dout) {
         pending.push_back(src);
       }
     }
+    CNN_NVTX_RANGE(node.name + "/backward");
     node.layer->backward(last_ctx_, in, acts_[static_cast<size_t>(id)].slice_batch(0, n_),
                          grads_[static_cast<size_t>(id)].slice_batch(0, n_), din);
     for (int src : pending) {
@@ -85,6 +102,11 @@ void Executor::backward(const Tensor& dout) {
                           grads_[s].data());
     }
   }
+}
+
+bool Executor::has_gradient(int id) const {
+  return id >= 1 && id < static_cast<int>(needs_grad_.size()) &&
+         needs_grad_[static_cast<size_t>(id)];
 }
 
 Tensor Executor::activation(int id) const {

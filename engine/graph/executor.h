@@ -20,7 +20,8 @@ class Executor {
   // next forward.
   Tensor forward(const Tensor& x, bool training, uint64_t seed = 0, int64_t step = 0);
   // Backpropagates dout (the output's gradient, same batch as the last forward) and
-  // assigns every trainable parameter's gradient.
+  // assigns every trainable parameter's gradient. Gradients are computed only where a
+  // trainable parameter lies upstream: behind a frozen base, backward stops early.
   void backward(const Tensor& dout);
 
   int64_t max_batch() const { return max_batch_; }
@@ -28,6 +29,9 @@ class Executor {
   // as views of the current batch.
   Tensor activation(int id) const;
   Tensor gradient(int id) const;
+  // Whether backward computes node `id`'s output gradient: it or a node upstream of it has
+  // a trainable parameter.
+  bool has_gradient(int id) const;
   Backend& backend() { return backend_; }
 
  private:
@@ -36,6 +40,7 @@ class Executor {
   int64_t max_batch_;
   std::vector<Tensor> acts_, grads_, scratch_;  // per node
   std::vector<int> consumers_;                  // per node: how many nodes read it
+  std::vector<bool> needs_grad_;                // per node: see has_gradient
   Tensor input_;                                // the last forward's input
   RunContext last_ctx_;
   int64_t n_ = 0;

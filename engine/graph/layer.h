@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,17 @@ class Layer {
   virtual std::string default_name() const = 0;  // "conv2d": the base of automatic names
   // Number of inputs the layer takes; 0 means two or more (Add, Concatenate).
   virtual int arity() const { return 1; }
+  // The layer's Keras configuration: every key of the model file's layer object except
+  // "type", "name", "inputs" and "trainable", defaults included, as declared (a final
+  // softmax folded into the loss still reads "softmax"). model_file.h reads it back.
+  virtual nlohmann::ordered_json config() const = 0;
+
+  // Keras's `trainable`: a frozen layer's parameters are non-trainable (they live in the
+  // non-trainable buffer, get no gradient and no optimizer update), and a frozen
+  // BatchNormalization runs in inference mode, as in Keras. Change it through
+  // Model::set_trainable, before the model's Parameters are created.
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool trainable) { trainable_ = trainable; }
 
   // Shape inference on per-item shapes (no batch dimension). Throws ConfigError with the
   // shapes when the configuration is impossible; the graph adds the layer's name.
@@ -53,7 +65,9 @@ class Layer {
   // Names the implementation that runs (e.g. "openblas"), or "" for none.
   virtual std::string op_family() const { return ""; }
 
-  // Parameter views, in param_specs() order; grads are undefined for non-trainable ones.
+  // Parameter views, in param_specs() order; grads are undefined for non-trainable ones
+  // (running statistics, and every parameter of a frozen layer): backward then skips
+  // that gradient.
   void bind(std::vector<Tensor> values, std::vector<Tensor> grads) {
     values_ = std::move(values);
     grads_ = std::move(grads);
@@ -63,7 +77,7 @@ class Layer {
 
   // out and in share the batch size n = in[0].shape()[0]. forward assigns out; backward
   // assigns din[i] (undefined din[i]: that gradient is not needed) and the layer's
-  // parameter gradients.
+  // parameter gradients that are defined.
   virtual void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) = 0;
   virtual void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,
                         const Tensor& dout, const std::vector<Tensor>& din) = 0;
@@ -73,6 +87,7 @@ class Layer {
 
  private:
   std::string name_;
+  bool trainable_ = true;
 };
 
 using LayerPtr = std::unique_ptr<Layer>;

@@ -8,9 +8,24 @@
 
 namespace cnn {
 
+namespace {
+
+// No tensor of a model may have more elements than this (4 TiB of float32): beyond
+// anything a device holds, and far from overflowing the int64 sizes of later layers.
+constexpr double kMaxElements = 1099511627776.0;  // 2^40
+
+// The element count in floating point, which cannot overflow.
+double elements(const Shape& s) {
+  double e = 1.0;
+  for (int64_t d : s.dims()) e *= static_cast<double>(d);
+  return e;
+}
+
+}  // namespace
+
 Model::Model(std::string name) : name_(std::move(name)) {}
 
-std::string Model::auto_name(const std::string& base) {
+std::string Model::next_auto_name(const std::string& base) const {
   int count = 0;
   for (const Node& n : nodes_)
     if (n.layer && n.layer->default_name() == base) ++count;
@@ -19,11 +34,13 @@ std::string Model::auto_name(const std::string& base) {
 
 NodeRef Model::input(const Shape& item_shape, const std::string& name) {
   CNN_CHECK(nodes_.empty(), ConfigError, "model '{}' already has an input", name_);
-  CNN_CHECK(item_shape.rank() >= 1 && item_shape.numel() > 0, ConfigError,
+  CNN_CHECK(item_shape.rank() >= 1, ConfigError,
             "model '{}': input shape {} must have positive dimensions", name_, item_shape.str());
   for (int64_t d : item_shape.dims())
     CNN_CHECK(d > 0, ConfigError, "model '{}': input shape {} must have positive dimensions", name_,
               item_shape.str());
+  CNN_CHECK(elements(item_shape) <= kMaxElements, ConfigError,
+            "model '{}': input shape {} has more than 2^40 elements", name_, item_shape.str());
   Node n;
   n.id = 0;
   n.name = name;
@@ -35,7 +52,7 @@ NodeRef Model::input(const Shape& item_shape, const std::string& name) {
 NodeRef Model::add(LayerPtr layer, const std::vector<NodeRef>& inputs, const std::string& name) {
   CNN_CHECK(!nodes_.empty(), ConfigError, "model '{}': add an input before layers", name_);
   CNN_CHECK(!finished(), ConfigError, "model '{}' is finished; no more layers", name_);
-  const std::string node_name = name.empty() ? auto_name(layer->default_name()) : name;
+  const std::string node_name = name.empty() ? next_auto_name(layer->default_name()) : name;
   for (const Node& n : nodes_)
     CNN_CHECK(n.name != node_name, ConfigError, "model '{}': two layers named '{}'", name_,
               node_name);
@@ -67,6 +84,8 @@ NodeRef Model::add(LayerPtr layer, const std::vector<NodeRef>& inputs, const std
   try {
     n.shape = layer->infer(shapes);
     n.params = layer->param_specs();
+    if (!layer->trainable())
+      for (ParamSpec& p : n.params) p.trainable = false;
   } catch (Error& e) {
     e.with_context(where);
     throw;
@@ -74,6 +93,12 @@ NodeRef Model::add(LayerPtr layer, const std::vector<NodeRef>& inputs, const std
   for (int64_t d : n.shape.dims())
     CNN_CHECK(d > 0, ConfigError, "{}: output shape {} from input {} is empty", where,
               n.shape.str(), shapes[0].str());
+  CNN_CHECK(elements(n.shape) <= kMaxElements, ConfigError,
+            "{}: output shape {} has more than 2^40 elements", where, n.shape.str());
+  for (const ParamSpec& p : n.params)
+    CNN_CHECK(elements(p.shape) <= kMaxElements, ConfigError,
+              "{}: parameter '{}' of shape {} has more than 2^40 elements", where, p.name,
+              p.shape.str());
   layer->set_name(node_name);
   n.layer = std::move(layer);
   nodes_.push_back(std::move(n));
@@ -86,6 +111,72 @@ void Model::finish(NodeRef output) {
   CNN_CHECK(output_ > 0 && output_ < static_cast<int>(nodes_.size()), ConfigError,
             "model '{}': output refers to no layer", name_);
   softmax_folded_ = nodes_[static_cast<size_t>(output_)].layer->fold_softmax();
+}
+
+int Model::find(const std::string& name) const {
+  for (const Node& n : nodes_)
+    if (n.name == name) return n.id;
+  return -1;
+}
+
+void Model::set_trainable(const std::string& layer, bool trainable) {
+  const int id = find(layer);
+  CNN_CHECK(id > 0, ConfigError, "model '{}' has no layer named '{}'", name_, layer);
+  Node& n = nodes_[static_cast<size_t>(id)];
+  n.layer->set_trainable(trainable);
+  // What the layer declares (running statistics stay non-trainable), then the flag.
+  const std::vector<ParamSpec> declared = n.layer->param_specs();
+  for (size_t i = 0; i < n.params.size(); ++i)
+    n.params[i].trainable = trainable && declared.at(i).trainable;
+}
+
+namespace {
+
+// Glob match with '*' (any run) and '?' (one character), iterative with one backtrack
+// point, so no pattern can make it slow.
+bool glob_match(const std::string& pattern, const std::string& text) {
+  size_t p = 0, t = 0, star = std::string::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+}  // namespace
+
+std::vector<std::string> freeze_layers(Model& model, const std::vector<std::string>& patterns) {
+  std::vector<bool> hit(model.nodes().size(), false);
+  for (const std::string& pattern : patterns) {
+    bool any = false;
+    for (const Node& n : model.nodes())
+      if (n.layer && glob_match(pattern, n.name)) hit[static_cast<size_t>(n.id)] = any = true;
+    if (!any) {
+      std::string names;
+      for (const Node& n : model.nodes())
+        if (n.layer) names += (names.empty() ? "" : ", ") + n.name;
+      throw ConfigError(
+          fmt::format("cannot freeze '{}': model '{}' has no such layer; its layers "
+                      "are {}",
+                      pattern, model.name(), names));
+    }
+  }
+  std::vector<std::string> frozen;
+  for (const Node& n : model.nodes())
+    if (hit[static_cast<size_t>(n.id)]) frozen.push_back(n.name);
+  for (const std::string& name : frozen) model.set_trainable(name, false);
+  return frozen;
 }
 
 bool Model::is_chain() const {

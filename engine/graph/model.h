@@ -18,10 +18,10 @@ struct NodeRef {
 struct Node {
   int id = 0;
   std::string name;
-  LayerPtr layer;           // null for the input node
-  std::vector<int> inputs;  // node ids
-  Shape shape;              // per-item output shape (no batch dimension)
-  std::vector<ParamSpec> params;
+  LayerPtr layer;                 // null for the input node
+  std::vector<int> inputs;        // node ids
+  Shape shape;                    // per-item output shape (no batch dimension)
+  std::vector<ParamSpec> params;  // trainable false for every parameter of a frozen layer
 };
 
 class Model {
@@ -52,6 +52,16 @@ class Model {
   bool finished() const { return output_ >= 0; }
   // Whether the output's softmax was folded into the loss (predict applies it).
   bool softmax_folded() const { return softmax_folded_; }
+  // The node named `name` (the input included), or -1.
+  int find(const std::string& name) const;
+  // The name a layer whose default_name() is `base` gets when added without one now.
+  std::string next_auto_name(const std::string& base) const;
+
+  // Freezes (false) or unfreezes a layer, as Keras's `layer.trainable = ...`: its
+  // parameters move between the trainable and the non-trainable counts. Call it before
+  // the model's Parameters (or a Trainer) are created; Parameters refuses to bind a model
+  // changed afterwards. Throws ConfigError for a name that is not a layer.
+  void set_trainable(const std::string& layer, bool trainable);
   // A chain without branches prints as Keras's Sequential summary.
   bool is_chain() const;
 
@@ -60,13 +70,18 @@ class Model {
 
  private:
   int last_id() const { return static_cast<int>(nodes_.size()) - 1; }
-  std::string auto_name(const std::string& base);
 
   std::string name_;
   std::vector<Node> nodes_;
   int output_ = -1;
   bool softmax_folded_ = false;
 };
+
+// Freezes every layer whose name matches one of `patterns` (exact names, or globs with
+// '*' and '?': "block1_*"), as a --freeze flag does; returns the frozen layers' names in
+// model order. A pattern that matches no layer throws ConfigError (listing the
+// layers). Call it before the model's Parameters are created.
+std::vector<std::string> freeze_layers(Model& model, const std::vector<std::string>& patterns);
 
 // The Keras summary table: Layer (type) | Output Shape | Param # (and Connected to, for
 // models with branches), then total, trainable and non-trainable parameters. Output

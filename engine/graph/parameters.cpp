@@ -97,6 +97,12 @@ void Parameters::bind(Model& model) const {
     if (!n.layer) continue;
     std::vector<Tensor> values, grads;
     for (size_t k = 0; k < n.params.size(); ++k, ++i) {
+      CNN_CHECK(i < entries_.size() && entries_[i].name == n.name + "/" + n.params[k].name &&
+                    entries_[i].trainable == n.params[k].trainable,
+                Error,
+                "model '{}': layer '{}' was changed (frozen or unfrozen?) after its parameters "
+                "were created; freeze layers before training starts",
+                model.name(), n.name);
       values.push_back(entries_.at(i).value);
       grads.push_back(entries_.at(i).grad);
     }

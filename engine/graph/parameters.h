@@ -1,5 +1,6 @@
 // A model's parameters on a backend: one allocation for the trainable values, one for
-// their gradients, one for the non-trainable state (batch-norm running statistics);
+// their gradients, one for the non-trainable state (batch-norm running statistics, and
+// every parameter of a frozen layer, as Keras counts them);
 // each layer's tensors are views carved from them, so the optimizer updates everything
 // in one call over one flat buffer.
 #pragma once

@@ -1,6 +1,7 @@
 // The Keras model summary.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,14 @@ std::string bytes_text(int64_t params) {
 
 std::string summary(const Model& m) {
   const bool chain = m.is_chain();
-  const int w_layer = 33, w_shape = 25, w_params = 12, w_conn = 24;
+  // Keras's column widths, widened where a long name (batch_normalization_1
+  // (BatchNormalization)) would otherwise run into the next column.
+  int w_layer = 33;
+  for (const Node& n : m.nodes()) {
+    const size_t type = n.layer ? n.layer->type().size() : 10;  // "InputLayer"
+    w_layer = std::max(w_layer, static_cast<int>(n.name.size() + type + 5));
+  }
+  const int w_shape = 25, w_params = 12, w_conn = 24;
   const int width = w_layer + w_shape + w_params + (chain ? 0 : w_conn);
   const std::string rule_thin(static_cast<size_t>(width), '_');
   const std::string rule_thick(static_cast<size_t>(width), '=');

@@ -31,4 +31,13 @@ bool EarlyStopper::update(int epoch, double value) {
   return ++wait_ >= config_.patience;
 }
 
+void EarlyStopper::restore(const State& s) {
+  CNN_CHECK(s.best_epoch >= 0 && s.wait >= 0, DataError,
+            "early stopping state (best epoch {}, wait {}) is not valid", s.best_epoch, s.wait);
+  best_ = s.best;
+  best_epoch_ = s.best_epoch;
+  wait_ = s.wait;
+  improved_ = false;
+}
+
 }  // namespace cnn

@@ -25,6 +25,15 @@ class EarlyStopper {
   int best_epoch() const { return best_epoch_; }
   double best() const { return best_; }
 
+  // What a checkpoint keeps, so a resumed run stops where the uninterrupted one would.
+  struct State {
+    double best = 0.0;
+    int best_epoch = 0;  // 0: no epoch seen yet
+    int wait = 0;
+  };
+  State state() const { return {best_, best_epoch_, wait_}; }
+  void restore(const State& s);
+
  private:
   EarlyStopping config_;
   bool maximize_;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "engine/core/error.h"
 
 namespace cnn {
@@ -43,8 +45,32 @@ std::string optimizer_name(OptimizerKind kind) {
   return "?";
 }
 
+nlohmann::json optimizer_to_json(const OptimizerConfig& c) {
+  return {{"kind", optimizer_name(c.kind)},
+          {"learning_rate", c.lr()},
+          {"momentum", c.momentum},
+          {"nesterov", c.nesterov},
+          {"beta1", c.beta1},
+          {"beta2", c.beta2},
+          {"rho", c.rho},
+          {"epsilon", c.epsilon}};
+}
+
+OptimizerConfig optimizer_from_json(const nlohmann::json& j) {
+  OptimizerConfig c;
+  c.kind = parse_optimizer(j.at("kind").get<std::string>());
+  c.learning_rate = j.at("learning_rate").get<float>();
+  c.momentum = j.at("momentum").get<float>();
+  c.nesterov = j.at("nesterov").get<bool>();
+  c.beta1 = j.at("beta1").get<float>();
+  c.beta2 = j.at("beta2").get<float>();
+  c.rho = j.at("rho").get<float>();
+  c.epsilon = j.at("epsilon").get<float>();
+  return c;
+}
+
 Optimizer::Optimizer(const OptimizerConfig& config, Parameters& params, Backend& backend)
-    : config_(config), params_(params), backend_(backend) {
+    : config_(config), params_(params), backend_(backend), lr_(config.lr()) {
   CNN_CHECK(config.lr() > 0.0f, ConfigError, "learning rate must be positive, got {}", config.lr());
   CNN_CHECK(config.momentum >= 0.0f && config.momentum < 1.0f, ConfigError,
             "SGD momentum must be in [0, 1), got {}", config.momentum);
@@ -52,6 +78,25 @@ Optimizer::Optimizer(const OptimizerConfig& config, Parameters& params, Backend&
   const bool needs_slot1 = config.kind != OptimizerKind::Sgd || config.momentum > 0.0f;
   if (needs_slot1) slot1_ = backend.zeros(shape);
   if (config.kind == OptimizerKind::Adam) slot2_ = backend.zeros(shape);
+}
+
+void Optimizer::set_learning_rate(float lr) {
+  CNN_CHECK(lr >= 0.0f && std::isfinite(lr), ConfigError,
+            "learning rate must be finite and not negative, got {}", lr);
+  lr_ = lr;
+}
+
+std::vector<Optimizer::Slot> Optimizer::slots() const {
+  switch (config_.kind) {
+    case OptimizerKind::Sgd:
+      if (slot1_.defined()) return {{"momentum", slot1_}};
+      return {};
+    case OptimizerKind::Adam:
+      return {{"m", slot1_}, {"v", slot2_}};
+    case OptimizerKind::Rmsprop:
+      return {{"velocity", slot1_}};
+  }
+  return {};
 }
 
 void Optimizer::step() {
@@ -62,15 +107,15 @@ void Optimizer::step() {
   const float* g = params_.grads().data();
   switch (config_.kind) {
     case OptimizerKind::Sgd:
-      backend_.sgd_update(n, {config_.lr(), config_.momentum, config_.nesterov}, w, g,
+      backend_.sgd_update(n, {lr_, config_.momentum, config_.nesterov}, w, g,
                           slot1_.defined() ? slot1_.data() : nullptr);
       break;
     case OptimizerKind::Adam:
-      backend_.adam_update(n, {config_.lr(), config_.beta1, config_.beta2, config_.epsilon},
-                           iterations_, w, g, slot1_.data(), slot2_.data());
+      backend_.adam_update(n, {lr_, config_.beta1, config_.beta2, config_.epsilon}, iterations_, w,
+                           g, slot1_.data(), slot2_.data());
       break;
     case OptimizerKind::Rmsprop:
-      backend_.rmsprop_update(n, {config_.lr(), config_.rho, config_.epsilon}, w, g, slot1_.data());
+      backend_.rmsprop_update(n, {lr_, config_.rho, config_.epsilon}, w, g, slot1_.data());
       break;
   }
 }

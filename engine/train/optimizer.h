@@ -1,9 +1,13 @@
 // Optimizers with Keras's defaults: SGD (lr 0.01, optional momentum and nesterov), Adam
 // (lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7), RMSprop (lr 1e-3, rho 0.9,
-// epsilon 1e-7). State lives beside the parameters on the backend, one buffer each.
+// epsilon 1e-7). State lives beside the parameters on the backend, one buffer each. The
+// learning rate can change before any step (schedules); the state (moments, step count)
+// can be read and restored, so a checkpoint resumes exactly.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "engine/backend/backend.h"
 #include "engine/graph/parameters.h"
@@ -29,13 +33,29 @@ struct OptimizerConfig {
 OptimizerKind parse_optimizer(const std::string& name);
 std::string optimizer_name(OptimizerKind kind);
 
+nlohmann::json optimizer_to_json(const OptimizerConfig& c);
+OptimizerConfig optimizer_from_json(const nlohmann::json& j);
+
 class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, Parameters& params, Backend& backend);
   // Applies the gradients in params.grads() to params.values(): one backend call.
   void step();
   int64_t iterations() const { return iterations_; }
+  void set_iterations(int64_t n) { iterations_ = n; }
   const OptimizerConfig& config() const { return config_; }
+  // The learning rate of the next steps (starts at config().lr()).
+  float learning_rate() const { return lr_; }
+  void set_learning_rate(float lr);
+
+  // The state buffers, laid out as params.values(): Keras's names for them ("m" and "v"
+  // for Adam, "momentum" for SGD with momentum, "velocity" for RMSprop). Plain SGD has
+  // none.
+  struct Slot {
+    std::string name;
+    Tensor tensor;
+  };
+  std::vector<Slot> slots() const;
 
  private:
   OptimizerConfig config_;
@@ -43,6 +63,7 @@ class Optimizer {
   Backend& backend_;
   Tensor slot1_, slot2_;  // velocity / first moment, second moment
   int64_t iterations_ = 0;
+  float lr_;
 };
 
 }  // namespace cnn

@@ -1,54 +1,97 @@
 // Keras's fit / evaluate / predict over one executor. The dataset goes to the backend's
 // device once; each step gathers its batch there from the epoch's shuffled order,
-// runs forward, the fused softmax cross-entropy, backward and one optimizer update.
-// Metrics accumulate on the device and are read once per epoch.
+// optionally augments it (flip, shift), runs forward, the fused softmax cross-entropy,
+// backward and one optimizer update at the schedule's learning rate. Metrics accumulate
+// on the device and are read at the end of each epoch, and a few times within it when
+// progress is shown. A non-finite loss stops the run with the first layer whose output
+// is not finite.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/backend/backend.h"
+#include "engine/core/error.h"
 #include "engine/graph/executor.h"
 #include "engine/graph/model.h"
 #include "engine/graph/parameters.h"
 #include "engine/io/dataset.h"
+#include "engine/train/callbacks.h"
 #include "engine/train/early_stopping.h"
+#include "engine/train/lr_schedule.h"
 #include "engine/train/optimizer.h"
 
 namespace cnn {
 
-struct EpochLog {
-  int epoch = 0;  // 1-based, as Keras prints it
-  double loss = 0, accuracy = 0;
-  std::optional<double> val_loss, val_accuracy;
-  double seconds = 0;
+// Training-time augmentation, on the device after the batch gather (never on validation
+// or test data): see cnnk/augment.h for the draws.
+struct AugmentConfig {
+  bool flip = false;  // random horizontal flip
+  int max_shift = 0;  // random translation by up to this many pixels, zero fill
+  bool enabled() const { return flip || max_shift > 0; }
+  std::string describe() const;  // "flip, shift 2" or "none"
 };
 
-struct History {
-  std::vector<EpochLog> epochs;
-  bool stopped_early = false;
-  int best_epoch = 0;  // 1-based; 0 when not monitored
-  bool restored_best = false;
-};
+// The seed of step `step`'s augmentation draws (cnnk::augment_draw's seed).
+uint64_t augment_seed(uint64_t run_seed, int64_t step);
 
 struct FitOptions {
-  int epochs = 1;
+  int epochs = 1;  // the total, counting the epochs of a resumed run (Keras's epochs)
   int64_t batch_size = 32;
   double validation_split = 0.0;  // the last fraction of the training data, as Keras
   bool shuffle = true;
   EarlyStopping early_stopping;
   OptimizerConfig optimizer;
-  // Called after every epoch (progress printing); may be empty.
+  LrScheduleConfig lr_schedule;
+  AugmentConfig augment;
+
+  // Mid-epoch reads of the running loss and accuracy, for a progress bar: after every
+  // epochs/progress_reads_per_epoch steps, or when progress_read_seconds have passed
+  // since the last read. Off: metrics are read at the end of each epoch only.
+  bool progress_reads = false;
+  int progress_reads_per_epoch = 10;
+  double progress_read_seconds = 0.5;
+  // How often the loss is checked for NaN/Inf within an epoch: 0 chooses, which is every
+  // step where reading the metrics is free (the CPU) and at the metric reads on a GPU;
+  // 1 is every step; N > 1 at least every N steps. Between checks fit keeps a device copy
+  // of the state at the last good check and, when a check fails, replays from it step by
+  // step to find the failing batch.
+  int64_t finite_check_steps = 0;
+
+  std::vector<FitCallback*> callbacks;
+  // Called after every epoch; may be empty.
   std::function<void(const EpochLog&, int epochs)> on_epoch_end;
   // Called after each batch with (batch index, batches in the epoch); may be empty.
   std::function<void(int64_t, int64_t)> on_batch_end;
 };
 
+// The serialisable part of FitOptions (what a checkpoint stores to resume), and back:
+// from_json sets those fields of `into` and leaves callbacks and read settings alone.
+nlohmann::json fit_options_to_json(const FitOptions& o);
+void fit_options_from_json(const nlohmann::json& j, FitOptions& into);
+
 // Keras's split: the first int(n * (1 - fraction)) samples train, the rest validate.
 int64_t validation_split_index(int64_t n, double fraction);
+
+// A NaN or an infinity in the loss: says where (epoch, step) and which layer's output was
+// the first not to be finite.
+class TrainingDiverged : public Error {
+ public:
+  TrainingDiverged(std::string message, int epoch, int64_t step, std::string layer)
+      : Error(std::move(message)), epoch_(epoch), step_(step), layer_(std::move(layer)) {}
+  int epoch() const { return epoch_; }                 // 1-based
+  int64_t step() const { return step_; }               // 1-based, within the epoch
+  const std::string& layer() const { return layer_; }  // "" when no layer output was bad
+
+ private:
+  int epoch_;
+  int64_t step_;
+  std::string layer_;
+};
 
 struct EvalResult {
   double loss = 0, accuracy = 0;
@@ -60,18 +103,30 @@ class Trainer {
   // Initialises the model's parameters from `seed` on the backend.
   Trainer(Model& model, Backend& backend, uint64_t seed);
 
-  History fit(const Dataset& train, const FitOptions& options);
+  // Trains until options.epochs. With `resume`, continues the run it describes: weights,
+  // optimizer state, schedule, early stopping and history are restored, and training
+  // starts at epoch resume->epoch + 1.
+  History fit(const Dataset& train, const FitOptions& options, const TrainState* resume = nullptr);
   EvalResult evaluate(const Dataset& data, int64_t batch_size = 256);
   // Class probabilities [N, classes] on the host.
   Tensor predict(const Tensor& images, int64_t batch_size = 256);
 
   Parameters& parameters() { return params_; }
   Model& model() { return model_; }
+  uint64_t seed() const { return seed_; }
 
  private:
   Executor& executor_for(int64_t batch);
   EvalResult evaluate_range(const Tensor& images, const Tensor& labels, int64_t begin,
                             int64_t count, int64_t batch_size);
+  // After a forward whose loss was not finite: the parameters, the input and each
+  // layer's output (in graph order) on the host; names the first layer that is not finite.
+  std::string explain_non_finite(Executor& exec, const Tensor& input, std::string* layer);
+  // Throws TrainingDiverged when a parameter holds a NaN or an infinity (a host scan).
+  void check_parameters_finite(int epoch);
+  // Validation found a non-finite loss: finds the batch and explains it.
+  [[noreturn]] void diagnose_validation(const Tensor& images, const Tensor& labels, int64_t begin,
+                                        int64_t count, int64_t batch_size, int epoch);
   int classes() const;
 
   Model& model_;

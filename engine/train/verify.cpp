@@ -83,7 +83,7 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
     add(sides[0].exec->activation(node.id), sides[1].exec->activation(node.id), "forward", "",
         options.forward_tolerance);
     const int in = node.inputs.empty() ? 0 : node.inputs[0];
-    if (in > 0)
+    if (in > 0 && sides[0].exec->has_gradient(in))
       add(sides[0].exec->gradient(in), sides[1].exec->gradient(in), "input_grad", "",
           options.gradient_tolerance);
     for (size_t k = 0; k < node.params.size(); ++k) {

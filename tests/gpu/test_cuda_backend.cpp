@@ -10,6 +10,7 @@
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/core/device.h"
 #include "engine/core/error.h"
+#include "engine/graph/executor.h"
 #include "engine/graph/layers.h"
 #include "engine/graph/zoo.h"
 #include "engine/train/trainer.h"
@@ -124,6 +125,21 @@ TEST(CudaBackend, OutOfMemorySaysWhatWasAskedAndWhatToChange) {
   // The backend still works afterwards.
   const Tensor t = be->zeros(Shape{4});
   EXPECT_EQ(be->to_host(t).host()[3], 0.0f);
+}
+
+TEST(CudaBackend, OutOfMemoryInAnExecutorNamesTheLayer) {
+  REQUIRE_GPU();
+  auto be = gpu(ImplPolicy::Native);
+  Model m = build_model("fashion-cnn");
+  Parameters p(m, *be);
+  try {
+    Executor exec(m, p, *be, int64_t{1} << 24);  // 16M images: ~200 TB of activations
+    FAIL() << "expected DeviceError";
+  } catch (const DeviceError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("allocating layer 'conv2d' (Conv2D)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--batch-size"), std::string::npos) << msg;
+  }
 }
 
 TEST(CudaBackend, DilatedConvolutionFallsBackToCudnnAndSaysSo) {

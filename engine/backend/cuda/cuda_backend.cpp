@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cnnk/activation.h"
+#include "cnnk/augment.h"
 #include "cnnk/batchnorm.h"
 #include "cnnk/conv2d.h"
 #include "cnnk/dropout.h"
@@ -439,13 +440,7 @@ void CudaBackend::sgd_update(int64_t n, const SgdHyper& h, float* w, const float
 
 void CudaBackend::adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
                               float* m, float* v) {
-  CNN_CHECK(step >= 1, Error, "adam_update: step must count from 1, got {}", step);
-  // The bias-corrected step size, in double as the reference computes it.
-  const double t = static_cast<double>(step);
-  const double b1_t = std::pow(static_cast<double>(h.beta1), t);
-  const double b2_t = std::pow(static_cast<double>(h.beta2), t);
-  const float alpha =
-      static_cast<float>(static_cast<double>(h.lr) * std::sqrt(1.0 - b2_t) / (1.0 - b1_t));
+  const float alpha = adam_step_size(h, step);
   launched(cnnk::adam_update(n, alpha, h.beta1, h.beta2, h.epsilon, w, g, m, v, stream_),
            "adam_update");
 }
@@ -474,6 +469,14 @@ IndexBuffer CudaBackend::upload_indices(const std::vector<int32_t>& indices) {
 void CudaBackend::gather_rows(const float* src, int64_t row_len, const int32_t* indices,
                               int64_t count, float* dst) {
   launched(cnnk::gather_rows(src, row_len, indices, count, dst, stream_), "gather_rows");
+}
+
+void CudaBackend::augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) {
+  CNN_CHECK(g.n >= 0 && g.c >= 0 && g.h >= 0 && g.w >= 0 && g.max_shift >= 0, ConfigError,
+            "augmentation of a [{}, {}, {}, {}] batch with shift {}", g.n, g.c, g.h, g.w,
+            g.max_shift);
+  CNN_CHECK(g.size() == 0 || x != y, Error, "augmentation cannot run in place");
+  launched(cnnk::augment(g, seed, x, y, stream_), "augment");
 }
 
 }  // namespace cnn::cuda

@@ -102,6 +102,7 @@ class CudaBackend final : public Backend {
   IndexBuffer upload_indices(const std::vector<int32_t>& indices) override;
   void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
                    float* dst) override;
+  void augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) override;
 
  private:
   // Checks a launcher's status; under sync_debug also synchronizes and names the kernel.

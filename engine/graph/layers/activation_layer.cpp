@@ -7,9 +7,12 @@ namespace {
 
 class ActivationLayer final : public Layer {
  public:
-  explicit ActivationLayer(Activation a) : act_(a) {}
+  explicit ActivationLayer(Activation a) : act_(a), declared_(a) {}
   std::string type() const override { return "Activation"; }
   std::string default_name() const override { return "activation"; }
+  nlohmann::ordered_json config() const override {
+    return {{"activation", activation_name(declared_)}};
+  }
   bool fold_softmax() override {
     if (act_ != Activation::Softmax) return false;
     act_ = Activation::Linear;
@@ -31,7 +34,7 @@ class ActivationLayer final : public Layer {
   }
 
  private:
-  Activation act_;
+  Activation act_, declared_;  // declared_: before a final softmax was folded
   Shape item_;
 };
 

@@ -1,4 +1,6 @@
-// BatchNormalization over channels (NCHW) or features ([N, F]).
+// BatchNormalization over channels (NCHW) or features ([N, F]). Frozen (trainable false),
+// it runs in inference mode even in training, as Keras does since TF 2: the running
+// statistics are used and left unchanged, and the layer is a fixed per-channel affine map.
 #include "engine/graph/layers.h"
 #include "engine/graph/layers/layer_util.h"
 #include "engine/ops/batchnorm/batchnorm.h"
@@ -12,6 +14,10 @@ class BatchNormLayer final : public Layer {
   std::string type() const override { return "BatchNormalization"; }
   std::string default_name() const override { return "batch_normalization"; }
   std::string op_family() const override { return "batchnorm"; }
+  nlohmann::ordered_json config() const override {
+    return {{"momentum", detail::config_float(momentum_)},
+            {"epsilon", detail::config_float(epsilon_)}};
+  }
 
   Shape infer(const std::vector<Shape>& in) override {
     CNN_CHECK(in[0].rank() == 1 || in[0].rank() == 3, ConfigError,
@@ -35,11 +41,12 @@ class BatchNormLayer final : public Layer {
     save_mean_ = be.empty(Shape{item_[0]});
     save_invstd_ = be.empty(Shape{item_[0]});
     dx_scratch_ = be.empty(detail::batched(max_batch, item_));
+    zeros_ = be.zeros(Shape{item_[0]});
   }
 
   void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) override {
     const auto g = geometry(in[0]);
-    if (ctx.training)
+    if (ctx.training && trainable())
       ctx.backend.batchnorm_forward_training(
           g, in[0].data(), values_[0].data(), values_[1].data(), momentum_, epsilon_,
           values_[2].data(), values_[3].data(), out.data(), save_mean_.data(), save_invstd_.data());
@@ -51,6 +58,16 @@ class BatchNormLayer final : public Layer {
 
   void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor&, const Tensor& dout,
                 const std::vector<Tensor>& din) override {
+    if (!grads_[0].defined()) {
+      // Frozen: y = gamma * (x - mean) / sqrt(var + eps) + beta with every factor fixed, so
+      // dx = dy * gamma / sqrt(var + eps): the inference op applied to dy with a zero mean
+      // and a zero beta.
+      if (din[0].defined())
+        ctx.backend.batchnorm_forward_inference(geometry(in[0]), dout.data(), values_[0].data(),
+                                                zeros_.data(), zeros_.data(), values_[3].data(),
+                                                epsilon_, din[0].data());
+      return;
+    }
     // The op computes dx with dgamma and dbeta; when no input gradient is wanted (the
     // layer sits on the model's input) it goes to scratch.
     const Tensor dx = din[0].defined() ? din[0] : dx_scratch_.slice_batch(0, in[0].shape()[0]);
@@ -71,6 +88,7 @@ class BatchNormLayer final : public Layer {
   float momentum_, epsilon_;
   Shape item_;
   Tensor save_mean_, save_invstd_, dx_scratch_;
+  Tensor zeros_;  // beta and mean of the frozen layer's backward
 };
 
 }  // namespace

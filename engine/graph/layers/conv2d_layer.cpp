@@ -12,10 +12,20 @@ class Conv2dLayer final : public Layer {
   std::string default_name() const override { return "conv2d"; }
   std::string op_family() const override { return "conv2d"; }
   bool fold_softmax() override { return act_.fold_softmax(); }
+  nlohmann::ordered_json config() const override {
+    return {{"filters", p_.filters},
+            {"kernel_size", detail::config_pair(p_.kernel_h, p_.kernel_w)},
+            {"strides", detail::config_pair(p_.stride_h, p_.stride_w)},
+            {"padding", detail::config_padding(p_.padding)},
+            {"dilation_rate", detail::config_pair(p_.dilation_h, p_.dilation_w)},
+            {"activation", activation_name(act_.declared())},
+            {"use_bias", p_.use_bias}};
+  }
 
   Shape infer(const std::vector<Shape>& in) override {
     detail::expect_rank(in[0], 3, "Conv2D");
     item_in_ = in[0];
+    detail::expect_weights_fit({p_.filters, in[0][0], p_.kernel_h, p_.kernel_w}, "Conv2D");
     const cnnk::Conv2dGeometry g = conv2d_geometry(p_, detail::batched(1, in[0]));
     item_out_ = Shape{g.k, g.p, g.q};
     return item_out_;
@@ -41,9 +51,14 @@ class Conv2dLayer final : public Layer {
 
   void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, const std::vector<Tensor>& din) override {
+    // A frozen layer has no parameter gradients; it still passes the gradient on.
+    const bool weights = grads_[0].defined();
+    if (!weights && !din[0].defined()) return;
     const auto g = geometry(in[0].shape()[0]);
     const Tensor dz = act_.backward(ctx.backend, item_out_, out, dout);
-    ctx.backend.conv2d_backward_filter(g, in[0].data(), dz.data(), grads_[0].data(), bias(grads_));
+    if (weights)
+      ctx.backend.conv2d_backward_filter(g, in[0].data(), dz.data(), grads_[0].data(),
+                                         bias(grads_));
     if (din[0].defined())
       ctx.backend.conv2d_backward_data(g, dz.data(), values_[0].data(), din[0].data());
   }

@@ -14,6 +14,11 @@ class DenseLayer final : public Layer {
   std::string default_name() const override { return "dense"; }
   std::string op_family() const override { return "dense"; }
   bool fold_softmax() override { return act_.fold_softmax(); }
+  nlohmann::ordered_json config() const override {
+    return {{"units", units_},
+            {"activation", activation_name(act_.declared())},
+            {"use_bias", use_bias_}};
+  }
 
   Shape infer(const std::vector<Shape>& in) override {
     CNN_CHECK(units_ > 0, ConfigError, "Dense needs a positive number of units, got {}", units_);
@@ -21,6 +26,7 @@ class DenseLayer final : public Layer {
               "Dense expects a flat input per item, got {}; add a Flatten layer before it",
               in[0].str());
     in_ = in[0][0];
+    detail::expect_weights_fit({units_, in_}, "Dense");
     return Shape{units_};
   }
 
@@ -43,9 +49,14 @@ class DenseLayer final : public Layer {
 
   void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,
                 const Tensor& dout, const std::vector<Tensor>& din) override {
+    // A frozen layer has no parameter gradients; it still passes the gradient on.
+    const bool weights = grads_[0].defined();
+    if (!weights && !din[0].defined()) return;
     const Tensor dz = act_.backward(ctx.backend, Shape{units_}, out, dout);
     const auto g = geometry(in[0]);
-    ctx.backend.dense_backward_weights(g, in[0].data(), dz.data(), grads_[0].data(), bias(grads_));
+    if (weights)
+      ctx.backend.dense_backward_weights(g, in[0].data(), dz.data(), grads_[0].data(),
+                                         bias(grads_));
     if (din[0].defined())
       ctx.backend.dense_backward_data(g, dz.data(), values_[0].data(), din[0].data());
   }

@@ -12,6 +12,7 @@ class DropoutLayer final : public Layer {
   DropoutLayer(float rate, bool spatial) : rate_(rate), spatial_(spatial) {}
   std::string type() const override { return spatial_ ? "SpatialDropout2D" : "Dropout"; }
   std::string default_name() const override { return spatial_ ? "spatial_dropout2d" : "dropout"; }
+  nlohmann::ordered_json config() const override { return {{"rate", detail::config_float(rate_)}}; }
   Shape infer(const std::vector<Shape>& in) override {
     CNN_CHECK(rate_ >= 0.0f && rate_ < 1.0f, ConfigError, "{} rate must be in [0, 1), got {}",
               type(), rate_);

@@ -3,13 +3,17 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "engine/backend/backend.h"
 #include "engine/core/error.h"
 #include "engine/core/shape.h"
 #include "engine/ops/activation/activation.h"
+#include "engine/ops/padding.h"
 
 namespace cnn::detail {
 
@@ -34,6 +38,36 @@ inline uint64_t stable_hash(const std::string& s) {
 
 inline int to_int(int64_t v) { return static_cast<int>(v); }
 
+// Refuses a weight tensor of more than 2^40 elements before its size is computed in
+// int64 (the product of four large dimensions could overflow it).
+inline void expect_weights_fit(std::initializer_list<int64_t> dims, const char* what) {
+  double e = 1.0;
+  for (int64_t d : dims) e *= static_cast<double>(d);
+  CNN_CHECK(e <= 1099511627776.0, ConfigError, "{} would have {:.3g} weights, more than 2^40", what,
+            e);
+}
+
+// Configuration values as the model file writes them. A float goes out as its shortest
+// decimal (0.99, not 0.9900000095367432), which reads back to the same float.
+inline double config_float(float v) {
+  const std::string text = fmt::format("{}", v);
+  double d = static_cast<double>(v);
+  std::from_chars(text.data(), text.data() + text.size(), d);  // locale-independent
+  return d;
+}
+// Keras's int-or-tuple arguments: 3 when square, [3, 5] when not.
+inline nlohmann::ordered_json config_pair(int h, int w) {
+  if (h == w) return h;
+  return nlohmann::ordered_json::array({h, w});
+}
+// "valid", "same", or explicit [[top, bottom], [left, right]].
+inline nlohmann::ordered_json config_padding(const Padding& p) {
+  if (p.mode == PaddingMode::Valid) return "valid";
+  if (p.mode == PaddingMode::Same) return "same";
+  return nlohmann::ordered_json::array({nlohmann::ordered_json::array({p.top, p.bottom}),
+                                        nlohmann::ordered_json::array({p.left, p.right})});
+}
+
 // [n, c, spatial] view of an activation's per-item shape (softmax runs over c).
 inline ActivationGeometry act_geometry(int64_t n, const Shape& item) {
   ActivationGeometry g;
@@ -51,8 +85,10 @@ namespace cnn::detail {
 // and undone in backward into a scratch gradient (or nothing, when linear).
 class FusedActivation {
  public:
-  explicit FusedActivation(Activation a) : act_(a) {}
+  explicit FusedActivation(Activation a) : act_(a), declared_(a) {}
   Activation kind() const { return act_; }
+  // As configured: softmax even after it was folded into the loss.
+  Activation declared() const { return declared_; }
   bool fold_softmax() {
     if (act_ != Activation::Softmax) return false;
     act_ = Activation::Linear;
@@ -75,7 +111,7 @@ class FusedActivation {
   }
 
  private:
-  Activation act_;
+  Activation act_, declared_;
   Tensor dz_;
 };
 

@@ -14,6 +14,16 @@ class Pool2dLayer final : public Layer {
     return is_max() ? "max_pooling2d" : "average_pooling2d";
   }
   std::string op_family() const override { return "pool2d"; }
+  nlohmann::ordered_json config() const override {
+    // Keras's strides=None means "the pool size".
+    const int sh = p_.stride_h ? p_.stride_h : p_.pool_h,
+              sw = p_.stride_w ? p_.stride_w : p_.pool_w;
+    nlohmann::ordered_json strides = nullptr;
+    if (sh != p_.pool_h || sw != p_.pool_w) strides = detail::config_pair(sh, sw);
+    return {{"pool_size", detail::config_pair(p_.pool_h, p_.pool_w)},
+            {"strides", strides},
+            {"padding", detail::config_padding(p_.padding)}};
+  }
 
   Shape infer(const std::vector<Shape>& in) override {
     detail::expect_rank(in[0], 3, type().c_str());

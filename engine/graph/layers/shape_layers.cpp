@@ -10,6 +10,7 @@ class FlattenLayer final : public Layer {
  public:
   std::string type() const override { return "Flatten"; }
   std::string default_name() const override { return "flatten"; }
+  nlohmann::ordered_json config() const override { return nlohmann::ordered_json::object(); }
   Shape infer(const std::vector<Shape>& in) override { return Shape{in[0].numel()}; }
   void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) override {
     ctx.backend.copy(in[0], out);
@@ -24,6 +25,7 @@ class AddLayer final : public Layer {
  public:
   std::string type() const override { return "Add"; }
   std::string default_name() const override { return "add"; }
+  nlohmann::ordered_json config() const override { return nlohmann::ordered_json::object(); }
   int arity() const override { return 0; }
   Shape infer(const std::vector<Shape>& in) override {
     for (size_t i = 1; i < in.size(); ++i)
@@ -49,6 +51,9 @@ class ConcatLayer final : public Layer {
  public:
   std::string type() const override { return "Concatenate"; }
   std::string default_name() const override { return "concatenate"; }
+  // Keras's axis=-1: the channels of a channels-last image, which the engine stores as
+  // axis 1 of NCHW; the features of a flat input.
+  nlohmann::ordered_json config() const override { return {{"axis", -1}}; }
   int arity() const override { return 0; }
   Shape infer(const std::vector<Shape>& in) override {
     Shape out = in[0];

@@ -22,6 +22,10 @@ struct RmspropHyper {
   float lr = 1e-3f, rho = 0.9f, epsilon = 1e-7f;
 };
 
+// Adam's bias-corrected step size lr * sqrt(1 - b2^t) / (1 - b1^t), in double, for step
+// t >= 1 (throws otherwise). Every backend applies the same float.
+float adam_step_size(const AdamHyper& h, int64_t step);
+
 namespace ref {
 void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* velocity);
 void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g, float* m,

@@ -5,7 +5,17 @@
 #include "engine/core/error.h"
 #include "engine/ops/optim/optim_update.h"
 
-namespace cnn::ref {
+namespace cnn {
+
+float adam_step_size(const AdamHyper& h, int64_t step) {
+  CNN_CHECK(step >= 1, Error, "adam_update: step must count from 1, got {}", step);
+  const double t = static_cast<double>(step);
+  const double b1_t = std::pow(static_cast<double>(h.beta1), t);
+  const double b2_t = std::pow(static_cast<double>(h.beta2), t);
+  return static_cast<float>(static_cast<double>(h.lr) * std::sqrt(1.0 - b2_t) / (1.0 - b1_t));
+}
+
+namespace ref {
 
 void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* velocity) {
   if (h.momentum == 0.0f) {
@@ -23,12 +33,7 @@ void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* v
 
 void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g, float* m,
                  float* v) {
-  CNN_CHECK(step >= 1, Error, "adam_update: step must count from 1, got {}", step);
-  const double t = static_cast<double>(step);
-  const double b1_t = std::pow(static_cast<double>(h.beta1), t);
-  const double b2_t = std::pow(static_cast<double>(h.beta2), t);
-  const float alpha =
-      static_cast<float>(static_cast<double>(h.lr) * std::sqrt(1.0 - b2_t) / (1.0 - b1_t));
+  const float alpha = adam_step_size(h, step);
   const float one_minus_b1 = 1.0f - h.beta1, one_minus_b2 = 1.0f - h.beta2;
   for (int64_t i = 0; i < n; ++i) {
     m[i] += (g[i] - m[i]) * one_minus_b1;
@@ -45,4 +50,5 @@ void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g, 
   }
 }
 
-}  // namespace cnn::ref
+}  // namespace ref
+}  // namespace cnn

@@ -1,0 +1,376 @@
+// `cnn train` as a user runs it, for what issue 5 added: progress (a bar on a terminal,
+// lines in a pipe, nothing with --quiet), the history CSV, --out, checkpoints, --resume
+// (bit-identical to an uninterrupted run, and refusing another model or other options),
+// schedules and augmentation in the report, `cnn evaluate --checkpoint`, and a diverging
+// run. The data is a small synthetic set written as IDX files, so each run takes well
+// under a second and needs no download.
+#include <gtest/gtest.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/cli_test_util.h"
+#include "engine/io/checkpoint.h"
+
+namespace cnn {
+namespace {
+
+namespace fs = std::filesystem;
+using clitest::CliResult;
+using clitest::contains;
+using clitest::read_text;
+using clitest::ScratchDir;
+using clitest::split_lines;
+using clitest::write_text;
+using nlohmann::json;
+
+std::string u32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+
+// n 28x28 images of 10 classes: class c is a bright 6x6 square at a place of its own,
+// over faint noise. Learnable within an epoch or two.
+void write_split(const fs::path& dir, const std::string& prefix, uint32_t n, uint32_t seed) {
+  std::string images = u32(0x803) + u32(n) + u32(28) + u32(28);
+  std::string labels = u32(0x801) + u32(n);
+  uint32_t s = seed;
+  for (uint32_t i = 0; i < n; ++i) {
+    s = s * 1664525u + 1013904223u;
+    const int c = static_cast<int>((s >> 16) % 10);
+    labels.push_back(static_cast<char>(c));
+    const int top = 2 + (c / 5) * 12, left = 2 + (c % 5) * 5;
+    for (int y = 0; y < 28; ++y)
+      for (int x = 0; x < 28; ++x) {
+        s = s * 1664525u + 1013904223u;
+        const bool on = y >= top && y < top + 6 && x >= left && x < left + 4;
+        images.push_back(static_cast<char>(on ? 200 + (s >> 28) : (s >> 27)));
+      }
+  }
+  write_text(dir / (prefix + "-images-idx3-ubyte"), images);
+  write_text(dir / (prefix + "-labels-idx1-ubyte"), labels);
+}
+
+// What a run under a pseudo-terminal printed, and how it ended.
+struct PtyResult {
+  bool exited = false;
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together, as a terminal shows them
+};
+
+PtyResult run_in_pty(const std::string& binary, const std::vector<std::string>& args,
+                     const fs::path& cwd) {
+  std::vector<std::string> storage = {binary};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string dir = cwd.string();
+  std::fflush(nullptr);
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) throw std::runtime_error("forkpty failed");
+  if (pid == 0) {
+    if (::chdir(dir.c_str()) != 0) ::_exit(126);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  PtyResult r;
+  char buf[4096];
+  for (;;) {
+    const ssize_t got = ::read(master, buf, sizeof buf);
+    if (got > 0) {
+      r.out.append(buf, static_cast<size_t>(got));
+    } else if (got < 0 && errno == EINTR) {
+      continue;
+    } else {
+      break;  // EOF, or EIO once the child has closed the terminal
+    }
+  }
+  ::close(master);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exited = WIFEXITED(status);
+  if (r.exited) r.exit_code = WEXITSTATUS(status);
+  return r;
+}
+
+class CliTrain : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = std::make_unique<ScratchDir>();
+    write_split(data_->path(), "train", 400, 1);
+    write_split(data_->path(), "t10k", 100, 2);
+  }
+  static void TearDownTestSuite() { data_.reset(); }
+  void SetUp() override { fs::create_directories(work()); }
+
+  fs::path work() const { return scratch_.path() / "work"; }
+  fs::path in_work(const std::string& name) const { return work() / name; }
+
+  CliResult run(const std::vector<std::string>& args) const {
+    return clitest::run_process(CNN_BINARY, args, work(), scratch_.path());
+  }
+  // A training run on the small data and the CPU, with the given flags.
+  std::vector<std::string> train_args(const std::vector<std::string>& flags) const {
+    std::vector<std::string> args = {"train",   "--device", "cpu", "--data", data_->path().string(),
+                                     "--model", "mnist-cnn"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return args;
+  }
+  CliResult train(const std::vector<std::string>& flags) const { return run(train_args(flags)); }
+
+  static std::unique_ptr<ScratchDir> data_;
+  ScratchDir scratch_;
+};
+
+std::unique_ptr<ScratchDir> CliTrain::data_;
+
+void expect_success(const CliResult& r) {
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  ASSERT_TRUE(r.exited) << r.describe();
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+}
+
+// The app's own error: exit 1, one line "cnn: error: ..." holding every part.
+void expect_error(const CliResult& r, const std::vector<std::string>& parts) {
+  ASSERT_TRUE(r.exited) << r.describe();
+  ASSERT_EQ(r.exit_code, 1) << r.describe();
+  const std::vector<std::string> lines = split_lines(r.err);
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  EXPECT_EQ(lines[0].rfind("cnn: error: ", 0), 0u) << r.describe();
+  for (const std::string& p : parts)
+    EXPECT_TRUE(contains(r.err, p)) << "stderr lacks '" << p << "': " << r.describe();
+}
+
+json read_json(const fs::path& p) {
+  const std::string text = read_text(p);
+  json j = json::parse(text, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << p << ":\n" << text;
+  return j;
+}
+
+// The CSV as rows of cells.
+std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& line : split_lines(read_text(p))) {
+    std::vector<std::string> cells;
+    size_t start = 0;
+    for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+      cells.push_back(line.substr(start, comma - start));
+    cells.push_back(line.substr(start));
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+TEST_F(CliTrain, OutWritesTheReportTheCsvAndBothCheckpoints) {
+  const CliResult r = train({"--epochs", "2", "--validation-split", "0.25", "--out", "run",
+                             "--lr-schedule", "step", "--lr-step-epochs", "1", "--lr-factor", "0.5",
+                             "--augment-flip", "--augment-shift", "2"});
+  expect_success(r);
+  for (const char* f : {"run/report.json", "run/history.csv", "run/checkpoints/last.safetensors",
+                        "run/checkpoints/best.safetensors"})
+    EXPECT_TRUE(fs::is_regular_file(in_work(f))) << f;
+  // Not a terminal: one plain line per epoch, no carriage return.
+  EXPECT_TRUE(contains(r.out, "Epoch 1/2 - 10 steps - ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "Epoch 2/2 - 10 steps - ")) << r.out;
+  EXPECT_FALSE(contains(r.out, "\r")) << r.out;
+  EXPECT_TRUE(contains(r.out, " - lr: 1.0000e-03\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, " - lr: 5.0000e-04\n")) << r.out;
+
+  const json j = read_json(in_work("run/report.json"));
+  EXPECT_EQ(j["lr_schedule"]["kind"], "step");
+  EXPECT_EQ(j["augmentation"]["flip"], true);
+  EXPECT_EQ(j["augmentation"]["max_shift"], 2);
+  EXPECT_EQ(j["augmentation"]["seed"], 42);
+  EXPECT_EQ(j["history_csv"], "run/history.csv");
+  EXPECT_EQ(j["checkpoints"]["last"], "run/checkpoints/last.safetensors");
+  EXPECT_EQ(j["checkpoints"]["monitor"], "val_loss");
+  const json& h = j["history"];
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0]["lr"].get<double>(), static_cast<double>(1e-3f));
+  EXPECT_EQ(h[1]["lr"].get<double>(),
+            static_cast<double>(static_cast<float>(static_cast<double>(1e-3f) * 0.5)));
+
+  // Keras's CSVLogger: epoch (from 0) and the sorted metric names; the report's numbers.
+  const auto rows = read_csv(in_work("run/history.csv"));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"epoch", "accuracy", "learning_rate", "loss",
+                                               "val_accuracy", "val_loss"}));
+  for (size_t e = 0; e < 2; ++e) {
+    SCOPED_TRACE("epoch " + std::to_string(e));
+    ASSERT_EQ(rows[e + 1].size(), 6u);
+    EXPECT_EQ(rows[e + 1][0], std::to_string(e));
+    EXPECT_EQ(std::stod(rows[e + 1][1]), h[e]["accuracy"].get<double>());
+    EXPECT_EQ(std::stod(rows[e + 1][2]), h[e]["lr"].get<double>());
+    EXPECT_EQ(std::stod(rows[e + 1][3]), h[e]["loss"].get<double>());
+    EXPECT_EQ(std::stod(rows[e + 1][4]), h[e]["val_accuracy"].get<double>());
+    EXPECT_EQ(std::stod(rows[e + 1][5]), h[e]["val_loss"].get<double>());
+  }
+
+  // The last checkpoint evaluates to the run's test figures; --model must agree with it.
+  const CliResult ev = run({"evaluate", "--device", "cpu", "--data", data_->path().string(),
+                            "--checkpoint", "run/checkpoints/last.safetensors"});
+  expect_success(ev);
+  char expected[128];
+  std::snprintf(expected, sizeof expected, "test: 100 images - loss %.4f - accuracy %.4f",
+                j["test_loss"].get<double>(), j["test_accuracy"].get<double>());
+  EXPECT_TRUE(contains(ev.out, expected)) << ev.out << "\nwanted: " << expected;
+  expect_error(run({"evaluate", "--device", "cpu", "--data", data_->path().string(), "--checkpoint",
+                    "run/checkpoints/best.safetensors", "--model", "mnist-functional"}),
+               {"best.safetensors", "mnist-cnn", "mnist-functional"});
+}
+
+TEST_F(CliTrain, ReportGetsACsvBesideItAndQuietPrintsNoProgress) {
+  const CliResult r = train({"--epochs", "1", "--report", "r.json", "--quiet"});
+  expect_success(r);
+  EXPECT_FALSE(contains(r.out, "Epoch")) << r.out;
+  EXPECT_FALSE(contains(r.out, "model:")) << r.out;
+  EXPECT_TRUE(contains(r.out, "test: loss ")) << r.out;
+  const auto rows = read_csv(in_work("r.csv"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"epoch", "accuracy", "loss"}));
+}
+
+TEST_F(CliTrain, ATerminalGetsAProgressBarAndLinesOnRequest) {
+  const fs::path dir = work();
+  const PtyResult bar =
+      run_in_pty(CNN_BINARY, train_args({"--epochs", "2", "--batch-size", "8"}), dir);
+  ASSERT_TRUE(bar.exited && bar.exit_code == 0) << bar.out;
+  EXPECT_TRUE(contains(bar.out, "Epoch 1/2\r\n")) << bar.out;  // the terminal's line ends
+  EXPECT_TRUE(contains(bar.out, "\r50/50 [==============================] - ")) << bar.out;
+  EXPECT_TRUE(contains(bar.out, "ms/step - loss: ")) << bar.out;
+  EXPECT_TRUE(contains(bar.out, "ETA: ")) << bar.out;
+  EXPECT_TRUE(contains(bar.out, "elapsed")) << bar.out;
+  EXPECT_TRUE(contains(bar.out, "\r 1/50 [")) << bar.out;  // redrawn in place from step 1
+
+  const PtyResult lines = run_in_pty(
+      CNN_BINARY, train_args({"--epochs", "1", "--batch-size", "8", "--progress", "lines"}), dir);
+  ASSERT_TRUE(lines.exited && lines.exit_code == 0) << lines.out;
+  EXPECT_TRUE(contains(lines.out, "Epoch 1/1 - 50 steps - ")) << lines.out;
+  EXPECT_FALSE(contains(lines.out, "[====")) << lines.out;
+
+  // And a pipe with --progress bar draws the bar too.
+  const CliResult forced = train({"--epochs", "1", "--progress", "bar"});
+  expect_success(forced);
+  EXPECT_TRUE(contains(forced.out, "\r13/13 [")) << forced.out;
+}
+
+// Two epochs straight against one, then a resume to two: the same weights file, history
+// and CSV; and what a resume refuses.
+TEST_F(CliTrain, ResumeEndsBitIdenticalAndRefusesAnotherRun) {
+  const std::vector<std::string> common = {"--validation-split",
+                                           "0.25",
+                                           "--augment-flip",
+                                           "--augment-shift",
+                                           "1",
+                                           "--lr-schedule",
+                                           "cosine",
+                                           "--lr-schedule-epochs",
+                                           "2",
+                                           "-q"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), common.begin(), common.end());
+    return extra;
+  };
+  expect_success(train(with({"--epochs", "2", "--out", "straight", "--save", "straight.st"})));
+  expect_success(train(with({"--epochs", "1", "--out", "part"})));
+  const std::string ckpt = "part/checkpoints/last.safetensors";
+  const CliResult resumed =
+      run({"train", "--device", "cpu", "--data", data_->path().string(), "--resume", ckpt,
+           "--epochs", "2", "--out", "resumed", "--save", "resumed.st"});
+  expect_success(resumed);
+  EXPECT_TRUE(contains(resumed.out, "resuming " + ckpt + " after epoch 1 of 2")) << resumed.out;
+  EXPECT_TRUE(contains(resumed.out, "Epoch 2/2")) << resumed.out;
+  EXPECT_FALSE(contains(resumed.out, "Epoch 1/2")) << resumed.out;
+  const std::string a = read_text(in_work("straight.st")), b = read_text(in_work("resumed.st"));
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "the resumed run's weights differ from the uninterrupted run's";
+  EXPECT_EQ(read_text(in_work("straight/history.csv")), read_text(in_work("resumed/history.csv")));
+  const json js = read_json(in_work("straight/report.json"));
+  const json jr = read_json(in_work("resumed/report.json"));
+  EXPECT_EQ(jr["initial_epoch"], 1);
+  EXPECT_EQ(jr["resumed_from"], ckpt);
+  EXPECT_EQ(js["test_loss"], jr["test_loss"]);
+  ASSERT_EQ(jr["history"].size(), 2u);
+  for (size_t e = 0; e < 2; ++e)
+    for (const char* key : {"loss", "accuracy", "val_loss", "val_accuracy", "lr"})
+      EXPECT_EQ(js["history"][e][key], jr["history"][e][key]) << key << " of epoch " << e + 1;
+  // The last checkpoints hold the same tensors (their metadata differs: epoch times).
+  const CheckpointFile cs = read_checkpoint_file(in_work("straight/checkpoints/last.safetensors"));
+  const CheckpointFile cr = read_checkpoint_file(in_work("resumed/checkpoints/last.safetensors"));
+  ASSERT_EQ(cs.tensors.size(), cr.tensors.size());
+  for (size_t i = 0; i < cs.tensors.size(); ++i) {
+    EXPECT_EQ(cs.tensors[i].name, cr.tensors[i].name);
+    EXPECT_TRUE(cs.tensors[i].values == cr.tensors[i].values) << cs.tensors[i].name;
+  }
+  EXPECT_EQ(cs.metadata.at("iterations"), cr.metadata.at("iterations"));
+  EXPECT_EQ(cs.metadata.at("lr_schedule_state"), cr.metadata.at("lr_schedule_state"));
+
+  const std::vector<std::string> resume = {"--resume", ckpt, "-q"};
+  auto resume_with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), resume.begin(), resume.end());
+    return train(extra);
+  };
+  expect_error(run({"train", "--device", "cpu", "--data", data_->path().string(), "--resume", ckpt,
+                    "--model", "mnist-functional", "--epochs", "2"}),
+               {"mnist-cnn", "mnist-functional", "another model"});
+  expect_error(resume_with({"--epochs", "1"}), {"already completed 1 epochs", "--epochs 2"});
+  expect_error(resume_with({"--epochs", "2", "--batch-size", "64"}),
+               {"--batch-size 64", "checkpoint's 32"});
+  expect_error(resume_with({"--epochs", "2", "--lr", "0.5"}), {"--lr", "checkpoint"});
+  // Naming the same options again is fine.
+  expect_success(resume_with({"--epochs", "2", "--batch-size", "32", "--augment-flip"}));
+
+  // A damaged checkpoint is refused before anything runs.
+  const std::string whole = read_text(in_work(ckpt));
+  write_text(in_work("cut.safetensors"), whole.substr(0, whole.size() / 2));
+  std::string flipped = whole;
+  flipped[flipped.size() - 7] ^= 0x20;
+  write_text(in_work("flipped.safetensors"), flipped);
+  expect_error(run({"train", "--device", "cpu", "--resume", "cut.safetensors"}),
+               {"cut.safetensors", "truncated"});
+  expect_error(run({"train", "--device", "cpu", "--resume", "flipped.safetensors"}),
+               {"flipped.safetensors", "checksum", "corrupt"});
+  expect_error(run({"evaluate", "--device", "cpu", "--checkpoint", "flipped.safetensors"}),
+               {"flipped.safetensors", "checksum"});
+  expect_error(run({"train", "--device", "cpu", "--resume", "straight.st"}),
+               {"straight.st", "weights file"});
+}
+
+TEST_F(CliTrain, ADivergingRunStopsWithOneMessageAndAReport) {
+  const CliResult r = train({"--epochs", "3", "--optimizer", "sgd", "--lr", "1e30", "--out", "d"});
+  // With ReLUs the NaN may hide from the loss and show in the weights at the epoch's end;
+  // either way the run stops in epoch 1 and says why.
+  expect_error(r, {"training diverged in epoch 1", "finite", "try a lower",
+                   "no epoch completed, so no checkpoint was written"});
+  const json j = read_json(in_work("d/report.json"));
+  ASSERT_TRUE(j.contains("error")) << j.dump(2);
+  EXPECT_TRUE(contains(j["error"].get<std::string>(), "training diverged")) << j.dump(2);
+  EXPECT_FALSE(fs::exists(in_work("d/checkpoints/last.safetensors")));
+}
+
+TEST_F(CliTrain, EvaluateNeedsACheckpointOrWeights) {
+  expect_error(run({"evaluate", "--device", "cpu"}), {"--checkpoint", "--weights"});
+  expect_success(train({"--epochs", "1", "--save", "w.st", "-q"}));
+  expect_error(run({"evaluate", "--device", "cpu", "--checkpoint", "w.st", "--weights", "w.st"}),
+               {"not both"});
+  // A weights file through --checkpoint: its metadata names the model.
+  const CliResult ev = run(
+      {"evaluate", "--device", "cpu", "--data", data_->path().string(), "--checkpoint", "w.st"});
+  expect_success(ev);
+  EXPECT_TRUE(contains(ev.out, "test: 100 images")) << ev.out;
+}
+
+}  // namespace
+}  // namespace cnn

@@ -1,0 +1,215 @@
+// Learning-rate schedules against values computed by hand from the formulas of Keras
+// (CosineDecay with warmup, ReduceLROnPlateau) and PyTorch (OneCycleLR), and the
+// schedule inside fit: the optimizer's rate changes per step and the history records it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "engine/backend/cpu_backend.h"
+#include "engine/core/error.h"
+#include "engine/train/lr_schedule.h"
+#include "engine/train/trainer.h"
+#include "support/engine_fixtures.h"
+
+namespace cnn {
+namespace {
+
+const double kPi = std::acos(-1.0);
+
+LrScheduleConfig config(LrScheduleKind kind) {
+  LrScheduleConfig c;
+  c.kind = kind;
+  return c;
+}
+
+TEST(LrSchedule, ConstantIsTheBaseRate) {
+  const LrSchedule s(config(LrScheduleKind::Constant), 0.01, 7, 3);
+  for (int64_t step : {0, 1, 6, 7, 100}) EXPECT_EQ(s.lr(step), 0.01);
+}
+
+TEST(LrSchedule, StepDecayDropsByTheFactorEveryStepEpochs) {
+  LrScheduleConfig c = config(LrScheduleKind::Step);
+  c.step_epochs = 2;
+  c.factor = 0.5;
+  const LrSchedule s(c, 0.1, /*steps_per_epoch=*/3, /*run_epochs=*/10);
+  // Epochs 0-1 (steps 0-5): 0.1; epochs 2-3 (steps 6-11): 0.05; epochs 4-5: 0.025.
+  const std::vector<double> expected = {0.1,  0.1,  0.1,  0.1,  0.1,   0.1,   0.05, 0.05,
+                                        0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025};
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_DOUBLE_EQ(s.lr(static_cast<int64_t>(i)), expected[i]) << "step " << i;
+}
+
+TEST(LrSchedule, CosineWarmsUpLinearlyFromZeroThenDecaysToTheMinimum) {
+  LrScheduleConfig c = config(LrScheduleKind::Cosine);
+  c.warmup_epochs = 1;
+  c.schedule_epochs = 3;
+  // 4 steps per epoch: 4 warmup steps, then 8 of cosine decay (Keras's decay_steps).
+  const LrSchedule s(c, 1.0, 4, 5);
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.0);
+  EXPECT_DOUBLE_EQ(s.lr(1), 0.25);
+  EXPECT_DOUBLE_EQ(s.lr(2), 0.5);
+  EXPECT_DOUBLE_EQ(s.lr(3), 0.75);
+  EXPECT_DOUBLE_EQ(s.lr(4), 1.0);
+  EXPECT_NEAR(s.lr(6), 0.5 * (1.0 + std::cos(kPi / 4.0)), 1e-15);  // 0.8535533905932737
+  EXPECT_NEAR(s.lr(8), 0.5, 1e-15);
+  EXPECT_NEAR(s.lr(10), 0.5 * (1.0 + std::cos(3.0 * kPi / 4.0)), 1e-15);
+  EXPECT_NEAR(s.lr(12), 0.0, 1e-15);
+  EXPECT_NEAR(s.lr(40), 0.0, 1e-15);  // past the schedule: its final value
+
+  c.min_lr = 0.1;  // Keras's alpha = 0.1: min + (base - min) * cosine
+  const LrSchedule m(c, 1.0, 4, 5);
+  EXPECT_NEAR(m.lr(8), 0.1 + 0.9 * 0.5, 1e-15);
+  EXPECT_NEAR(m.lr(12), 0.1, 1e-15);
+  EXPECT_DOUBLE_EQ(m.lr(2), 0.5);  // the warmup goes to the base rate
+}
+
+TEST(LrSchedule, CosineWithoutWarmupStartsAtTheBaseRate) {
+  LrScheduleConfig c = config(LrScheduleKind::Cosine);
+  const LrSchedule s(c, 0.2, 10, /*run_epochs=*/2);  // schedule_epochs 0: the run's 2
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.2);
+  EXPECT_NEAR(s.lr(10), 0.1, 1e-15);
+  EXPECT_NEAR(s.lr(20), 0.0, 1e-15);
+}
+
+TEST(LrSchedule, OneCycleFollowsPyTorchsTwoCosinePhases) {
+  LrScheduleConfig c = config(LrScheduleKind::OneCycle);
+  // 10 steps in all; PyTorch: phase 1 ends at pct_start * 10 - 1 = 2, phase 2 at 9.
+  const LrSchedule s(c, 1.0, 5, 2);
+  const double initial = 1.0 / 25.0, final_lr = initial / 1e4;
+  const auto anneal = [](double start, double end, double pct) {
+    return end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1.0);
+  };
+  EXPECT_NEAR(s.lr(0), 0.04, 1e-15);
+  EXPECT_NEAR(s.lr(1), 0.52, 1e-15);                              // halfway up: (0.04 + 1) / 2
+  EXPECT_NEAR(s.lr(2), 1.0, 1e-15);                               // the peak
+  EXPECT_NEAR(s.lr(3), anneal(1.0, final_lr, 1.0 / 7.0), 1e-15);  // 0.95048...
+  EXPECT_NEAR(s.lr(6), anneal(1.0, final_lr, 4.0 / 7.0), 1e-15);
+  EXPECT_NEAR(s.lr(9), final_lr, 1e-15);
+  EXPECT_NEAR(s.lr(50), final_lr, 1e-15);  // past the end: the final rate
+}
+
+// Keras's ReduceLROnPlateau, epoch by epoch, with cooldown and the min_lr floor.
+TEST(LrSchedule, PlateauReducesAfterPatienceWithCooldownAndFloor) {
+  LrScheduleConfig c = config(LrScheduleKind::Plateau);
+  c.monitor = "loss";
+  c.factor = 0.5;
+  c.patience = 2;
+  c.cooldown = 1;
+  c.min_lr = 0.1;
+  c.min_delta = 0.0;
+  LrSchedule s(c, 1.0, 10, 20);
+  const std::vector<double> loss = {1.0,  1.0,  1.0,  1.0,  1.0,  0.9,
+                                    0.95, 0.95, 0.95, 0.95, 0.95, 0.95};
+  // After each epoch: the rate for the next one (worked through Keras's code by hand).
+  const std::vector<double> lr = {1.0,  1.0,   0.5,   0.5, 0.25, 0.25,
+                                  0.25, 0.125, 0.125, 0.1, 0.1,  0.1};
+  const std::vector<bool> reduced = {false, false, true,  false, true,  false,
+                                     false, true,  false, true,  false, false};
+  for (size_t e = 0; e < loss.size(); ++e) {
+    EXPECT_EQ(s.on_epoch_end(loss[e]), reduced[e]) << "epoch " << e;
+    EXPECT_DOUBLE_EQ(s.lr(0), static_cast<double>(static_cast<float>(lr[e]))) << "epoch " << e;
+    EXPECT_DOUBLE_EQ(s.lr(12345), s.lr(0));  // constant within an epoch
+  }
+}
+
+TEST(LrSchedule, PlateauMaximizesAccuracyAndHonoursMinDelta) {
+  LrScheduleConfig c = config(LrScheduleKind::Plateau);
+  c.monitor = "val_accuracy";
+  c.factor = 0.1;
+  c.patience = 1;
+  c.min_delta = 0.01;
+  LrSchedule s(c, 1e-3, 10, 20);
+  EXPECT_FALSE(s.on_epoch_end(0.50));  // best 0.50
+  EXPECT_FALSE(s.on_epoch_end(0.60));  // better by more than min_delta
+  EXPECT_TRUE(s.on_epoch_end(0.605));  // not by more than 0.01: wait 1 >= patience
+  // As Keras: the old rate is the optimizer's float32 value, the new one stored as float32.
+  const double old_lr = static_cast<double>(static_cast<float>(1e-3));
+  EXPECT_EQ(s.lr(0), static_cast<double>(static_cast<float>(old_lr * 0.1)));
+  EXPECT_FALSE(s.on_epoch_end(std::nullopt));  // an absent metric is skipped
+  EXPECT_EQ(s.plateau().wait, 0);
+  ASSERT_TRUE(s.plateau().best.has_value());
+  EXPECT_EQ(*s.plateau().best, 0.60);
+}
+
+TEST(LrSchedule, PlateauStateRoundTripsThroughJson) {
+  LrScheduleConfig c = config(LrScheduleKind::Plateau);
+  c.monitor = "loss";
+  c.patience = 1;
+  LrSchedule a(c, 0.01, 5, 10), b(c, 0.01, 5, 10);
+  for (double v : {0.9, 0.95, 0.97}) a.on_epoch_end(v);
+  b.restore_state(nlohmann::json::parse(a.state_json().dump()));
+  EXPECT_EQ(b.lr(0), a.lr(0));
+  EXPECT_EQ(b.plateau().best, a.plateau().best);
+  EXPECT_EQ(b.plateau().wait, a.plateau().wait);
+  EXPECT_EQ(b.plateau().cooldown_counter, a.plateau().cooldown_counter);
+  EXPECT_THROW(b.restore_state(nlohmann::json{
+                   {"lr", -1.0}, {"best", nullptr}, {"wait", 0}, {"cooldown_counter", 0}}),
+               DataError);
+}
+
+TEST(LrSchedule, ConfigRoundTripsAndBadParametersAreRefused) {
+  LrScheduleConfig c = config(LrScheduleKind::OneCycle);
+  c.pct_start = 0.25;
+  c.schedule_epochs = 7;
+  const LrScheduleConfig back = lr_schedule_from_json(lr_schedule_to_json(c));
+  EXPECT_EQ(lr_schedule_to_json(back), lr_schedule_to_json(c));
+  EXPECT_EQ(parse_lr_schedule("cosine"), LrScheduleKind::Cosine);
+  EXPECT_THROW(parse_lr_schedule("exponential"), ConfigError);
+
+  LrScheduleConfig bad = config(LrScheduleKind::Plateau);
+  bad.factor = 1.0;  // Keras refuses factor >= 1
+  EXPECT_THROW(LrSchedule(bad, 0.1, 5, 5), ConfigError);
+  bad = config(LrScheduleKind::Cosine);
+  bad.warmup_epochs = 5;  // as long as the schedule
+  EXPECT_THROW(LrSchedule(bad, 0.1, 5, 5), ConfigError);
+  bad = config(LrScheduleKind::Step);
+  bad.step_epochs = 0;
+  EXPECT_THROW(LrSchedule(bad, 0.1, 5, 5), ConfigError);
+  EXPECT_THROW(LrSchedule(config(LrScheduleKind::Constant), 0.0, 5, 5), ConfigError);
+}
+
+// Inside fit: each step runs at the schedule's rate, and the history records the rate of
+// each epoch's last step. With SGD (no momentum) the effect of the rate is visible: a
+// step schedule with factor 0 after epoch 1 would freeze the weights, so use a tiny one.
+TEST(LrSchedule, FitRecordsThePerEpochRateAndAppliesItPerStep) {
+  CpuBackend be;
+  Model m = testing::small_stochastic_model();
+  Trainer t(m, be, 4);
+  FitOptions o;
+  o.epochs = 4;
+  o.batch_size = 25;  // 300 training samples: 12 steps per epoch
+  o.optimizer.kind = OptimizerKind::Sgd;
+  o.optimizer.learning_rate = 0.05f;
+  o.lr_schedule.kind = LrScheduleKind::Step;
+  o.lr_schedule.step_epochs = 2;
+  o.lr_schedule.factor = 1e-9;
+  std::vector<Parameters::Snapshot> after;
+  o.on_epoch_end = [&](const EpochLog&, int) { after.push_back(t.parameters().snapshot()); };
+  const History h = t.fit(testing::quadrant_dataset(300, 2), o);
+  ASSERT_EQ(h.epochs.size(), 4u);
+  EXPECT_EQ(h.epochs[0].lr, static_cast<double>(0.05f));
+  EXPECT_EQ(h.epochs[1].lr, static_cast<double>(0.05f));
+  EXPECT_EQ(h.epochs[2].lr, static_cast<double>(static_cast<float>(0.05f * 1e-9)));
+  // Epochs 3 and 4 barely move the weights; epoch 2 moved them a lot.
+  const auto moved = [](const Parameters::Snapshot& a, const Parameters::Snapshot& b) {
+    double d = 0;
+    for (size_t i = 0; i < a.values.size(); ++i)
+      d = std::max(d, std::fabs(static_cast<double>(a.values[i]) - b.values[i]));
+    return d;
+  };
+  EXPECT_GT(moved(after[0], after[1]), 1e-3);
+  EXPECT_LT(moved(after[2], after[3]), 1e-6);
+}
+
+TEST(LrSchedule, PlateauOnAValidationMetricNeedsAValidationSplit) {
+  CpuBackend be;
+  Model m = testing::small_stochastic_model();
+  Trainer t(m, be, 4);
+  FitOptions o;
+  o.lr_schedule.kind = LrScheduleKind::Plateau;  // monitors val_loss by default
+  EXPECT_THROW(t.fit(testing::quadrant_dataset(40, 2), o), ConfigError);
+}
+
+}  // namespace
+}  // namespace cnn
