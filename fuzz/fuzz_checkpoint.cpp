@@ -60,9 +60,14 @@ std::optional<std::string> with_matching_checksum(const std::string& bytes) {
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
   if (n > bytes.size() - 8) return std::nullopt;
-  const auto begin = bytes.begin() + 8;
-  nlohmann::json header =
-      nlohmann::json::parse(begin, begin + static_cast<std::ptrdiff_t>(n), nullptr, false);
+  nlohmann::json header;
+  try {  // bounded as the reader's own parse is, so that dump() below cannot recurse deeply
+    header = cnn::parse_json_bounded(bytes.substr(8, n), 3);
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  } catch (const cnn::DataError&) {
+    return std::nullopt;
+  }
   if (!header.is_object()) return std::nullopt;
   nlohmann::json& meta = header["__metadata__"];
   if (meta.is_null()) meta = nlohmann::json::object();
