@@ -1,7 +1,11 @@
 // Keras padding rules, shared by convolution and pooling shape inference.
 #pragma once
 
+#include <climits>
 #include <string>
+
+#include "engine/core/error.h"
+#include "engine/core/shape.h"
 
 namespace cnn {
 
@@ -31,5 +35,18 @@ struct AxisPlan {
 };
 // Returns out <= 0 when the window does not fit; the caller reports it with context.
 AxisPlan plan_axis(int in, int window, int stride, PaddingMode mode, int pad_before, int pad_after);
+
+// The input checks convolution and pooling share: rank 4 (N, C, H, W), positive C, H, W
+// (the batch may be 0), each dimension within int. `what` describes the layer for the
+// message; it is called only on failure, since geometries are computed every step.
+template <class Describe>
+void check_nchw_input(const Shape& input, Describe what) {
+  CNN_CHECK(input.rank() == 4, ConfigError, "{}: the input must have rank 4 (N, C, H, W), not {}",
+            what(), input.rank());
+  CNN_CHECK(input[0] >= 0 && input[1] > 0 && input[2] > 0 && input[3] > 0, ConfigError,
+            "{}: every input dimension must be positive (the batch may be 0)", what());
+  for (int i = 0; i < 4; ++i)
+    CNN_CHECK(input[i] <= INT_MAX, ConfigError, "{}: dimension {} is too large", what(), i);
+}
 
 }  // namespace cnn

@@ -22,14 +22,7 @@ std::string describe(const Conv2dParams& p, const Shape& input) {
 }  // namespace
 
 cnnk::Conv2dGeometry conv2d_geometry(const Conv2dParams& p, const Shape& input) {
-  CNN_CHECK(input.rank() == 4, ConfigError, "{}: the input must have rank 4 (N, C, H, W), not {}",
-            describe(p, input), input.rank());
-  CNN_CHECK(input[0] >= 0 && input[1] > 0 && input[2] > 0 && input[3] > 0, ConfigError,
-            "{}: every input dimension must be positive (the batch may be 0)", describe(p, input));
-  for (int i = 0; i < 4; ++i) {
-    CNN_CHECK(input[i] <= INT_MAX, ConfigError, "{}: dimension {} is too large", describe(p, input),
-              i);
-  }
+  check_nchw_input(input, [&] { return describe(p, input); });
   CNN_CHECK(p.filters > 0, ConfigError, "{}: the number of filters must be positive",
             describe(p, input));
   CNN_CHECK(p.kernel_h > 0 && p.kernel_w > 0, ConfigError, "{}: the kernel size must be positive",
