@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, for a session that has the GPU machine (device tool). Two steps:
+# The GPU check, for a session that has the GPU machine (device tool). The steps:
 #
 #   bash scripts/gpu_check.sh prepare     # here: fills .carry/ (ignored by git) with what
 #                                         # the GPU machine lacks: GoogleTest sources, fmt,
@@ -11,9 +11,21 @@
 #                                         # and --impl cudnn, and writes $OUT/gpu-check.json
 #                                         # and $OUT/gpu-test-log.txt
 #
-# Commit the JSON as bench/results/gpu-check-DATE-SHORTSHA.json and the log beside it.
+#   bash scripts/gpu_check.sh bench       # there, in one device call (at most 10 minutes)
+#                                         # with carry [".carry"]: builds the cnn binary,
+#                                         # times our epochs (fp32, tf32; batch 32, 256),
+#                                         # bench/torch_bench.py's, the layers (cnn bench) and
+#                                         # the time to 92% test accuracy, and writes
+#                                         # $OUT/bench.json, bench-log.txt, bench-raw.tar.gz
+#
+# Commit the JSON as bench/results/gpu-check-DATE-SHORTSHA.json and the log beside it;
+# bench.json as bench/results/bench-DATE-SHORTSHA.json.
 # Environment for run: GPU_CHECK_EPOCHS (default 20, the seed recipe's cap),
-# GPU_CHECK_SKIP_TRAIN=1 to stop after the tests and verify.
+# GPU_CHECK_SKIP_TRAIN=1 to stop after the tests and verify. For bench: BENCH_BUDGET
+# (seconds, default 560), BENCH_EPOCHS (timed runs, default 3), BENCH_TARGET (0.92),
+# BENCH_TTT_BATCH (32), BENCH_TTT_EPOCHS (20), BENCH_TORCH_ARGS (more flags for
+# bench/torch_bench.py, e.g. "--limit 2048" for a quick try). On a fresh machine the build takes part
+# of the budget: `run` first, then `bench` while the machine is warm, leaves it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 carry=.carry
@@ -42,14 +54,9 @@ prepare() {
   du -sh "$carry"
 }
 
-run() {
-  : "${OUT:?run this on the GPU machine, where OUT is set}"
-  local epochs=${GPU_CHECK_EPOCHS:-20}
-  local log=$OUT/gpu-test-log.txt
-  # At most 8 files come back from OUT: intermediates stay in a work folder.
-  local work=/tmp/gpu-check
-  rm -rf "$work" && mkdir -p "$work"
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$work/gpu.txt"
+# Configures build-gpu (a no-op for ninja when a warm machine still has it), logging to $1.
+configure_gpu_build() {
+  local log=$1
   # cuDNN: the toolkit's, or the one PyTorch's wheels carry.
   if ! ls /usr/local/cuda/include/cudnn_version.h >/dev/null 2>&1; then
     CUDNN_ROOT=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))')
@@ -60,6 +67,17 @@ run() {
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCNN_WITH_CUDA=ON \
     -DCNN_VENDOR_DIR="$PWD/$carry/vendor" -DCNN_GTEST_SOURCE_DIR="$PWD/$carry/googletest" \
     -DCNN_CPU_BLAS=none ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} 2>&1 | tee "$log"
+}
+
+run() {
+  : "${OUT:?run this on the GPU machine, where OUT is set}"
+  local epochs=${GPU_CHECK_EPOCHS:-20}
+  local log=$OUT/gpu-test-log.txt
+  # At most 8 files come back from OUT: intermediates stay in a work folder.
+  local work=/tmp/gpu-check
+  rm -rf "$work" && mkdir -p "$work"
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$work/gpu.txt"
+  configure_gpu_build "$log"
   cmake --build build-gpu --parallel 16 2>&1 | tail -n 30 | tee -a "$log"
   local cnn=build-gpu/apps/cnn/cnn
   export CNN_DATA_DIR=$PWD/$carry/data
@@ -82,8 +100,97 @@ run() {
   python3 scripts/gpu_check_report.py "$carry" "$work" "$log" "$OUT/gpu-check.json"
 }
 
+# The benchmark step: our epoch times, layer timings and time to 92% against PyTorch's,
+# merged by bench/bench_report.py into $OUT/bench.json. Every stage runs under what is
+# left of BENCH_BUDGET seconds (a device command may last 10 minutes), most important
+# first; one that fails or would not fit is recorded as such, and the report still comes.
+bench() {
+  : "${OUT:?run this on the GPU machine, where OUT is set}"
+  local budget=${BENCH_BUDGET:-560} epochs=${BENCH_EPOCHS:-3} target=${BENCH_TARGET:-0.92}
+  local ttt_batch=${BENCH_TTT_BATCH:-32} ttt_epochs=${BENCH_TTT_EPOCHS:-20}
+  local reserve=20 start=$SECONDS
+  local work=/tmp/gpu-bench log=$OUT/bench-log.txt
+  rm -rf "$work" && mkdir -p "$work"
+  time_left() { echo $((budget - (SECONDS - start) - reserve)); }
+  # stage NAME MIN_SECONDS COMMAND...: runs COMMAND under the time left, or skips it when
+  # less than MIN_SECONDS are left; its status goes to stages.txt for the report.
+  stage() {
+    local name=$1 need=$2 left t0=$SECONDS status=0
+    shift 2
+    left=$(time_left)
+    if ((left < need)); then
+      echo "bench: $name skipped, ${left} s left" | tee -a "$log"
+      echo "$name skipped 0" >>"$work/stages.txt"
+      return 0
+    fi
+    echo "bench: $name (${left} s left): $*" | tee -a "$log"
+    set +e
+    timeout --kill-after=10 "$left" "$@" 2>&1 | tee -a "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    echo "$name $([[ $status == 0 ]] && echo ok || echo "failed-$status") $((SECONDS - t0))" \
+      >>"$work/stages.txt"
+  }
+
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$work/gpu.txt"
+  # A failed build is logged, not fatal: the PyTorch stages still run and the report
+  # says what is missing.
+  configure_gpu_build "$work/build-log.txt" >/dev/null || echo "bench: configure failed"
+  cmake --build build-gpu --target cnn --parallel 16 2>&1 | tail -n 30 |
+    tee -a "$work/build-log.txt" || echo "bench: build failed"
+  cat "$work/build-log.txt" >>"$log"
+  export CNN_DATA_DIR=$PWD/$carry/data
+  local cnn=build-gpu/apps/cnn/cnn bs
+  local common=(--model fashion-cnn --device cuda --validation-split 0.2 --optimizer adam
+    --seed 42 --progress lines)
+  local torch_extra=()
+  read -ra torch_extra <<<"${BENCH_TORCH_ARGS:-}"
+  local torch=(python3 bench/torch_bench.py --data "$PWD/$carry/data" --models fashion-cnn
+    --seed 42 "${torch_extra[@]}")
+
+  # 1. Our epoch times in strict FP32 (the first epoch of each is reported apart).
+  for bs in 32 256; do
+    stage "ours-fp32-b$bs" 30 "$cnn" train "${common[@]}" --epochs "$epochs" --batch-size "$bs" \
+      --report "$work/ours-fp32-b$bs.json"
+  done
+  # 2. PyTorch eager, NCHW and channels-last, FP32 and TF32.
+  stage torch-eager 60 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
+    --variants eager,channels-last --precisions fp32,tf32 --json "$work/torch-eager.json" \
+    --time-budget "$(($(time_left) - 30))"
+  # 3. Ours with TF32 tensor cores.
+  for bs in 32 256; do
+    stage "ours-tf32-b$bs" 30 "$cnn" train "${common[@]}" --tf32 --epochs "$epochs" \
+      --batch-size "$bs" --report "$work/ours-tf32-b$bs.json"
+  done
+  # 4. Every conv and pooling layer per pass, native against cuDNN, and a training-only
+  #    epoch at batch 256 (the peak fraction's time).
+  stage layers 40 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 32,256 \
+    --batch-size 256 --epochs 2 --seed 42 --json "$work/layers.json"
+  # 5. Time to 92% test accuracy from process start, the seed recipe, ours then PyTorch's.
+  local recipe="fashion-cnn, fp32, Adam lr 1e-3 (Keras defaults), batch $ttt_batch, validation"
+  recipe+=" split 0.2 (last part), shuffle each epoch, early stopping on val_loss patience 2"
+  recipe+=" (best weights restored), at most $ttt_epochs epochs, seed 42, test accuracy after"
+  recipe+=" every epoch; seconds from process start to the end of that epoch's test evaluation"
+  echo "ours (cnn train, default --impl), $recipe" >"$work/ours-ttt.recipe"
+  stage ours-ttt 60 "$cnn" train "${common[@]}" --epochs "$ttt_epochs" --batch-size "$ttt_batch" \
+    --patience 2 --target-accuracy "$target" --report "$work/ours-ttt.json"
+  stage torch-ttt 60 "${torch[@]}" --batch-sizes "$ttt_batch" --epochs "$ttt_epochs" \
+    --patience 2 --variants eager --precisions fp32 --target-accuracy "$target" \
+    --json "$work/torch-ttt.json"
+  # 6. torch.compile (CUDA graphs; autotuning), with whatever time is left.
+  stage torch-compile 90 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
+    --variants compile-reduce-overhead,compile-max-autotune --precisions fp32,tf32 \
+    --json "$work/torch-compile.json" --time-budget "$(($(time_left) - 30))"
+
+  python3 bench/bench_report.py --carry "$carry" --work "$work" --log "$work/build-log.txt" \
+    --out "$OUT/bench.json" | tee -a "$log"
+  # The raw inputs of the report, for a second look at anything it could not read.
+  tar -czf "$OUT/bench-raw.tar.gz" -C "$work" .
+}
+
 case ${1:-} in
   prepare) prepare ;;
   run) run ;;
-  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+  bench) bench ;;
+  *) echo "usage: $0 prepare|run|bench" >&2; exit 2 ;;
 esac

@@ -12,6 +12,7 @@
 
 #include "apps/cnn/commands.h"
 #include "apps/cnn/model_flags.h"
+#include "apps/cnn/process_clock.h"
 #include "apps/cnn/progress.h"
 #include "apps/cnn/run_setup.h"
 #include "apps/cnn/train_plots.h"
@@ -20,8 +21,10 @@
 #include "engine/graph/zoo.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/weights_file.h"
+#include "engine/perf/layer_ops.h"
 #include "engine/train/checkpointing.h"
 #include "engine/train/progress.h"
+#include "engine/train/target_accuracy.h"
 #include "engine/train/trainer.h"
 
 namespace cnn::app {
@@ -42,6 +45,7 @@ struct TrainFlags {
   std::string monitor = "val_loss";
   bool restore_best = true;
   std::string report, save, csv, out, checkpoint_dir, resume;
+  double target_accuracy = 0;  // > 0: stop at the first epoch whose test accuracy reaches it
   bool quiet = false;
   std::string progress = "auto";
   // Learning-rate schedule.
@@ -49,6 +53,7 @@ struct TrainFlags {
   std::string schedule_name = "constant";
   // Augmentation.
   bool augment_flip = false;
+  bool cuda_graphs = true;
   int augment_shift = 0;
 };
 
@@ -97,6 +102,7 @@ FitOptions options_from_flags(const TrainFlags& f) {
   opt.lr_schedule = f.schedule;
   opt.lr_schedule.kind = parse_lr_schedule(f.schedule_name);
   opt.augment.flip = f.augment_flip;
+  opt.cuda_graphs = f.cuda_graphs;
   opt.augment.max_shift = f.augment_shift;
   // Cosine and one-cycle span the run unless told otherwise; fixed now, so that a resumed
   // run keeps the original length whatever its --epochs.
@@ -183,6 +189,16 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
                           {"dense", backend.impl_name("dense")},
                           {"pool2d", backend.impl_name("pool2d")},
                           {"batchnorm", backend.impl_name("batchnorm")}};
+  // What ran: the backend's recorded choices (a GPU's per op and shape; none on the CPU,
+  // which has one implementation per family), and per layer at the training batch.
+  j["implementation_choices"] = backend.implementation_choices();
+  j["layer_implementations"] = nlohmann::ordered_json::array();
+  for (const perf::LayerImplementation& li :
+       perf::layer_implementations(model, backend, opt.batch_size))
+    j["layer_implementations"].push_back({{"layer", li.layer},
+                                          {"type", li.type},
+                                          {"forward", li.forward},
+                                          {"backward", li.backward}});
   j["dataset"] = data_dir;
   j["train_images"] = data.train.size();
   j["optimizer"] = opt.optimizer.describe();
@@ -192,7 +208,7 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
                        {"max_shift", opt.augment.max_shift},
                        {"seed", seed},
                        {"description", opt.augment.describe()},
-                       {"draws", "cnnk::augment_draw(augment_seed(seed, step), sample)"}};
+                       {"draws", "cnnk::augment_draw(augment_seed(seed, step).value(), sample)"}};
   j["batch_size"] = opt.batch_size;
   j["validation_split"] = opt.validation_split;
   j["seed"] = seed;
@@ -330,6 +346,21 @@ int run_train(const TrainFlags& f, const std::set<std::string>& given) {
                          checkpoint_monitor(f.monitor, has_val), resumed ? &*resumed : nullptr);
     opt.callbacks.push_back(&*checkpointer);
   }
+  // Time to accuracy: the test set after every epoch, and the run ends at the target. The
+  // last callback, so that the epoch's checkpoint is written before the run stops.
+  std::optional<TargetAccuracy> target;
+  if (f.target_accuracy > 0) {
+    target.emplace(
+        f.target_accuracy, [&] { return trainer.evaluate(data.test, opt.batch_size); },
+        seconds_since_process_start);
+    if (mode != ProgressMode::Quiet)
+      target->set_on_evaluation([&](const TargetAccuracy::Point& p) {
+        fmt::print("epoch {}: test accuracy {:.4f} (target {}), {:.1f} s since the start\n",
+                   p.epoch, p.test_accuracy, f.target_accuracy, p.seconds);
+        std::fflush(stdout);
+      });
+    opt.callbacks.push_back(&*target);
+  }
 
   const bool quiet = mode == ProgressMode::Quiet;
   if (!quiet) {
@@ -364,8 +395,23 @@ int run_train(const TrainFlags& f, const std::set<std::string>& given) {
   if (history.stopped_early && !quiet)
     fmt::print("early stopping after epoch {} (best epoch {}{})\n", history.epochs.size(),
                history.best_epoch, history.restored_best ? ", its weights restored" : "");
+  if (target && !quiet) {
+    const std::vector<TargetAccuracy::Point>& points = target->points();
+    if (target->reached())
+      fmt::print("target accuracy {} reached at epoch {}, {:.1f} s after the process started\n",
+                 f.target_accuracy, points.back().epoch, points.back().seconds);
+    else
+      fmt::print("target accuracy {} not reached in {} epochs\n", f.target_accuracy, points.size());
+  }
   const EvalResult test = trainer.evaluate(data.test, std::max<int64_t>(opt.batch_size, 256));
   fmt::print("test: loss {:.4f} - accuracy {:.4f}\n", test.loss, test.accuracy);
+  if (!quiet) {
+    fmt::print("implementations (per layer, batch {}):\n", opt.batch_size);
+    for (const perf::LayerImplementation& li :
+         perf::layer_implementations(model, *backend, opt.batch_size))
+      fmt::print("  {:<24} {:<20} forward {}, backward {}\n", li.layer, li.type, li.forward,
+                 li.backward);
+  }
 
   if (!f.save.empty()) {
     save_weights(f.save, model, trainer.parameters());
@@ -375,6 +421,11 @@ int run_train(const TrainFlags& f, const std::set<std::string>& given) {
       make_report(f, model, *backend, data_dir, data, opt, seed, history, initial_epoch);
   j["test_loss"] = test.loss;
   j["test_accuracy"] = test.accuracy;
+  if (target) j["time_to_target"] = target->report();
+  const Trainer::GraphStats graphs = trainer.graph_stats();
+  j["cuda_graphs"] = {{"enabled", opt.cuda_graphs},
+                      {"captured", graphs.captured},
+                      {"replayed_steps", graphs.replayed}};
   if (!csv.empty()) j["history_csv"] = csv;
   if (checkpointer) {
     j["checkpoints"] = {{"dir", ckpt_dir},
@@ -430,6 +481,11 @@ void add_train_command(CLI::App& app, std::function<int()>& run) {
                 "Keep the last weights when early stopping ends the run");
 
   // Outputs.
+  cmd->add_option("--target-accuracy", f->target_accuracy,
+                  "Evaluate the test set after every epoch and stop at the first epoch whose "
+                  "accuracy reaches this (0 < A <= 1); the report's time_to_target says when, "
+                  "in seconds from the process start")
+      ->check(CLI::Range(1e-9, 1.0));
   cmd->add_option("--report", f->report, "Write a JSON report of the run to this file");
   cmd->add_option("--csv", f->csv,
                   "Write the history as CSV (Keras's CSVLogger) to this file (default: beside "
@@ -495,6 +551,11 @@ void add_train_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--lr-cooldown", s.cooldown, "plateau: epochs to wait after a reduction")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+
+  cmd->add_flag("!--no-cuda-graph", f->cuda_graphs,
+                "On a GPU, run every training step as launched instead of replaying a CUDA "
+                "graph of it (graphs are on by default; the NVTX ranges of each layer then "
+                "appear for every step, not only at capture)");
 
   // Augmentation.
   cmd->add_flag("--augment-flip", f->augment_flip, "Flip training images left-right at random");

@@ -15,5 +15,7 @@ void add_devices_command(CLI::App& app, std::function<int()>& run);
 void add_verify_command(CLI::App& app, std::function<int()>& run);
 void add_predict_command(CLI::App& app, std::function<int()>& run);
 void add_filter_command(CLI::App& app, std::function<int()>& run);
+void add_bench_command(CLI::App& app, std::function<int()>& run);
+void add_profile_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace cnn::app

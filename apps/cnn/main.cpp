@@ -7,9 +7,11 @@
 #include <vector>
 
 #include "apps/cnn/commands.h"
+#include "apps/cnn/process_clock.h"
 #include "engine/core/error.h"
 
 int main(int argc, char** argv) {
+  cnn::app::mark_process_start();  // first: time to accuracy counts the whole run
   CLI::App app{"cnn: a CUDA CNN engine with a CPU reference backend"};
   app.require_subcommand(1);
   std::function<int()> run;
@@ -20,6 +22,8 @@ int main(int argc, char** argv) {
   cnn::app::add_verify_command(app, run);
   cnn::app::add_predict_command(app, run);
   cnn::app::add_filter_command(app, run);
+  cnn::app::add_bench_command(app, run);
+  cnn::app::add_profile_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

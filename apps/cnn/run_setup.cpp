@@ -35,6 +35,9 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   cmd.add_option("--workspace-mb", f.workspace_mb, "cuDNN workspace budget in MiB")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20))
       ->capture_default_str();
+  cmd.add_flag("--tf32", f.tf32,
+               "GPU: allow TF32 tensor cores in convolutions (native and cuDNN) and cuBLAS "
+               "(faster; products keep 10 mantissa bits). Default: strict FP32");
 }
 
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
@@ -46,20 +49,26 @@ DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
   return d;
 }
 
+BackendOptions backend_options(const CommonFlags& f) {
+  BackendOptions o;
+  o.policy = parse_impl_policy(f.impl);
+  o.sync_debug = f.sync_debug;
+  o.workspace_limit = static_cast<size_t>(f.workspace_mb) << 20;
+  o.tf32 = f.tf32;
+  return o;
+}
+
 std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
   const Device d = resolve_device(f.device);
   if (f.device == "auto" && d.is_host())
     fmt::print("device: cpu (no usable GPU: {})\n", probe_cuda().reason);
   else if (d.is_cuda())
-    fmt::print("device: {} ({}), kernels: {}\n", d.str(),
-               probe_cuda().gpus.at(static_cast<size_t>(d.index)).name, f.impl);
+    fmt::print("device: {} ({}), kernels: {}{}\n", d.str(),
+               probe_cuda().gpus.at(static_cast<size_t>(d.index)).name, f.impl,
+               f.tf32 ? ", tf32" : "");
   else
     fmt::print("device: cpu\n");
-  BackendOptions o;
-  o.policy = parse_impl_policy(f.impl);
-  o.sync_debug = f.sync_debug;
-  o.workspace_limit = static_cast<size_t>(f.workspace_mb) << 20;
-  return make_backend(d, o);
+  return make_backend(d, backend_options(f));
 }
 
 }  // namespace cnn::app

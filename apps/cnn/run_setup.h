@@ -21,6 +21,7 @@ struct CommonFlags {
   std::string impl = "native";  // GPU: native | cudnn | auto
   bool sync_debug = false;
   int64_t workspace_mb = 256;
+  bool tf32 = false;  // GPU: TF32 tensor cores in convolutions and GEMMs
 };
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f);
@@ -28,6 +29,9 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f);
 // Resolves the data directory and loads both splits, applying --limit to the training
 // split. Prints where the data came from.
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir);
+
+// What the GPU flags (--impl, --sync-debug, --workspace-mb, --tf32) ask of a backend.
+BackendOptions backend_options(const CommonFlags& f);
 
 // The backend for --device (and, on a GPU, --impl, --sync-debug, --workspace-mb), with a
 // line saying which device runs.

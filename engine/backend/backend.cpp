@@ -14,6 +14,17 @@ Tensor Backend::to_device(const Tensor& host) {
   return t;
 }
 
+void Backend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
+                                   const float* b, Activation act, float* y) {
+  conv2d_forward(g, x, w, b, y);
+  if (act == Activation::Linear) return;
+  ActivationGeometry ag;
+  ag.n = g.n;
+  ag.c = g.k;
+  ag.spatial = int64_t(g.p) * g.q;
+  activation_forward(act, ag, y, y);
+}
+
 Tensor Backend::to_host(const Tensor& t) {
   Tensor h = Tensor::empty_host(t.shape());
   download(t, h.host());

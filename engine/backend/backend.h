@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "cnnk/augment.h"
 #include "cnnk/geometry.h"
+#include "cnnk/step.h"
 #include "engine/backend/impl_policy.h"
 #include "engine/core/tensor.h"
 #include "engine/ops/activation/activation.h"
@@ -64,6 +66,11 @@ class Backend {
                                     float* dx) = 0;
   virtual void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
                                       const float* dy, float* dw, float* db) = 0;
+  // y = act(conv(x, w) + b): equal to conv2d_forward then activation_forward in place,
+  // which is what this default does; a backend that can applies the activation in the
+  // convolution's epilogue instead (one pass over y, not three).
+  virtual void conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
+                                    const float* b, Activation act, float* y);
 
   virtual void pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) = 0;
   // y is the forward's output (cuDNN's backward wants it; the others recompute).
@@ -96,7 +103,8 @@ class Backend {
   virtual void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                                    const float* dy, float* dx) = 0;
 
-  virtual void dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed,
+  // The mask comes from seed.value(), whose step may be Live (cnnk/step.h).
+  virtual void dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
                                const float* x, float* y, float* mask) = 0;
   virtual void dropout_backward(const cnnk::DropoutGeometry& g, const float* mask, const float* dy,
                                 float* dx) = 0;
@@ -113,22 +121,66 @@ class Backend {
   virtual void metrics_reset() = 0;
   virtual Metrics metrics_read() = 0;
 
-  // Optimizer updates over the whole flat parameter buffer, one call per step.
-  virtual void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g,
-                          float* velocity) = 0;
-  virtual void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
-                           float* m, float* v) = 0;
-  virtual void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
-                              float* v) = 0;
+  // Optimizer updates over the whole flat parameter buffer, one call per step. `rate` is
+  // the step's learning rate (Adam: its bias-corrected step size, adam_step_size), Live so
+  // that a captured step reads each step's; the hyper-parameters' own lr is not read.
+  virtual void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w,
+                          const float* g, float* velocity) = 0;
+  virtual void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w,
+                           const float* g, float* m, float* v) = 0;
+  virtual void rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
+                              const float* g, float* v) = 0;
 
-  // The batch gather: dst[i, :] = src[indices[i], :] for i < count (row_len floats each).
+  // The batch gather: dst[i, :] = src[indices[i], :] for i < count (row_len floats each);
+  // the indices pointer may be Live.
   virtual IndexBuffer upload_indices(const std::vector<int32_t>& indices) = 0;
-  virtual void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
-                           float* dst) = 0;
+  virtual void gather_rows(const float* src, int64_t row_len, cnnk::Live<const int32_t*> indices,
+                           int64_t count, float* dst) = 0;
   // Training-time augmentation of a gathered batch [n, c, h, w]: per sample a random
-  // horizontal flip and translation with zero fill, drawn from (seed, sample) as
+  // horizontal flip and translation with zero fill, drawn from (seed.value(), sample) as
   // cnnk::augment_draw says. Assigns y, which must not alias x.
-  virtual void augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) = 0;
+  virtual void augment(const cnnk::AugmentGeometry& g, cnnk::StepSeed seed, const float* x,
+                       float* y) = 0;
+
+  // The step scalars (cnnk/step.h): one block in backend memory at a fixed address, which
+  // Live values point into. set_step writes it in stream order, without synchronizing.
+  virtual const cnnk::StepScalars* step_scalars() const = 0;
+  virtual void set_step(const cnnk::StepScalars& s) = 0;
+  // Records the launches `body` makes into a graph that replay() runs again with the same
+  // arguments (so whatever changes per step must be Live). Returns null where the backend
+  // cannot (the CPU; a GPU under sync_debug) or when the capture failed (the reason is
+  // logged): the caller then runs body itself. Capturing does not run the body's work, and
+  // the body must not allocate device memory: run it once uncaptured first.
+  class StepGraph {
+   public:
+    virtual ~StepGraph() = default;
+    virtual void replay() = 0;
+  };
+  virtual std::unique_ptr<StepGraph> capture(const std::function<void()>& /*body*/) {
+    return nullptr;
+  }
+
+  // ---- Timing and profiling (cnn bench, cnn profile) ----------------------------------
+  // Points on the backend's timeline, for spans a caller cannot wrap in one function (an
+  // executor observer's before and after): mark() records "now" in the order of the
+  // backend's work (a CUDA event on its stream; on the CPU the clock, after a
+  // synchronize), elapsed_ms(from, to) waits for `to` and returns the time between them.
+  class Timeline {
+   public:
+    virtual ~Timeline() = default;
+    virtual int mark() = 0;
+    virtual double elapsed_ms(int from, int to) = 0;
+  };
+  virtual std::unique_ptr<Timeline> timeline();
+  // Runs `body` `warmup` times untimed, then `repeats` times, and returns each repeat's
+  // milliseconds: device time between CUDA events on a GPU (the L2 cache flushed before
+  // each repeat, so a small problem is not timed from a warm cache), the steady clock
+  // around body + synchronize on the CPU.
+  virtual std::vector<double> time_ms(const std::function<void()>& body, int warmup, int repeats);
+  // Brackets the region Nsight captures (cudaProfilerStart/Stop: nsys --capture-range=
+  // cudaProfilerApi, ncu --profile-from-start off); nothing on the CPU.
+  virtual void profiler_start() {}
+  virtual void profiler_stop() {}
 };
 
 // How a GPU backend chooses and checks (ignored by the CPU backend).
@@ -137,6 +189,9 @@ struct BackendOptions {
   size_t workspace_limit = size_t(256) << 20;  // cuDNN workspace budget, bytes
   bool sync_debug = false;  // synchronize after every launch (also CNN_SYNC_DEBUG=1)
   bool verbose = true;      // log implementation choices and fallbacks to stderr
+  // --tf32: convolutions (native and cuDNN) and cuBLAS GEMMs may use TF32 tensor cores
+  // (10-bit mantissas in the products). Off: strict FP32 everywhere.
+  bool tf32 = false;
 };
 
 // The backend for a device: CPU for the host, CUDA (when built) for a GPU.

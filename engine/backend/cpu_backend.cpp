@@ -135,9 +135,9 @@ void CpuBackend::activation_backward(Activation a, const ActivationGeometry& g, 
   ref::activation_backward(a, g, y, dy, dx);
 }
 
-void CpuBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed,
+void CpuBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
                                  const float* x, float* y, float* mask) {
-  ref::dropout_forward(g, rate, seed, x, y, mask);
+  ref::dropout_forward(g, rate, seed.value(), x, y, mask);
 }
 
 void CpuBackend::dropout_backward(const cnnk::DropoutGeometry& g, const float* mask,
@@ -168,19 +168,23 @@ void CpuBackend::softmax_xent(const LossGeometry& g, const float* logits, const 
   metrics_.count += g.rows;
 }
 
-void CpuBackend::sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g,
-                            float* velocity) {
-  ref::sgd_update(n, h, w, g, velocity);
+void CpuBackend::sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w,
+                            const float* g, float* velocity) {
+  SgdHyper at_rate = h;
+  at_rate.lr = rate.get();
+  ref::sgd_update(n, at_rate, w, g, velocity);
 }
 
-void CpuBackend::adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
-                             float* m, float* v) {
-  ref::adam_update(n, h, step, w, g, m, v);
+void CpuBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w,
+                             const float* g, float* m, float* v) {
+  ref::adam_apply(n, h, rate.get(), w, g, m, v);
 }
 
-void CpuBackend::rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
-                                float* v) {
-  ref::rmsprop_update(n, h, w, g, v);
+void CpuBackend::rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
+                                const float* g, float* v) {
+  RmspropHyper at_rate = h;
+  at_rate.lr = rate.get();
+  ref::rmsprop_update(n, at_rate, w, g, v);
 }
 
 IndexBuffer CpuBackend::upload_indices(const std::vector<int32_t>& indices) {
@@ -190,15 +194,17 @@ IndexBuffer CpuBackend::upload_indices(const std::vector<int32_t>& indices) {
   return buf;
 }
 
-void CpuBackend::gather_rows(const float* src, int64_t row_len, const int32_t* indices,
-                             int64_t count, float* dst) {
+void CpuBackend::gather_rows(const float* src, int64_t row_len,
+                             cnnk::Live<const int32_t*> live_indices, int64_t count, float* dst) {
+  const int32_t* indices = live_indices.get();
   const size_t bytes = static_cast<size_t>(row_len) * sizeof(float);
   for (int64_t i = 0; i < count; ++i)
     std::memcpy(dst + i * row_len, src + static_cast<int64_t>(indices[i]) * row_len, bytes);
 }
 
-void CpuBackend::augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) {
-  ref::augment(g, seed, x, y);
+void CpuBackend::augment(const cnnk::AugmentGeometry& g, cnnk::StepSeed seed, const float* x,
+                         float* y) {
+  ref::augment(g, seed.value(), x, y);
 }
 
 }  // namespace cnn

@@ -59,8 +59,8 @@ class CpuBackend final : public Backend {
   void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                            const float* dy, float* dx) override;
 
-  void dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed, const float* x,
-                       float* y, float* mask) override;
+  void dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
+                       const float* x, float* y, float* mask) override;
   void dropout_backward(const cnnk::DropoutGeometry& g, const float* mask, const float* dy,
                         float* dx) override;
 
@@ -73,16 +73,23 @@ class CpuBackend final : public Backend {
   void metrics_reset() override { metrics_ = {}; }
   Metrics metrics_read() override { return metrics_; }
 
-  void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* velocity) override;
-  void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g, float* m,
-                   float* v) override;
-  void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
-                      float* v) override;
+  void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w, const float* g,
+                  float* velocity) override;
+  void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w, const float* g,
+                   float* m, float* v) override;
+  void rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
+                      const float* g, float* v) override;
 
   IndexBuffer upload_indices(const std::vector<int32_t>& indices) override;
-  void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
-                   float* dst) override;
-  void augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) override;
+  void gather_rows(const float* src, int64_t row_len, cnnk::Live<const int32_t*> indices,
+                   int64_t count, float* dst) override;
+  void augment(const cnnk::AugmentGeometry& g, cnnk::StepSeed seed, const float* x,
+               float* y) override;
+
+  // Host memory: a Live value pointing here is read when the op runs, which on the CPU is
+  // the call itself.
+  const cnnk::StepScalars* step_scalars() const override { return &step_; }
+  void set_step(const cnnk::StepScalars& s) override { step_ = s; }
 
  private:
   float* col_workspace(size_t elements);
@@ -90,6 +97,7 @@ class CpuBackend final : public Backend {
   bool reference_only_;
   std::vector<float> col_;  // im2col workspace, grown to the largest layer once
   Metrics metrics_;
+  cnnk::StepScalars step_;
 };
 
 }  // namespace cnn

@@ -32,6 +32,12 @@ struct RunContext {
   bool training = false;
   uint64_t seed = 0;  // the run's seed (dropout masks derive from it)
   int64_t step = 0;   // the optimizer step, so each step draws new masks
+  // When set, the step is read from here when the kernels run (a captured step: see
+  // cnnk/step.h), and `step` is only its value at capture time.
+  const cnnk::StepScalars* live = nullptr;
+  cnnk::Live<int64_t> live_step() const {
+    return live ? cnnk::Live<int64_t>(step, &live->iteration) : cnnk::Live<int64_t>(step);
+  }
 };
 
 class Layer {

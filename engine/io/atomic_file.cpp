@@ -17,6 +17,20 @@ namespace {
   throw Error(fmt::format("cannot {} '{}': {}", what, path, std::strerror(err)));
 }
 
+// The rename itself lives in the directory: until the directory is flushed, a power cut
+// can bring back the old name (or none). Best effort: some file systems refuse to open or
+// fsync a directory, and the file's own contents are already safe then.
+void flush_directory_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
+}
+
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
@@ -45,6 +59,7 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
     std::remove(tmp.c_str());
     fail("rename a temporary onto", path, err);
   }
+  flush_directory_of(path);
 }
 
 }  // namespace cnn

@@ -84,6 +84,9 @@ class FitCallback {
   virtual void on_batch_end(int64_t /*step*/, int64_t /*steps*/, const Metrics* /*running*/) {}
   virtual void on_epoch_end(const EpochEnd& /*end*/) {}
   virtual void on_train_end(const History& /*history*/) {}
+  // Keras's model.stop_training: asked after every epoch's on_epoch_end; true ends the run
+  // after that epoch (a target reached), with no early-stopping restore of weights.
+  virtual bool stop_training() const { return false; }
 };
 
 }  // namespace cnn

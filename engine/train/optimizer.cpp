@@ -100,22 +100,33 @@ std::vector<Optimizer::Slot> Optimizer::slots() const {
 }
 
 void Optimizer::step() {
-  ++iterations_;
+  launch_update(nullptr);
+  advance();
+}
+
+float Optimizer::next_rate() const {
+  if (config_.kind != OptimizerKind::Adam) return lr_;
+  return adam_step_size({lr_, config_.beta1, config_.beta2, config_.epsilon}, iterations_ + 1);
+}
+
+void Optimizer::launch_update(const cnnk::StepScalars* live) {
   const int64_t n = params_.trainable_count();
   if (n == 0) return;
+  const cnnk::Live<float> rate =
+      live ? cnnk::Live<float>(next_rate(), &live->rate) : cnnk::Live<float>(next_rate());
   float* w = params_.values().data();
   const float* g = params_.grads().data();
   switch (config_.kind) {
     case OptimizerKind::Sgd:
-      backend_.sgd_update(n, {lr_, config_.momentum, config_.nesterov}, w, g,
+      backend_.sgd_update(n, {lr_, config_.momentum, config_.nesterov}, rate, w, g,
                           slot1_.defined() ? slot1_.data() : nullptr);
       break;
     case OptimizerKind::Adam:
-      backend_.adam_update(n, {lr_, config_.beta1, config_.beta2, config_.epsilon}, iterations_, w,
-                           g, slot1_.data(), slot2_.data());
+      backend_.adam_update(n, {lr_, config_.beta1, config_.beta2, config_.epsilon}, rate, w, g,
+                           slot1_.data(), slot2_.data());
       break;
     case OptimizerKind::Rmsprop:
-      backend_.rmsprop_update(n, {lr_, config_.rho, config_.epsilon}, w, g, slot1_.data());
+      backend_.rmsprop_update(n, {lr_, config_.rho, config_.epsilon}, rate, w, g, slot1_.data());
       break;
   }
 }

@@ -41,6 +41,14 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, Parameters& params, Backend& backend);
   // Applies the gradients in params.grads() to params.values(): one backend call.
   void step();
+  // step() in two halves, for a step captured into a CUDA graph (whose host code runs once,
+  // at capture): launch_update only launches, reading the rate from live->rate when `live`
+  // is given (the caller stores next_rate() there first); advance counts the step.
+  void launch_update(const cnnk::StepScalars* live);
+  void advance() { ++iterations_; }
+  // The rate the next update applies: the learning rate, or for Adam its bias-corrected
+  // step size at step iterations() + 1.
+  float next_rate() const;
   int64_t iterations() const { return iterations_; }
   void set_iterations(int64_t n) { iterations_ = n; }
   const OptimizerConfig& config() const { return config_; }

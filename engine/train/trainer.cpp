@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <numeric>
 
 #include "cnnk/random.h"
+#include "engine/core/nvtx.h"
 #include "engine/core/rng.h"
 #include "engine/io/json_whole.h"
 
@@ -67,9 +70,8 @@ std::string AugmentConfig::describe() const {
   return s;
 }
 
-uint64_t augment_seed(uint64_t run_seed, int64_t step) {
-  return cnnk::mix64(run_seed ^
-                     cnnk::mix64(0xA0C3E47ull ^ cnnk::mix64(static_cast<uint64_t>(step))));
+cnnk::StepSeed augment_seed(uint64_t run_seed, cnnk::Live<int64_t> step) {
+  return {run_seed, 0xA0C3E47ull, step};
 }
 
 nlohmann::json fit_options_to_json(const FitOptions& o) {
@@ -155,6 +157,11 @@ std::string Trainer::explain_non_finite(Executor& exec, const Tensor& input, std
   }
   std::string tail;
   for (const std::string& n : notes) tail += "; " + n;
+  // After a backward, the executor has reused the activations' memory: nothing to scan.
+  if (!exec.activations_readable()) {
+    if (layer) layer->clear();
+    return "the layers' outputs were no longer available" + tail;
+  }
   for (const Node& node : model_.nodes()) {
     if (!node.layer) continue;
     const Tensor out = exec.activation(node.id);
@@ -215,6 +222,7 @@ void Trainer::diagnose_validation(const Tensor& images, const Tensor& labels, in
 }
 
 History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainState* resume) {
+  graph_stats_ = {};
   CNN_CHECK(opt.epochs >= 1, ConfigError, "epochs must be at least 1, got {}", opt.epochs);
   CNN_CHECK(opt.batch_size >= 1, ConfigError, "batch size must be at least 1, got {}",
             opt.batch_size);
@@ -346,43 +354,85 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
     optimizer.set_iterations(saved.iterations);
   };
 
-  // One step in two halves: the forward and loss (whose metrics a check reads), then the
-  // backward and the update at the schedule's learning rate.
+  // A step is host bookkeeping (begin_step, end_step) around device work that reads what
+  // changes per step (the batch's rows, the step count, the rate) from the backend's step
+  // scalars (cnnk/step.h), so the same device work can be captured once into a CUDA graph
+  // and replayed. The device work has two halves: the forward and loss (whose metrics a
+  // check reads), then the backward and the update.
+  const cnnk::StepScalars* live = backend_.step_scalars();
+  const cnnk::Live<int64_t> live_iteration(0, &live->iteration);
   int64_t cur_count = 0;
   Tensor cur_x;
   double last_lr = static_cast<double>(optimizer.learning_rate());
-  const auto forward_loss = [&](const IndexBuffer& idx, int64_t b) {
-    const int64_t begin = b * opt.batch_size;
-    const int64_t count = std::min(opt.batch_size, n_train - begin);
-    const Tensor x = batch_x.slice_batch(0, count), y = batch_y.slice_batch(0, count);
-    const int32_t* rows = idx.get() + begin;
-    if (aug.enabled()) {
-      const Tensor raw = batch_raw.slice_batch(0, count);
-      backend_.gather_rows(images.data(), row, rows, count, raw.data());
-      cnnk::AugmentGeometry g;
-      g.n = static_cast<int>(count);
-      g.c = static_cast<int>(item[0]);
-      g.h = static_cast<int>(item[1]);
-      g.w = static_cast<int>(item[2]);
-      g.flip = aug.flip;
-      g.max_shift = aug.max_shift;
-      backend_.augment(g, augment_seed(seed_, optimizer.iterations()), raw.data(), x.data());
-    } else {
-      backend_.gather_rows(images.data(), row, rows, count, x.data());
-    }
-    backend_.gather_rows(labels.data(), 1, rows, count, y.data());
-    const Tensor logits = exec.forward(x, true, seed_, optimizer.iterations());
-    backend_.softmax_xent({count, n_classes}, logits.data(), y.data(), true,
-                          1.0f / static_cast<float>(count), dlogits_.slice_batch(0, count).data());
-    cur_count = count;
-    cur_x = x;
-  };
-  const auto update = [&] {
-    exec.backward(dlogits_.slice_batch(0, cur_count));
+  const auto begin_step = [&](const IndexBuffer& idx, int64_t b) {
     const float lr = static_cast<float>(schedule.lr(optimizer.iterations()));
     optimizer.set_learning_rate(lr);
     last_lr = static_cast<double>(lr);
-    optimizer.step();
+    const int64_t begin = b * opt.batch_size;
+    backend_.set_step({idx.get() + begin, optimizer.iterations(), optimizer.next_rate()});
+    cur_count = std::min(opt.batch_size, n_train - begin);
+    cur_x = batch_x.slice_batch(0, cur_count);
+  };
+  const auto forward_loss = [&] {
+    const int64_t count = cur_count;
+    const Tensor x = batch_x.slice_batch(0, count), y = batch_y.slice_batch(0, count);
+    const cnnk::Live<const int32_t*> rows(nullptr, &live->rows);
+    {
+      CNN_NVTX_RANGE("gather");
+      if (aug.enabled()) {
+        const Tensor raw = batch_raw.slice_batch(0, count);
+        backend_.gather_rows(images.data(), row, rows, count, raw.data());
+        cnnk::AugmentGeometry g;
+        g.n = static_cast<int>(count);
+        g.c = static_cast<int>(item[0]);
+        g.h = static_cast<int>(item[1]);
+        g.w = static_cast<int>(item[2]);
+        g.flip = aug.flip;
+        g.max_shift = aug.max_shift;
+        backend_.augment(g, augment_seed(seed_, live_iteration), raw.data(), x.data());
+      } else {
+        backend_.gather_rows(images.data(), row, rows, count, x.data());
+      }
+      backend_.gather_rows(labels.data(), 1, rows, count, y.data());
+    }
+    const Tensor logits = exec.forward(x, true, seed_, optimizer.iterations(), live);
+    CNN_NVTX_RANGE("loss");
+    backend_.softmax_xent({count, n_classes}, logits.data(), y.data(), true,
+                          1.0f / static_cast<float>(count), dlogits_.slice_batch(0, count).data());
+  };
+  const auto backward_update = [&] {
+    exec.backward(dlogits_.slice_batch(0, cur_count));
+    CNN_NVTX_RANGE("optimizer");
+    optimizer.launch_update(live);
+  };
+  const auto end_step = [&] { optimizer.advance(); };
+  // Graphs per batch size (the last batch of an epoch may be smaller): a size's first step
+  // runs uncaptured, allocating and choosing implementations; its second is captured.
+  const bool use_graphs = opt.cuda_graphs && !per_step;
+  std::map<int64_t, std::unique_ptr<Backend::StepGraph>> graphs;
+  std::map<int64_t, int> uncaptured_runs;
+  const auto run_step = [&] {
+    const auto body = [&] {
+      forward_loss();
+      backward_update();
+    };
+    auto it = graphs.find(cur_count);
+    if (it == graphs.end() && use_graphs && uncaptured_runs[cur_count] >= 1) {
+      std::unique_ptr<Backend::StepGraph> g = backend_.capture(body);
+      if (g) {
+        it = graphs.emplace(cur_count, std::move(g)).first;
+        ++graph_stats_.captured;
+      } else {
+        uncaptured_runs[cur_count] = std::numeric_limits<int>::min();  // not again
+      }
+    }
+    if (it != graphs.end()) {
+      it->second->replay();
+      ++graph_stats_.replayed;
+    } else {
+      body();
+      ++uncaptured_runs[cur_count];
+    }
   };
   const auto diverged = [&](int epoch, int64_t b, double loss) {
     std::string layer;
@@ -400,10 +450,12 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
     restore_snapshot();
     for (int64_t b = saved.step; b <= upto; ++b) {
       backend_.metrics_reset();
-      forward_loss(idx, b);
+      begin_step(idx, b);
+      forward_loss();
       const Metrics m = backend_.metrics_read();
       if (!std::isfinite(m.loss_sum)) throw diverged(epoch, b, m.loss_sum);
-      update();
+      backward_update();
+      end_step();
     }
     throw TrainingDiverged(
         fmt::format("training diverged in epoch {} between steps {} and {} of {}, but a replay of "
@@ -431,12 +483,18 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
     int64_t last_read = 0;
     Clock::time_point last_read_time = Clock::now();
     for (int64_t b = 0; b < batches; ++b) {
-      forward_loss(idx, b);
+      // Under a graph replay the layer ranges appear once, at the capture; this one, always.
+      CNN_NVTX_RANGE("step");
+      begin_step(idx, b);
       if (per_step) {
+        forward_loss();
         const Metrics m = backend_.metrics_read();
         if (!std::isfinite(m.loss_sum)) throw diverged(epoch, b, m.loss_sum);
+        backward_update();
+      } else {
+        run_step();
       }
-      update();
+      end_step();
       const int64_t done = b + 1;
       Metrics running;
       bool have_running = false;
@@ -518,6 +576,9 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
       }
       break;
     }
+    if (std::any_of(opt.callbacks.begin(), opt.callbacks.end(),
+                    [](const FitCallback* cb) { return cb->stop_training(); }))
+      break;
   }
   for (FitCallback* cb : opt.callbacks) cb->on_train_end(history);
   return history;

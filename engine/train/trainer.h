@@ -36,8 +36,8 @@ struct AugmentConfig {
   std::string describe() const;  // "flip, shift 2" or "none"
 };
 
-// The seed of step `step`'s augmentation draws (cnnk::augment_draw's seed).
-uint64_t augment_seed(uint64_t run_seed, int64_t step);
+// The seed of step `step`'s augmentation draws (cnnk::augment_draw's seed is its value()).
+cnnk::StepSeed augment_seed(uint64_t run_seed, cnnk::Live<int64_t> step);
 
 struct FitOptions {
   int epochs = 1;  // the total, counting the epochs of a resumed run (Keras's epochs)
@@ -61,6 +61,11 @@ struct FitOptions {
   // of the state at the last good check and, when a check fails, replays from it step by
   // step to find the failing batch.
   int64_t finite_check_steps = 0;
+  // Capture each training step into a CUDA graph and replay it (where the backend can:
+  // a GPU without sync_debug; steps with per-step finite checks run uncaptured). A batch
+  // size is captured the second time it occurs, after a first step that allocates and
+  // chooses every implementation.
+  bool cuda_graphs = true;
 
   std::vector<FitCallback*> callbacks;
   // Called after every epoch; may be empty.
@@ -112,6 +117,11 @@ class Trainer {
   Tensor predict(const Tensor& images, int64_t batch_size = 256);
 
   Parameters& parameters() { return params_; }
+  // How the training steps of the last fit ran: graphs captured, steps replayed from them.
+  struct GraphStats {
+    int64_t captured = 0, replayed = 0;
+  };
+  GraphStats graph_stats() const { return graph_stats_; }
   Model& model() { return model_; }
   uint64_t seed() const { return seed_; }
 
@@ -135,6 +145,7 @@ class Trainer {
   Parameters params_;
   std::unique_ptr<Executor> executor_;
   Tensor dlogits_;
+  GraphStats graph_stats_;
 };
 
 }  // namespace cnn

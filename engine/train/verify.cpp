@@ -56,7 +56,10 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
   };
   Side sides[2] = {{reference, m_ref, p_ref, nullptr}, {candidate, m_cand, p_cand, nullptr}};
   for (Side& s : sides) {
-    s.exec = std::make_unique<Executor>(s.model, s.params, s.be, n);
+    // keep_all: the comparison below reads every activation and gradient after backward.
+    ExecutorOptions keep;
+    keep.keep_all = true;
+    s.exec = std::make_unique<Executor>(s.model, s.params, s.be, n, keep);
     const Tensor xd = s.be.to_device(x), yd = s.be.to_device(labels);
     const Tensor logits = s.exec->forward(xd, true, options.seed, 1);
     const Tensor dlogits = s.be.empty(Shape{n, classes});

@@ -1,24 +1,13 @@
+#include "activation_math.cuh"
 #include "cnnk/activation.h"
 
 namespace cnnk {
 namespace {
 
-struct Relu {
-  __device__ float fwd(float x) const { return x > 0.f ? x : 0.f; }
-  __device__ float bwd(float y, float dy) const { return y > 0.f ? dy : 0.f; }
-};
-struct Sigmoid {
-  __device__ float fwd(float x) const { return 1.f / (1.f + __expf(-x)); }
-  __device__ float bwd(float y, float dy) const { return dy * y * (1.f - y); }
-};
-struct Tanh {
-  __device__ float fwd(float x) const { return tanhf(x); }
-  __device__ float bwd(float y, float dy) const { return dy * (1.f - y * y); }
-};
-struct Linear {
-  __device__ float fwd(float x) const { return x; }
-  __device__ float bwd(float, float dy) const { return dy; }
-};
+using act_detail::Linear;
+using act_detail::Relu;
+using act_detail::Sigmoid;
+using act_detail::Tanh;
 
 // Grid-stride loops: one launch shape serves any size.
 template <class F>

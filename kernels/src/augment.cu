@@ -10,8 +10,9 @@ namespace {
 using detail::global_index;
 using detail::global_stride;
 
-__global__ void augment_kernel(const AugmentGeometry g, uint64_t seed, const float* __restrict__ x,
-                               float* __restrict__ y) {
+__global__ void augment_kernel(const AugmentGeometry g, StepSeed step_seed,
+                               const float* __restrict__ x, float* __restrict__ y) {
+  const uint64_t seed = step_seed.value();
   const int64_t plane = int64_t(g.h) * g.w;
   const int64_t size = g.size();
   for (int64_t e = global_index(); e < size; e += global_stride()) {
@@ -26,7 +27,7 @@ __global__ void augment_kernel(const AugmentGeometry g, uint64_t seed, const flo
 
 }  // namespace
 
-cudaError_t augment(const AugmentGeometry& g, uint64_t seed, const float* x, float* y,
+cudaError_t augment(const AugmentGeometry& g, StepSeed seed, const float* x, float* y,
                     cudaStream_t stream) {
   if (g.n < 0 || g.c < 0 || g.h < 0 || g.w < 0 || g.max_shift < 0) return cudaErrorInvalidValue;
   const int64_t size = g.size();

@@ -1,7 +1,10 @@
 // Convolution launchers: forward, backward data and backward filter, each an implicit
-// GEMM (conv2d_igemm.cuh), plus the fixed-order reductions that make backward filter
-// deterministic: the split-reduction partials summed in order, and the bias gradient.
+// GEMM (conv2d_igemm.cuh, FP32 or TF32) or, for small reductions, a direct kernel
+// (conv2d_direct.cuh); the choice between them; and the fixed-order reductions that make
+// backward filter deterministic: the split-reduction partials summed in order, and the
+// bias gradient.
 #include "cnnk/conv2d.h"
+#include "conv2d_direct.cuh"
 #include "conv2d_igemm.cuh"
 
 namespace cnnk {
@@ -31,11 +34,75 @@ void fill_common(const Conv2dGeometry& g, Problem& pb) {
 }
 
 template <class Problem>
-cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunks,
+cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunks, bool tf32,
                         cudaStream_t stream) {
   const dim3 grid(ceil_div(fast, kTileF), ceil_div(slow, kTileS), static_cast<unsigned>(chunks));
-  implicit_gemm_kernel<Problem><<<grid, kThreads, 0, stream>>>(pb);
+  if (tf32)
+    implicit_gemm_kernel<Problem, Tf32Math><<<grid, kThreads, 0, stream>>>(pb);
+  else
+    implicit_gemm_kernel<Problem, FmaMath><<<grid, kThreads, 0, stream>>>(pb);
   return cudaGetLastError();
+}
+
+// Whether the current device has TF32 tensor cores (compute capability 8.0 or later).
+// A failed query leaves no error behind for the next launch's cudaGetLastError to find.
+bool device_has_tf32() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 8;
+}
+
+// Checks a resolved implicit-GEMM variant: cudaSuccess, or why it cannot launch.
+cudaError_t gemm_launchable(ConvVariant v) {
+  if (v == ConvVariant::Igemm) return cudaSuccess;
+  if (v == ConvVariant::IgemmTf32) return device_has_tf32() ? cudaSuccess : cudaErrorNotSupported;
+  return cudaErrorInvalidValue;
+}
+
+// dw[i] = sum over z = 0 .. splits-1, in that order, of partial[z][i].
+__global__ void __launch_bounds__(kThreads)
+    sum_partials_kernel(const float* __restrict__ partial, int splits, int64_t count,
+                        float* __restrict__ dw) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    float acc = 0.f;
+    for (int z = 0; z < splits; ++z) acc += partial[int64_t(z) * count + i];
+    dw[i] = acc;
+  }
+}
+
+// db[k] = sum over n, p, q of dy[n, k, p, q]: one block per filter, each thread a strided
+// sum over the flattened (n, pq) index, then a fixed-shape tree over the block.
+__global__ void __launch_bounds__(kThreads)
+    bias_grad_kernel(const float* __restrict__ dy, int n_images, int k_filters, int pq,
+                     float* __restrict__ db) {
+  __shared__ float partial[kThreads];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int kk = static_cast<int>(blockIdx.x);
+  const int step_n = kThreads / pq, step_pix = kThreads % pq;  // pq >= 1 here
+  int n = tid / pq, pix = tid - n * pq;
+  float acc = 0.f;
+  while (n < n_images) {
+    acc += dy[(int64_t(n) * k_filters + kk) * pq + pix];
+    n += step_n;
+    pix += step_pix;
+    if (pix >= pq) {
+      pix -= pq;
+      ++n;
+    }
+  }
+  partial[tid] = acc;
+  __syncthreads();
+#pragma unroll
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (tid < half) partial[tid] += partial[tid + half];
+    __syncthreads();
+  }
+  if (tid == 0) db[kk] = partial[0];
 }
 
 // Grid for a grid-stride loop over `count` elements.
@@ -51,24 +118,80 @@ Support conv2d_supports(const Conv2dGeometry& g) {
   return why ? Support::no(why) : Support::yes();
 }
 
+ConvVariant conv2d_variant(ConvPass pass, const Conv2dGeometry& g, const ConvOptions& o) {
+  if (o.variant != ConvVariant::Auto) return o.variant;
+  const ConvVariant gemm = o.tf32 ? ConvVariant::IgemmTf32 : ConvVariant::Igemm;
+  switch (pass) {
+    case ConvPass::Forward:
+      return direct_forward_plan(g).why ? gemm : ConvVariant::Direct;
+    case ConvPass::BackwardFilter:
+      return direct_filter_plan(g).why ? gemm : ConvVariant::Direct;
+    case ConvPass::BackwardData:
+      break;
+  }
+  return gemm;
+}
+
+const char* conv2d_variant_name(ConvVariant v) {
+  switch (v) {
+    case ConvVariant::Auto:
+      return "auto";
+    case ConvVariant::Direct:
+      return "direct";
+    case ConvVariant::Igemm:
+      return "igemm";
+    case ConvVariant::IgemmTf32:
+      return "igemm-tf32";
+  }
+  return "?";
+}
+
+Support conv2d_variant_supports(ConvPass pass, const Conv2dGeometry& g, ConvVariant v) {
+  if (const char* why = geometry_problem(g)) return Support::no(why);
+  if (v != ConvVariant::Direct) return Support::yes();
+  const char* why = nullptr;
+  switch (pass) {
+    case ConvPass::Forward:
+      why = direct_forward_plan(g).why;
+      break;
+    case ConvPass::BackwardFilter:
+      why = direct_filter_plan(g).why;
+      break;
+    case ConvPass::BackwardData:
+      why = "direct: no backward-data kernel (a first layer needs no input gradient)";
+      break;
+  }
+  return why ? Support::no(why) : Support::yes();
+}
+
 cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                           float* y, cudaStream_t stream) {
+                           float* y, cudaStream_t stream, ActKind act, const ConvOptions& o) {
   if (geometry_problem(g)) return cudaErrorInvalidValue;
   if (g.output_size() == 0) return cudaSuccess;
+  const ConvVariant v = conv2d_variant(ConvPass::Forward, g, o);
+  if (v == ConvVariant::Direct) {
+    const DirectForwardPlan plan = direct_forward_plan(g);
+    if (plan.why) return cudaErrorInvalidValue;
+    return direct_forward(plan, g, x, w, b, act, y, stream);
+  }
+  if (const cudaError_t err = gemm_launchable(v); err != cudaSuccess) return err;
   ForwardProblem pb;
   fill_common(g, pb);
   pb.x = x;
   pb.w = w;
   pb.b = b;
   pb.y = y;
+  pb.act = act;
   pb.m = g.n * g.p * g.q;
-  return launch_gemm(pb, pb.m, g.k, 1, stream);
+  return launch_gemm(pb, pb.m, g.k, 1, v == ConvVariant::IgemmTf32, stream);
 }
 
 cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w,
-                                 float* dx, cudaStream_t stream) {
+                                 float* dx, cudaStream_t stream, const ConvOptions& o) {
   if (geometry_problem(g)) return cudaErrorInvalidValue;
   if (g.input_size() == 0) return cudaSuccess;
+  const ConvVariant v = conv2d_variant(ConvPass::BackwardData, g, o);
+  if (const cudaError_t err = gemm_launchable(v); err != cudaSuccess) return err;
   BackwardDataProblem pb;
   fill_common(g, pb);
   pb.dy = dy;
@@ -76,37 +199,62 @@ cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const
   pb.dx = dx;
   pb.krs = g.k * g.r * g.s;
   pb.m = g.n * g.h * g.w;
-  return launch_gemm(pb, pb.m, g.c, 1, stream);
+  return launch_gemm(pb, pb.m, g.c, 1, v == ConvVariant::IgemmTf32, stream);
 }
 
-size_t conv2d_backward_filter_workspace_bytes(const Conv2dGeometry& g) {
+namespace {
+// How many partial filter gradients the variant sums (1: none, dw written directly), or
+// 0 when the variant cannot run backward filter on g.
+int filter_partials(const Conv2dGeometry& g, ConvVariant v) {
+  if (v == ConvVariant::Direct) {
+    const DirectFilterPlan plan = direct_filter_plan(g);
+    return plan.why ? 0 : plan.splits;
+  }
+  if (v == ConvVariant::Igemm || v == ConvVariant::IgemmTf32) return filter_split(g).splits;
+  return 0;
+}
+}  // namespace
+
+size_t conv2d_backward_filter_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o) {
   if (geometry_problem(g) || g.filter_size() == 0) return 0;
-  const FilterSplit split = filter_split(g);
-  if (split.splits <= 1) return 0;
-  return static_cast<size_t>(split.splits) * static_cast<size_t>(g.filter_size()) * sizeof(float);
+  const int partials = filter_partials(g, conv2d_variant(ConvPass::BackwardFilter, g, o));
+  if (partials <= 1) return 0;
+  return static_cast<size_t>(partials) * static_cast<size_t>(g.filter_size()) * sizeof(float);
 }
 
 cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy,
                                    float* dw, float* db, void* workspace, size_t workspace_bytes,
-                                   cudaStream_t stream) {
+                                   cudaStream_t stream, const ConvOptions& o) {
   if (geometry_problem(g)) return cudaErrorInvalidValue;
+  const ConvVariant v = conv2d_variant(ConvPass::BackwardFilter, g, o);
+  const int partials = filter_partials(g, v);
+  if (partials == 0) return cudaErrorInvalidValue;
+  const size_t need = conv2d_backward_filter_workspace_bytes(g, o);
+  if (need > 0 && (workspace == nullptr || workspace_bytes < need)) return cudaErrorInvalidValue;
+  if (v != ConvVariant::Direct) {
+    if (const cudaError_t err = gemm_launchable(v); err != cudaSuccess) return err;
+  }
   if (g.filter_size() > 0) {
-    const FilterSplit split = filter_split(g);
-    const size_t need = conv2d_backward_filter_workspace_bytes(g);
-    if (need > 0 && (workspace == nullptr || workspace_bytes < need)) return cudaErrorInvalidValue;
-    BackwardFilterProblem pb;
-    fill_common(g, pb);
-    pb.x = x;
-    pb.dy = dy;
-    pb.out = split.splits > 1 ? static_cast<float*>(workspace) : dw;
-    pb.npq = g.n * g.p * g.q;
-    pb.chunk = split.chunk;
-    // Every column and row is stored even when N*P*Q is 0 (then dw is all zeros).
-    cudaError_t err = launch_gemm(pb, pb.crs, g.k, split.splits, stream);
+    float* out = partials > 1 ? static_cast<float*>(workspace) : dw;
+    cudaError_t err = cudaSuccess;
+    // Every element of dw (or of each partial) is stored even when N*P*Q is 0: zeros.
+    if (v == ConvVariant::Direct) {
+      err = direct_filter(direct_filter_plan(g), g, x, dy, out, stream);
+    } else {
+      const FilterSplit split = filter_split(g);
+      BackwardFilterProblem pb;
+      fill_common(g, pb);
+      pb.x = x;
+      pb.dy = dy;
+      pb.out = out;
+      pb.npq = g.n * g.p * g.q;
+      pb.chunk = split.chunk;
+      err = launch_gemm(pb, pb.crs, g.k, split.splits, v == ConvVariant::IgemmTf32, stream);
+    }
     if (err != cudaSuccess) return err;
-    if (split.splits > 1) {
+    if (partials > 1) {
       sum_partials_kernel<<<stride_grid(g.filter_size()), kThreads, 0, stream>>>(
-          pb.out, split.splits, g.filter_size(), dw);
+          out, partials, g.filter_size(), dw);
       err = cudaGetLastError();
       if (err != cudaSuccess) return err;
     }

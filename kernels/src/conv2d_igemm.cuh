@@ -1,5 +1,6 @@
-// Private to conv2d.cu: the implicit-GEMM kernels for convolution and the host-side plans
-// that size their launches. Not part of the kernels' interface.
+// Private to the convolution launchers (conv2d.cu; conv2d_direct.cuh shares the geometry
+// checks): the implicit-GEMM kernels for convolution and the host-side plans that size
+// their launches. Not part of the kernels' interface.
 //
 // Every pass of a convolution is one GEMM, out[f, s] = sum_k A[k, f] * B[k, s], whose
 // operands are gathered from the NCHW / OIHW tensors on the fly (no im2col buffer):
@@ -13,14 +14,21 @@
 // epilogue's stores coalesce. One kernel template runs all three; a Problem struct says
 // how to gather each operand and where each result goes.
 //
-// Block tile: 64 (fast) x 64 (slow) x 16 (reduction), 256 threads, a 4 x 4 register tile
-// per thread. Thread t computes fast rows (t % 16) + 16 i and slow columns (t / 16) + 16 j,
-// i, j in [0, 4): strided so that 16 neighbouring threads store 16 neighbouring outputs
-// and read 16 neighbouring shared-memory words (no bank conflicts).
+// Block tile: 64 (fast) x 64 (slow) x 16 (reduction), 256 threads. The staged tiles are
+// multiplied either with FP32 FMAs (FmaMath: a 4 x 4 register tile per thread; thread t
+// computes fast rows (t % 16) + 16 i and slow columns (t / 16) + 16 j, i, j in [0, 4):
+// strided so that 16 neighbouring threads store 16 neighbouring outputs and read 16
+// neighbouring shared-memory words, no bank conflicts) or on TF32 tensor cores
+// (Tf32Math: wmma 16x16x8, each warp a 16 x 32 piece). Both share the loaders and the
+// epilogue's stores, so the two differ only in how the product is formed.
 #pragma once
+
+#include <mma.h>
 
 #include <cstdint>
 
+#include "activation_math.cuh"
+#include "cnnk/activation.h"
 #include "cnnk/geometry.h"
 
 namespace cnnk {
@@ -115,12 +123,13 @@ __device__ __forceinline__ bool in_range(int i, int n) {
   return static_cast<unsigned>(i) < static_cast<unsigned>(n);
 }
 
-// y[n,k,p,q] = b[k] + sum_{c,r,s} x[n, c, p*sh - pt + r, q*sw - pl + s] * w[k,c,r,s]
+// y[n,k,p,q] = act(b[k] + sum_{c,r,s} x[n, c, p*sh - pt + r, q*sw - pl + s] * w[k,c,r,s])
 struct ForwardProblem {
   const float* x;
   const float* w;
   const float* b;  // may be null
   float* y;
+  ActKind act;  // applied in the epilogue
   int c, in_h, in_w, k, r, s, p, q, sh, sw, pt, pl;
   int rs, crs, hw, pq, m;  // m = N*P*Q
 
@@ -187,7 +196,7 @@ struct ForwardProblem {
 #pragma unroll
     for (int j = 0; j < kMicro; ++j) {
       const int kk = first_col + j * kThreadsS;
-      if (kk < k) out[int64_t(kk) * pq] = b ? v[j] + b[kk] : v[j];
+      if (kk < k) out[int64_t(kk) * pq] = act_detail::activate(act, b ? v[j] + b[kk] : v[j]);
     }
   }
 };
@@ -358,14 +367,135 @@ struct BackwardFilterProblem {
 };
 
 // ---------------------------------------------------------------------------------------
-// The GEMM. grid = (ceil(fast / 64), ceil(slow / 64), reduction chunks), block = 256.
-// Shared memory: fast tile 16 x 64 floats (4096 B) + slow tile 16 x 65 floats (4160 B).
+// How a block multiplies its staged tiles. Each Math provides the slow tile's row pitch,
+// clear(), step() (one reduction step of kTileK over the staged tiles) and epilogue()
+// (hands every result of the block tile to Problem::store).
+
+// FP32 FMAs, a 4 x 4 register tile per thread (see the top of this file). kPitch is the
+// slow tile's row pitch in floats.
+template <int kPitch>
+struct FmaMathT {
+  static constexpr int kSlowPitch = kPitch;
+  float acc[kMicro][kMicro];
+
+  __device__ void clear() {
+#pragma unroll
+    for (int i = 0; i < kMicro; ++i)
+#pragma unroll
+      for (int j = 0; j < kMicro; ++j) acc[i][j] = 0.f;
+  }
+  __device__ void step(const float (*fast_tile)[kTileF], const float (*slow_tile)[kSlowPitch],
+                       int tid) {
+    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
+#pragma unroll
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float a[kMicro], bv[kMicro];
+#pragma unroll
+      for (int i = 0; i < kMicro; ++i) a[i] = fast_tile[kk][tf + i * kThreadsF];
+#pragma unroll
+      for (int j = 0; j < kMicro; ++j) bv[j] = slow_tile[kk][ts + j * kThreadsS];
+#pragma unroll
+      for (int i = 0; i < kMicro; ++i)
+#pragma unroll
+        for (int j = 0; j < kMicro; ++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);
+    }
+  }
+  template <class Problem>
+  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
+    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
+    const int fast_dim = pb.fast_dim();
+#pragma unroll
+    for (int i = 0; i < kMicro; ++i) {
+      const int f = f0 + tf + i * kThreadsF;
+      if (f < fast_dim) pb.store(f, s0 + ts, acc[i], z);
+    }
+  }
+};
 // The slow tile's rows are padded by one word: its stores (reduction index t % 16 varies
 // fastest across a warp) would otherwise all fall into two banks.
-template <class Problem>
+using FmaMath = FmaMathT<kTileS + 1>;
+
+// TF32 tensor cores through wmma (m16n16k8, compute capability 8.0+). The staged tiles
+// are the GEMM's operands as they lie: fast_tile[k][f] is A (f x k) in column-major order
+// with ldm 64, slow_tile[k][s] is B (k x s) in row-major order with ldm 68. Warp w owns
+// fast rows 16 (w % 4) .. +16 and slow columns 32 (w / 4) .. +32: two 16 x 16
+// accumulators sharing one A fragment per 8-deep sub-step. Operands are rounded to TF32
+// (cvt.rna: to nearest, ties away) after loading; products and sums are FP32.
+//
+// wmma wants ldm a multiple of 4 floats and every fragment pointer 32-byte aligned: the
+// tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * 64
+// and 8 * 68 floats are multiples of 8) and of 16 columns. The results go through a
+// shared tile in column-major order (out_tile[s][f], pitch 68) so that the epilogue reads
+// them in FmaMath's pattern and stores through the same Problem::store.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+struct Tf32Math {
+  static constexpr int kSlowPitch = kTileS + 4;
+  static constexpr int kOutPitch = kTileF + 4;
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[2];
+
+  __device__ void clear() {
+    nvcuda::wmma::fill_fragment(acc[0], 0.f);
+    nvcuda::wmma::fill_fragment(acc[1], 0.f);
+  }
+  __device__ void step(const float (*fast_tile)[kTileF], const float (*slow_tile)[kSlowPitch],
+                       int tid) {
+    using namespace nvcuda;
+    const int warp = tid / 32;
+    const int f_off = 16 * (warp % 4), s_off = 32 * (warp / 4);
+#pragma unroll
+    for (int kk = 0; kk < kTileK; kk += 8) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a;
+      wmma::load_matrix_sync(a, &fast_tile[kk][f_off], kTileF);
+#pragma unroll
+      for (int e = 0; e < a.num_elements; ++e) a.x[e] = wmma::__float_to_tf32(a.x[e]);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b;
+        wmma::load_matrix_sync(b, &slow_tile[kk][s_off + 16 * j], kSlowPitch);
+#pragma unroll
+        for (int e = 0; e < b.num_elements; ++e) b.x[e] = wmma::__float_to_tf32(b.x[e]);
+        wmma::mma_sync(acc[j], a, b, acc[j]);
+      }
+    }
+  }
+  template <class Problem>
+  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
+    using namespace nvcuda;
+    __shared__ __align__(32) float out_tile[kTileS][kOutPitch];
+    const int warp = tid / 32;
+    const int f_off = 16 * (warp % 4), s_off = 32 * (warp / 4);
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(&out_tile[s_off + 16 * j][f_off], acc[j], kOutPitch,
+                              wmma::mem_col_major);
+    __syncthreads();
+    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
+    const int fast_dim = pb.fast_dim();
+#pragma unroll
+    for (int i = 0; i < kMicro; ++i) {
+      const int f = f0 + tf + i * kThreadsF;
+      float v[kMicro];
+#pragma unroll
+      for (int j = 0; j < kMicro; ++j) v[j] = out_tile[ts + j * kThreadsS][tf + i * kThreadsF];
+      if (f < fast_dim) pb.store(f, s0 + ts, v, z);
+    }
+  }
+};
+#else
+// No TF32 tensor cores below compute capability 8.0 (the launchers refuse TF32 on such
+// devices); should this code still run there (PTX built for an older target), it
+// computes in FP32 rather than not at all.
+struct Tf32Math : FmaMathT<kTileS + 4> {};
+#endif
+
+// ---------------------------------------------------------------------------------------
+// The GEMM. grid = (ceil(fast / 64), ceil(slow / 64), reduction chunks), block = 256.
+// Shared memory: fast tile 16 x 64 floats (4096 B) + slow tile 16 x Math::kSlowPitch
+// floats (4160 B for FP32; 4352 B, plus the 17408 B result tile, for TF32).
+template <class Problem, class Math>
 __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem pb) {
-  __shared__ float fast_tile[kTileK][kTileF];
-  __shared__ float slow_tile[kTileK][kTileS + 1];
+  __shared__ __align__(32) float fast_tile[kTileK][kTileF];
+  __shared__ __align__(32) float slow_tile[kTileK][Math::kSlowPitch];
 
   const int tid = static_cast<int>(threadIdx.x);
   const int f0 = static_cast<int>(blockIdx.x) * kTileF;
@@ -380,14 +510,8 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem p
   const typename Problem::Fast fast(pb, f0 + load_f);
   const typename Problem::Slow slow(pb, s0 + load_s);
 
-  // Computing roles.
-  const int tf = tid % kThreadsF, ts = tid / kThreadsF;
-
-  float acc[kMicro][kMicro];
-#pragma unroll
-  for (int i = 0; i < kMicro; ++i)
-#pragma unroll
-    for (int j = 0; j < kMicro; ++j) acc[i][j] = 0.f;
+  Math math;
+  math.clear();
 
   // Registers hold the next step's operands while the current one is multiplied.
   float fr[kLoads] = {0.f, 0.f, 0.f, 0.f}, sr[kLoads] = {0.f, 0.f, 0.f, 0.f};
@@ -405,69 +529,10 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem p
       fast.load(pb, k0 + kTileK + load_fk, end, fr);
       slow.load(pb, k0 + kTileK + load_sk, end, sr);
     }
-#pragma unroll
-    for (int kk = 0; kk < kTileK; ++kk) {
-      float a[kMicro], bv[kMicro];
-#pragma unroll
-      for (int i = 0; i < kMicro; ++i) a[i] = fast_tile[kk][tf + i * kThreadsF];
-#pragma unroll
-      for (int j = 0; j < kMicro; ++j) bv[j] = slow_tile[kk][ts + j * kThreadsS];
-#pragma unroll
-      for (int i = 0; i < kMicro; ++i)
-#pragma unroll
-        for (int j = 0; j < kMicro; ++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);
-    }
+    math.step(fast_tile, slow_tile, tid);
     __syncthreads();  // the tiles are overwritten next step
   }
-
-  const int fast_dim = pb.fast_dim();
-#pragma unroll
-  for (int i = 0; i < kMicro; ++i) {
-    const int f = f0 + tf + i * kThreadsF;
-    if (f < fast_dim) pb.store(f, s0 + ts, acc[i], z);
-  }
-}
-
-// dw[i] = sum over z = 0 .. splits-1, in that order, of partial[z][i].
-__global__ void __launch_bounds__(kThreads)
-    sum_partials_kernel(const float* __restrict__ partial, int splits, int64_t count,
-                        float* __restrict__ dw) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
-    float acc = 0.f;
-    for (int z = 0; z < splits; ++z) acc += partial[int64_t(z) * count + i];
-    dw[i] = acc;
-  }
-}
-
-// db[k] = sum over n, p, q of dy[n, k, p, q]: one block per filter, each thread a strided
-// sum over the flattened (n, pq) index, then a fixed-shape tree over the block.
-__global__ void __launch_bounds__(kThreads)
-    bias_grad_kernel(const float* __restrict__ dy, int n_images, int k_filters, int pq,
-                     float* __restrict__ db) {
-  __shared__ float partial[kThreads];
-  const int tid = static_cast<int>(threadIdx.x);
-  const int kk = static_cast<int>(blockIdx.x);
-  const int step_n = kThreads / pq, step_pix = kThreads % pq;  // pq >= 1 here
-  int n = tid / pq, pix = tid - n * pq;
-  float acc = 0.f;
-  while (n < n_images) {
-    acc += dy[(int64_t(n) * k_filters + kk) * pq + pix];
-    n += step_n;
-    pix += step_pix;
-    if (pix >= pq) {
-      pix -= pq;
-      ++n;
-    }
-  }
-  partial[tid] = acc;
-  __syncthreads();
-#pragma unroll
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (tid < half) partial[tid] += partial[tid + half];
-    __syncthreads();
-  }
-  if (tid == 0) db[kk] = partial[0];
+  math.epilogue(pb, f0, s0, z, tid);
 }
 
 }  // namespace conv2d_detail

@@ -16,8 +16,9 @@ using detail::global_stride;
 
 // y may alias x (each thread reads x[i] before writing y[i]): no __restrict__ on them.
 __global__ void dropout_forward_kernel(int64_t size, int64_t spatial, bool per_channel, float rate,
-                                       float scale, uint64_t seed, const float* x, float* y,
+                                       float scale, StepSeed step_seed, const float* x, float* y,
                                        float* __restrict__ mask) {
+  const uint64_t seed = step_seed.value();
   for (int64_t i = global_index(); i < size; i += global_stride()) {
     const uint64_t counter = static_cast<uint64_t>(per_channel ? i / spatial : i);
     // float >= float is the reference's comparison in double of the same two floats.
@@ -37,7 +38,7 @@ __global__ void dropout_backward_kernel(int64_t size, const float* __restrict__ 
 
 // rate outside [0, 1) (or NaN) is refused with cudaErrorInvalidValue, where the reference
 // throws; nothing is launched then.
-cudaError_t dropout_forward(const DropoutGeometry& g, float rate, uint64_t seed, const float* x,
+cudaError_t dropout_forward(const DropoutGeometry& g, float rate, StepSeed seed, const float* x,
                             float* y, float* mask, cudaStream_t stream) {
   if (!(rate >= 0.f && rate < 1.f)) return cudaErrorInvalidValue;
   const int64_t size = g.size();

@@ -13,16 +13,18 @@ using detail::global_index;
 using detail::global_stride;
 
 // w -= lr * g
-__global__ void sgd_plain_kernel(int64_t n, float lr, float* __restrict__ w,
+__global__ void sgd_plain_kernel(int64_t n, Live<float> live_lr, float* __restrict__ w,
                                  const float* __restrict__ g) {
+  const float lr = live_lr.get();
   for (int64_t i = global_index(); i < n; i += global_stride())
     w[i] = __fsub_rn(w[i], __fmul_rn(lr, g[i]));
 }
 
 // v = momentum * v - lr * g; w += v, or with nesterov w += momentum * v - lr * g.
-__global__ void sgd_momentum_kernel(int64_t n, float lr, float momentum, bool nesterov,
+__global__ void sgd_momentum_kernel(int64_t n, Live<float> live_lr, float momentum, bool nesterov,
                                     float* __restrict__ w, const float* __restrict__ g,
                                     float* __restrict__ velocity) {
+  const float lr = live_lr.get();
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float gi = g[i];
     const float v = __fsub_rn(__fmul_rn(momentum, velocity[i]), __fmul_rn(lr, gi));
@@ -33,9 +35,11 @@ __global__ void sgd_momentum_kernel(int64_t n, float lr, float momentum, bool ne
 }
 
 // m += (g - m) * (1 - b1); v += (g * g - v) * (1 - b2); w -= (m * step) / (sqrt(v) + eps).
-__global__ void adam_kernel(int64_t n, float step_size, float one_minus_b1, float one_minus_b2,
-                            float epsilon, float* __restrict__ w, const float* __restrict__ g,
-                            float* __restrict__ m, float* __restrict__ v) {
+__global__ void adam_kernel(int64_t n, Live<float> live_step_size, float one_minus_b1,
+                            float one_minus_b2, float epsilon, float* __restrict__ w,
+                            const float* __restrict__ g, float* __restrict__ m,
+                            float* __restrict__ v) {
+  const float step_size = live_step_size.get();
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float gi = g[i];
     const float mi = __fadd_rn(m[i], __fmul_rn(__fsub_rn(gi, m[i]), one_minus_b1));
@@ -47,9 +51,10 @@ __global__ void adam_kernel(int64_t n, float step_size, float one_minus_b1, floa
 }
 
 // v = rho * v + (1 - rho) * g * g; w -= lr * g / sqrt(v + eps).
-__global__ void rmsprop_kernel(int64_t n, float lr, float rho, float one_minus_rho, float epsilon,
-                               float* __restrict__ w, const float* __restrict__ g,
+__global__ void rmsprop_kernel(int64_t n, Live<float> live_lr, float rho, float one_minus_rho,
+                               float epsilon, float* __restrict__ w, const float* __restrict__ g,
                                float* __restrict__ v) {
+  const float lr = live_lr.get();
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float gi = g[i];
     const float vi = __fadd_rn(__fmul_rn(rho, v[i]), __fmul_rn(__fmul_rn(one_minus_rho, gi), gi));
@@ -61,8 +66,8 @@ __global__ void rmsprop_kernel(int64_t n, float lr, float rho, float one_minus_r
 }  // namespace
 
 // With momentum 0 it is w -= lr * g and velocity is neither read nor written (may be null).
-cudaError_t sgd_update(int64_t n, float lr, float momentum, bool nesterov, float* w, const float* g,
-                       float* velocity, cudaStream_t stream) {
+cudaError_t sgd_update(int64_t n, Live<float> lr, float momentum, bool nesterov, float* w,
+                       const float* g, float* velocity, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   if (momentum == 0.0f)
     sgd_plain_kernel<<<detail::grid_for(n), detail::kThreads, 0, stream>>>(n, lr, w, g);
@@ -74,7 +79,7 @@ cudaError_t sgd_update(int64_t n, float lr, float momentum, bool nesterov, float
 
 // step_size = lr * sqrt(1 - b2^t) / (1 - b1^t), computed by the caller in double and
 // rounded to float, as the reference's alpha.
-cudaError_t adam_update(int64_t n, float step_size, float beta1, float beta2, float epsilon,
+cudaError_t adam_update(int64_t n, Live<float> step_size, float beta1, float beta2, float epsilon,
                         float* w, const float* g, float* m, float* v, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   const float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;  // as the reference
@@ -83,8 +88,8 @@ cudaError_t adam_update(int64_t n, float step_size, float beta1, float beta2, fl
   return cudaGetLastError();
 }
 
-cudaError_t rmsprop_update(int64_t n, float lr, float rho, float epsilon, float* w, const float* g,
-                           float* v, cudaStream_t stream) {
+cudaError_t rmsprop_update(int64_t n, Live<float> lr, float rho, float epsilon, float* w,
+                           const float* g, float* v, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   const float one_minus_rho = 1.0f - rho;  // as the reference
   rmsprop_kernel<<<detail::grid_for(n), detail::kThreads, 0, stream>>>(n, lr, rho, one_minus_rho,

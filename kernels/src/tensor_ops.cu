@@ -38,9 +38,12 @@ __global__ void channel_copy_kernel(const ChannelCopy g, const float* __restrict
   }
 }
 
+__global__ void store_step_kernel(StepScalars s, StepScalars* __restrict__ dst) { *dst = s; }
+
 __global__ void gather_rows_kernel(const float* __restrict__ src, int64_t row_len,
-                                   const int32_t* __restrict__ indices, int64_t count,
+                                   Live<const int32_t*> live_indices, int64_t count,
                                    float* __restrict__ dst) {
+  const int32_t* __restrict__ indices = live_indices.get();
   const int64_t total = count * row_len;
   for (int64_t i = global_index(); i < total; i += global_stride()) {
     const int64_t row = i / row_len, k = i - row * row_len;
@@ -100,12 +103,17 @@ cudaError_t channel_copy(const ChannelCopy& g, const float* src, float* dst, cud
   return cudaGetLastError();
 }
 
-cudaError_t gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
-                        float* dst, cudaStream_t stream) {
+cudaError_t gather_rows(const float* src, int64_t row_len, Live<const int32_t*> indices,
+                        int64_t count, float* dst, cudaStream_t stream) {
   if (row_len <= 0 || count <= 0) return cudaSuccess;
   const int64_t total = count * row_len;
   gather_rows_kernel<<<detail::grid_for(total), detail::kThreads, 0, stream>>>(src, row_len,
                                                                                indices, count, dst);
+  return cudaGetLastError();
+}
+
+cudaError_t store_step_scalars(const StepScalars& s, StepScalars* dst, cudaStream_t stream) {
+  store_step_kernel<<<1, 1, 0, stream>>>(s, dst);
   return cudaGetLastError();
 }
 

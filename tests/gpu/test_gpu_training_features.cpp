@@ -15,22 +15,12 @@
 #include "engine/graph/layers.h"
 #include "engine/train/trainer.h"
 #include "support/engine_fixtures.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace cnn {
 namespace {
 
-#define REQUIRE_GPU()                                                  \
-  do {                                                                 \
-    const CudaStatus st = probe_cuda();                                \
-    if (!st.available) GTEST_SKIP() << "no usable GPU: " << st.reason; \
-  } while (0)
-
-std::unique_ptr<cuda::CudaBackend> native_gpu() {
-  cuda::CudaOptions o;
-  o.policy = ImplPolicy::Native;
-  o.verbose = false;
-  return std::make_unique<cuda::CudaBackend>(o);
-}
+std::unique_ptr<cuda::CudaBackend> native_gpu() { return testing::quiet_gpu(ImplPolicy::Native); }
 
 TEST(GpuTrainingFeatures, BackendAugmentationEqualsTheCpus) {
   REQUIRE_GPU();
@@ -47,10 +37,11 @@ TEST(GpuTrainingFeatures, BackendAugmentationEqualsTheCpus) {
   Rng rng(5);
   for (int64_t i = 0; i < x.numel(); ++i) x.host()[i] = static_cast<float>(rng.uniform(-1, 1));
   Tensor y_cpu = Tensor::empty_host(x.shape());
-  cpu.augment(g, 77, x.host(), y_cpu.host());
+  const cnnk::StepSeed seed{77, 3, 12};
+  cpu.augment(g, seed, x.host(), y_cpu.host());
   const Tensor dx = be->to_device(x);
   const Tensor dy = be->empty(x.shape());
-  be->augment(g, 77, dx.data(), dy.data());
+  be->augment(g, seed, dx.data(), dy.data());
   const Tensor y_gpu = be->to_host(dy);
   EXPECT_EQ(0, std::memcmp(y_gpu.host(), y_cpu.host(), static_cast<size_t>(x.numel()) * 4));
 }

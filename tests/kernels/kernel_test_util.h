@@ -134,6 +134,19 @@ inline std::vector<double> reduction_bounds(const std::vector<double>& scale, do
   return b;
 }
 
+// Bounds for TF32 tensor-core results (inputs rounded to 10 mantissa bits, products and
+// sums in FP32). Rounding each operand to nearest moves it by at most u = 2^-11 of
+// itself, so each product by at most 2u + u^2 < 2^-9.9 of itself: over the sum, at most
+// 2^-9 * sum|terms|, however long the reduction (a deterministic bound, not a
+// probabilistic one). The FP32 accumulation adds the bound of reduction_bounds, taken 4x
+// wider because tensor cores need not round their internal additions to nearest.
+inline std::vector<double> tf32_reduction_bounds(const std::vector<double>& scale, double length,
+                                                 double atol = 1e-6) {
+  std::vector<double> b = reduction_bounds(scale, length, 4 * (4.0 / 8388608.0), 0.0);
+  for (size_t i = 0; i < b.size(); ++i) b[i] += atol + std::ldexp(1.0, -9) * std::abs(scale[i]);
+  return b;
+}
+
 // The largest |actual - expected| / bound[i] (bound may be a single value) and where:
 // how close a passing comparison came to its tolerance.
 template <class A, class E>

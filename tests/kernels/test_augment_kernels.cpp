@@ -24,12 +24,13 @@ void check_against_reference(const AugmentGeometry& g, uint64_t seed) {
   const std::vector<float> x = test::cast_all<float>(
       test::random_values(static_cast<size_t>(g.size()), seed + 3, -1.0, 1.0));
   std::vector<float> y(x.size());
-  ref::augment(g, seed, x.data(), y.data());
+  const cnnk::StepSeed step_seed{seed, 0xA06, static_cast<int64_t>(seed % 997)};
+  ref::augment(g, step_seed.value(), x.data(), y.data());
 
   DeviceBuffer<float> d_x(x), d_y(x.size());
   ASSERT_TRUE(d_x.ok() && d_y.ok());
   CNN_CUDA_OK(d_y.fill_bytes(0xFF));
-  CNN_CUDA_OK(cnnk::augment(g, seed, d_x.get(), d_y.get(), nullptr));
+  CNN_CUDA_OK(cnnk::augment(g, step_seed, d_x.get(), d_y.get(), nullptr));
   CNN_CUDA_OK(test::sync_status());
   EXPECT_TRUE(test::all_equal("augmented", d_y.download(), y));
 }
@@ -63,9 +64,9 @@ TEST(AugmentKernel, RefusesInPlaceAndAcceptsAnEmptyBatch) {
   CNN_REQUIRE_GPU();
   DeviceBuffer<float> d(16);
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(cnnk::augment(geometry(1, 1, 4, 4, true, 1), 1, d.get(), d.get(), nullptr),
+  EXPECT_EQ(cnnk::augment(geometry(1, 1, 4, 4, true, 1), {1, 0, 0}, d.get(), d.get(), nullptr),
             cudaErrorInvalidValue);
-  EXPECT_EQ(cnnk::augment(geometry(0, 1, 4, 4, true, 1), 1, nullptr, nullptr, nullptr),
+  EXPECT_EQ(cnnk::augment(geometry(0, 1, 4, 4, true, 1), {1, 0, 0}, nullptr, nullptr, nullptr),
             cudaSuccess);
 }
 

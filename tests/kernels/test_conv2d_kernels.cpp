@@ -1,7 +1,9 @@
-// The handwritten convolution kernels (kernels/src/conv2d.cu) against the CPU reference:
-// a sweep of named edge shapes and the seed models' layers, each pass compared with a
-// bound derived from its reduction length, and bit for bit on small integers. Without a
-// GPU the device tests skip; the support and workspace queries run anyway.
+// The handwritten convolution kernels (kernels/src/conv2d*.cu) against the CPU reference:
+// a sweep of named edge shapes and the seed models' layers, every variant (direct, FP32
+// implicit GEMM, TF32 implicit GEMM) of each pass compared with a bound derived from its
+// reduction length, and bit for bit on small integers; the activation fused into the
+// forward epilogue against the separate pass. Without a GPU the device tests skip; the
+// support, variant and workspace queries run anyway.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnk/activation.h"
 #include "cnnk/conv2d.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -20,7 +23,11 @@
 namespace cnn {
 namespace {
 
+using cnnk::ActKind;
 using cnnk::Conv2dGeometry;
+using cnnk::ConvOptions;
+using cnnk::ConvPass;
+using cnnk::ConvVariant;
 using test::cast_all;
 using test::DeviceBuffer;
 
@@ -139,23 +146,61 @@ struct ConvResults {
   std::vector<T> y, dx, dw, db;  // db empty: no bias
 };
 
-// All three passes on the GPU, every output (and the workspace) poisoned with NaN first.
-void run_gpu(const Conv2dGeometry& g, const ConvTensors<float>& in, ConvResults<float>& out) {
+// The variants each case runs. A pass that a variant cannot run on the geometry (direct
+// has no backward data; its shared memory limits the shapes) runs the FP32 implicit GEMM.
+const ConvVariant kVariants[] = {ConvVariant::Direct, ConvVariant::Igemm, ConvVariant::IgemmTf32};
+
+ConvOptions options_for(ConvPass pass, const Conv2dGeometry& g, ConvVariant v) {
+  ConvOptions o;
+  if (v != ConvVariant::Auto)
+    o.variant = cnnk::conv2d_variant_supports(pass, g, v).ok ? v : ConvVariant::Igemm;
+  return o;
+}
+std::string variant_of(ConvPass pass, const Conv2dGeometry& g, ConvVariant v) {
+  return cnnk::conv2d_variant_name(cnnk::conv2d_variant(pass, g, options_for(pass, g, v)));
+}
+
+// TF32 needs compute capability 8.0; older devices skip the TF32 variant.
+bool device_has_tf32() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 8;
+}
+bool runnable(ConvVariant v) { return v != ConvVariant::IgemmTf32 || device_has_tf32(); }
+
+// Bounds for a pass that ran variant v (the bias gradient is always FP32).
+std::vector<double> bounds_for(ConvVariant v, const std::vector<double>& scale, double length) {
+  return v == ConvVariant::IgemmTf32 ? test::tf32_reduction_bounds(scale, length)
+                                     : test::reduction_bounds(scale, length);
+}
+
+// All three passes on the GPU, every output (and the workspace) poisoned with NaN first;
+// each pass with variant v where it can run it (Auto: the launchers' own choice).
+void run_gpu(const Conv2dGeometry& g, const ConvTensors<float>& in, ConvResults<float>& out,
+             ConvVariant v = ConvVariant::Auto) {
   const bool bias = !in.b.empty();
+  const ConvOptions fwd = options_for(ConvPass::Forward, g, v);
+  const ConvOptions data = options_for(ConvPass::BackwardData, g, v);
+  const ConvOptions filter = options_for(ConvPass::BackwardFilter, g, v);
   DeviceBuffer<float> x(in.x), w(in.w), b(in.b), dy(in.dy);
   DeviceBuffer<float> y(sz(g.output_size())), dx(sz(g.input_size())), dw(sz(g.filter_size())),
       db(bias ? sz(g.k) : 0);
-  const size_t ws_bytes = cnnk::conv2d_backward_filter_workspace_bytes(g);
+  const size_t ws_bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, filter);
   DeviceBuffer<float> ws((ws_bytes + sizeof(float) - 1) / sizeof(float));
   for (const DeviceBuffer<float>* buf : {&x, &w, &b, &dy, &y, &dx, &dw, &db, &ws})
     ASSERT_TRUE(buf->ok()) << "device allocation or upload failed";
   for (DeviceBuffer<float>* buf : {&y, &dx, &dw, &db, &ws}) CNN_CUDA_OK(buf->fill_bytes(0xFF));
 
-  CNN_CUDA_OK(
-      cnnk::conv2d_forward(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), nullptr));
-  CNN_CUDA_OK(cnnk::conv2d_backward_data(g, dy.get(), w.get(), dx.get(), nullptr));
+  CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), nullptr,
+                                   ActKind::Linear, fwd));
+  CNN_CUDA_OK(cnnk::conv2d_backward_data(g, dy.get(), w.get(), dx.get(), nullptr, data));
   CNN_CUDA_OK(cnnk::conv2d_backward_filter(g, x.get(), dy.get(), dw.get(),
-                                           bias ? db.get() : nullptr, ws.get(), ws_bytes, nullptr));
+                                           bias ? db.get() : nullptr, ws.get(), ws_bytes, nullptr,
+                                           filter));
   CNN_CUDA_OK(test::sync_status());
   out.y = y.download();
   out.dx = dx.download();
@@ -220,6 +265,8 @@ class Conv2dKernelSweep : public ::testing::TestWithParam<ConvCase> {};
 // Random values in [-1, 1): each result within atol + rtol * sqrt(L) * sum|terms| of the
 // double reference, L the length of its reduction; the sums of |terms| come from the
 // reference run on absolute values.
+// TF32 results get the bound of tf32_reduction_bounds (2^-9 of the sum of |terms| for
+// the rounded inputs, plus the FP32 accumulation's).
 TEST_P(Conv2dKernelSweep, MatchesReference) {
   CNN_REQUIRE_GPU();
   const ConvCase& cc = GetParam();
@@ -227,27 +274,36 @@ TEST_P(Conv2dKernelSweep, MatchesReference) {
   SCOPED_TRACE(describe(g));
   std::printf("  %s\n", describe(g).c_str());
   const ConvTensors<float> in = random_tensors(g, cc.bias, 1000);
-  ConvResults<float> got;
-  run_gpu(g, in, got);
-  if (HasFatalFailure()) return;
   const ConvResults<double> want = run_reference(g, to_double(in, false));
   const ConvResults<double> scale = run_reference(g, to_double(in, true));
-
   const double forward_len = double(g.c) * g.r * g.s + (cc.bias ? 1 : 0);
   const double data_len = double(g.k) * g.r * g.s;
   const double filter_len = double(g.n) * g.p * g.q;
-  test::expect_within("forward y", got.y, want.y, test::reduction_bounds(scale.y, forward_len));
-  test::expect_within("backward data dx", got.dx, want.dx,
-                      test::reduction_bounds(scale.dx, data_len));
-  test::expect_within("backward filter dw", got.dw, want.dw,
-                      test::reduction_bounds(scale.dw, filter_len));
-  if (cc.bias)
-    test::expect_within("bias grad db", got.db, want.db,
-                        test::reduction_bounds(scale.db, filter_len));
+
+  for (const ConvVariant v : kVariants) {
+    if (!runnable(v)) continue;
+    SCOPED_TRACE(cnnk::conv2d_variant_name(v));
+    ConvResults<float> got;
+    run_gpu(g, in, got, v);
+    if (HasFatalFailure()) return;
+    const ConvVariant fwd = options_for(ConvPass::Forward, g, v).variant;
+    const ConvVariant data = options_for(ConvPass::BackwardData, g, v).variant;
+    const ConvVariant filter = options_for(ConvPass::BackwardFilter, g, v).variant;
+    test::expect_within(variant_of(ConvPass::Forward, g, v) + " forward y", got.y, want.y,
+                        bounds_for(fwd, scale.y, forward_len));
+    test::expect_within(variant_of(ConvPass::BackwardData, g, v) + " backward data dx", got.dx,
+                        want.dx, bounds_for(data, scale.dx, data_len));
+    test::expect_within(variant_of(ConvPass::BackwardFilter, g, v) + " backward filter dw", got.dw,
+                        want.dw, bounds_for(filter, scale.dw, filter_len));
+    if (cc.bias)
+      test::expect_within("bias grad db", got.db, want.db,
+                          test::reduction_bounds(scale.db, filter_len));
+  }
 }
 
 // Small integers: every product and partial sum is an integer below 2^24, exact in float
-// in any order, so the kernels must agree with the reference bit for bit.
+// in any order, so the kernels must agree with the reference bit for bit. That includes
+// TF32: integers of magnitude at most 3 need 2 significant bits, well within its 11.
 TEST_P(Conv2dKernelSweep, ExactOnSmallIntegers) {
   CNN_REQUIRE_GPU();
   const ConvCase& cc = GetParam();
@@ -259,14 +315,20 @@ TEST_P(Conv2dKernelSweep, ExactOnSmallIntegers) {
                          3.0;
   ASSERT_LT(largest, 16777216.0) << "the case is too large to be exact in float";
   const ConvTensors<float> in = integer_tensors(g, cc.bias, 2000);
-  ConvResults<float> got;
-  run_gpu(g, in, got);
-  if (HasFatalFailure()) return;
   const ConvResults<float> want = run_reference(g, in);  // double accumulation: exact
-  EXPECT_TRUE(test::all_equal("forward y", got.y, want.y));
-  EXPECT_TRUE(test::all_equal("backward data dx", got.dx, want.dx));
-  EXPECT_TRUE(test::all_equal("backward filter dw", got.dw, want.dw));
-  EXPECT_TRUE(test::all_equal("bias grad db", got.db, want.db));
+  for (const ConvVariant v : kVariants) {
+    if (!runnable(v)) continue;
+    SCOPED_TRACE(cnnk::conv2d_variant_name(v));
+    ConvResults<float> got;
+    run_gpu(g, in, got, v);
+    if (HasFatalFailure()) return;
+    EXPECT_TRUE(test::all_equal(variant_of(ConvPass::Forward, g, v) + " forward y", got.y, want.y));
+    EXPECT_TRUE(test::all_equal(variant_of(ConvPass::BackwardData, g, v) + " backward data dx",
+                                got.dx, want.dx));
+    EXPECT_TRUE(test::all_equal(variant_of(ConvPass::BackwardFilter, g, v) + " backward filter dw",
+                                got.dw, want.dw));
+    EXPECT_TRUE(test::all_equal("bias grad db", got.db, want.db));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dKernelSweep, ::testing::ValuesIn(kCases),
@@ -310,13 +372,15 @@ TEST(Conv2dKernelSupport, RefusesBeyondThirtyTwoBitIndexing) {
   EXPECT_NE(std::string(s.reason).find("2^30"), std::string::npos) << s.reason;
 }
 
-// The workspace holds a whole number (2 to 32) of partial filter gradients when the
-// reduction over N*P*Q is split: never for short reductions (at most 512), always for
-// long ones (over 4096).
+// The implicit GEMM's workspace holds a whole number (2 to 32) of partial filter
+// gradients when the reduction over N*P*Q is split: never for short reductions (at most
+// 512), always for long ones (over 4096).
 TEST(Conv2dKernelWorkspace, SizedForTheSplitReduction) {
+  ConvOptions igemm;
+  igemm.variant = ConvVariant::Igemm;
   for (const ConvCase& cc : kCases) {
     const Conv2dGeometry g = geometry_of(cc);
-    const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g);
+    const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, igemm);
     const int64_t npq = int64_t(g.n) * g.p * g.q;
     const size_t partial = sz(g.filter_size()) * sizeof(float);
     if (npq <= 512) {
@@ -330,21 +394,60 @@ TEST(Conv2dKernelWorkspace, SizedForTheSplitReduction) {
       EXPECT_GE(bytes / partial, 2u) << cc.name;
       EXPECT_LE(bytes / partial, 32u) << cc.name;
     }
-    EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g)) << cc.name;
+    EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g, igemm)) << cc.name;
+    // TF32 multiplies the same tiles: the same split.
+    ConvOptions tf32;
+    tf32.variant = ConvVariant::IgemmTf32;
+    EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g, tf32)) << cc.name;
   }
   const Conv2dGeometry capped = geometry_of(by_name("split_capped_at_32"));
-  EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(capped),
+  EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(capped, igemm),
             32u * sz(capped.filter_size()) * sizeof(float));
 
-  // A workspace smaller than asked for is refused before any launch.
+  // A workspace smaller than asked for is refused before any launch, for every variant.
   const Conv2dGeometry g = geometry_of(by_name("split_many_chunks"));
-  const size_t need = cnnk::conv2d_backward_filter_workspace_bytes(g);
-  ASSERT_GT(need, 0u);
-  float* fake = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
-  EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, fake, need - 1, nullptr),
-            cudaErrorInvalidValue);
-  EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, nullptr, need, nullptr),
-            cudaErrorInvalidValue);
+  for (const ConvVariant v : kVariants) {
+    ConvOptions o;
+    o.variant = v;
+    const size_t need = cnnk::conv2d_backward_filter_workspace_bytes(g, o);
+    ASSERT_GT(need, 0u) << cnnk::conv2d_variant_name(v);
+    float* fake = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
+    EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, fake, need - 1, nullptr, o),
+              cudaErrorInvalidValue);
+    EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, nullptr, need, nullptr, o),
+              cudaErrorInvalidValue);
+  }
+}
+
+// The direct backward filter sums one partial per split of the N*P*Q pixels (at most
+// 256; none for a single split), and the default options ask for what the chosen
+// variant needs.
+TEST(Conv2dKernelWorkspace, DirectSplitsArePartialsOfTheFilter) {
+  ConvOptions direct;
+  direct.variant = ConvVariant::Direct;
+  int direct_cases = 0;
+  for (const ConvCase& cc : kCases) {
+    const Conv2dGeometry g = geometry_of(cc);
+    const ConvVariant chosen = cnnk::conv2d_variant(ConvPass::BackwardFilter, g);
+    ConvOptions same;
+    same.variant = chosen;
+    EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(g),
+              cnnk::conv2d_backward_filter_workspace_bytes(g, same))
+        << cc.name;
+    if (!cnnk::conv2d_variant_supports(ConvPass::BackwardFilter, g, ConvVariant::Direct).ok) {
+      EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(g, direct), 0u) << cc.name;
+      continue;
+    }
+    ++direct_cases;
+    const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, direct);
+    const size_t partial = sz(g.filter_size()) * sizeof(float);
+    if (bytes > 0) {
+      EXPECT_EQ(bytes % partial, 0u) << cc.name;
+      EXPECT_GE(bytes / partial, 2u) << cc.name;
+      EXPECT_LE(bytes / partial, 256u) << cc.name;
+    }
+  }
+  EXPECT_GT(direct_cases, 10);
 }
 
 // Empty problems launch nothing.
@@ -355,6 +458,75 @@ TEST(Conv2dKernelEmpty, ZeroBatchForwardAndBackwardDataDoNothing) {
   EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
   EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
   EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(g), 0u);
+}
+
+// Which kernel runs is a pure function of the pass, the geometry and the options.
+TEST(Conv2dKernelVariants, FirstLayersRunTheDirectKernel) {
+  ConvOptions tf32;
+  tf32.tf32 = true;
+  for (const char* name : {"fmnist_conv1_1to64_k7_28", "mnist_conv1_1to16_valid_28",
+                           "k3_valid_c3_k17", "k7_same_s2_13"}) {
+    const Conv2dGeometry g = geometry_of(by_name(name));
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, g), ConvVariant::Direct) << name;
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardFilter, g), ConvVariant::Direct) << name;
+    // Direct is exact FP32, and chosen with TF32 allowed too.
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, g, tf32), ConvVariant::Direct) << name;
+    // Backward data has no direct kernel.
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardData, g), ConvVariant::Igemm) << name;
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardData, g, tf32), ConvVariant::IgemmTf32)
+        << name;
+  }
+  for (const char* name : {"fmnist_conv2_64to128_14", "fmnist_conv5_256to256_7", "c130_k1"}) {
+    const Conv2dGeometry g = geometry_of(by_name(name));
+    for (const ConvPass pass :
+         {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardFilter}) {
+      EXPECT_EQ(cnnk::conv2d_variant(pass, g), ConvVariant::Igemm) << name;
+      EXPECT_EQ(cnnk::conv2d_variant(pass, g, tf32), ConvVariant::IgemmTf32) << name;
+    }
+  }
+  EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Direct), "direct");
+  EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Igemm), "igemm");
+  EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::IgemmTf32), "igemm-tf32");
+  EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Auto), "auto");
+}
+
+// A forced variant that cannot run is refused before anything touches the device.
+TEST(Conv2dKernelVariants, ForcedDirectIsRefusedWhereItCannotRun) {
+  ConvOptions direct;
+  direct.variant = ConvVariant::Direct;
+  const Conv2dGeometry first = geometry_of(by_name("fmnist_conv1_1to64_k7_28"));
+  const cnnk::Support data =
+      cnnk::conv2d_variant_supports(ConvPass::BackwardData, first, ConvVariant::Direct);
+  EXPECT_FALSE(data.ok);
+  EXPECT_NE(std::string(data.reason).find("backward-data"), std::string::npos) << data.reason;
+  EXPECT_EQ(cnnk::conv2d_backward_data(first, nullptr, nullptr, nullptr, nullptr, direct),
+            cudaErrorInvalidValue);
+
+  const Conv2dGeometry wide = geometry_of(by_name("fmnist_conv2_64to128_14"));  // C*R*S 576
+  for (const ConvPass pass : {ConvPass::Forward, ConvPass::BackwardFilter}) {
+    const cnnk::Support s = cnnk::conv2d_variant_supports(pass, wide, ConvVariant::Direct);
+    EXPECT_FALSE(s.ok);
+    EXPECT_NE(std::string(s.reason).find("C*R*S"), std::string::npos) << s.reason;
+  }
+  EXPECT_EQ(cnnk::conv2d_forward(wide, nullptr, nullptr, nullptr, nullptr, nullptr, ActKind::Linear,
+                                 direct),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cnnk::conv2d_backward_filter(wide, nullptr, nullptr, nullptr, nullptr, nullptr, 0,
+                                         nullptr, direct),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(wide, direct), 0u);
+
+  Conv2dGeometry big_window = first;  // 11x11: past the direct kernel's 9x9
+  big_window.r = big_window.s = 11;
+  big_window.pad_top = big_window.pad_left = 5;
+  EXPECT_FALSE(
+      cnnk::conv2d_variant_supports(ConvPass::Forward, big_window, ConvVariant::Direct).ok);
+  EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, big_window), ConvVariant::Igemm);
+  // The implicit GEMM takes every supported geometry.
+  for (const ConvCase& cc : kCases)
+    for (const ConvVariant v : {ConvVariant::Igemm, ConvVariant::IgemmTf32})
+      EXPECT_TRUE(cnnk::conv2d_variant_supports(ConvPass::BackwardData, geometry_of(cc), v).ok)
+          << cc.name;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -385,16 +557,20 @@ TEST(Conv2dKernelPoison, EveryOutputIsAssigned) {
     const ConvCase& cc = by_name(name);
     const Conv2dGeometry g = geometry_of(cc);
     SCOPED_TRACE(describe(g));
-    ConvResults<float> got;
-    run_gpu(g, random_tensors(g, cc.bias, 3000), got);
-    if (HasFatalFailure()) return;
-    size_t nan = 0, zero_dx = 0;
-    for (const std::vector<float>* v : {&got.y, &got.dx, &got.dw, &got.db})
-      for (float f : *v) nan += std::isnan(f) ? 1 : 0;
-    for (float f : got.dx) zero_dx += f == 0.f ? 1 : 0;
-    EXPECT_EQ(nan, 0u) << cc.name;
-    if (cc.sh > cc.kh) {
-      EXPECT_GT(zero_dx, 0u) << cc.name << ": expected unread inputs";
+    for (const ConvVariant variant : kVariants) {
+      if (!runnable(variant)) continue;
+      SCOPED_TRACE(cnnk::conv2d_variant_name(variant));
+      ConvResults<float> got;
+      run_gpu(g, random_tensors(g, cc.bias, 3000), got, variant);
+      if (HasFatalFailure()) return;
+      size_t nan = 0, zero_dx = 0;
+      for (const std::vector<float>* v : {&got.y, &got.dx, &got.dw, &got.db})
+        for (float f : *v) nan += std::isnan(f) ? 1 : 0;
+      for (float f : got.dx) zero_dx += f == 0.f ? 1 : 0;
+      EXPECT_EQ(nan, 0u) << cc.name;
+      if (cc.sh > cc.kh) {
+        EXPECT_GT(zero_dx, 0u) << cc.name << ": expected unread inputs";
+      }
     }
   }
 }
@@ -403,18 +579,69 @@ TEST(Conv2dKernelPoison, EveryOutputIsAssigned) {
 // reduction is split into chunks (fixed-order sums, no atomics).
 TEST(Conv2dKernelDeterminism, BackwardFilterRepeatsBitForBit) {
   CNN_REQUIRE_GPU();
-  for (const char* name : {"split_many_chunks", "split_uneven_last_chunk", "split_capped_at_32"}) {
+  for (const char* name : {"split_many_chunks", "split_uneven_last_chunk", "split_capped_at_32",
+                           "fmnist_conv1_1to64_k7_28"}) {
     const ConvCase& cc = by_name(name);
     const Conv2dGeometry g = geometry_of(cc);
     SCOPED_TRACE(describe(g));
     const ConvTensors<float> in = random_tensors(g, cc.bias, 4000);
-    ConvResults<float> first, second;
-    run_gpu(g, in, first);
-    if (HasFatalFailure()) return;
-    run_gpu(g, in, second);
-    if (HasFatalFailure()) return;
-    EXPECT_TRUE(test::all_equal("dw", second.dw, first.dw));
-    EXPECT_TRUE(test::all_equal("db", second.db, first.db));
+    for (const ConvVariant v : kVariants) {
+      if (!runnable(v)) continue;
+      SCOPED_TRACE(cnnk::conv2d_variant_name(v));
+      ConvResults<float> first, second;
+      run_gpu(g, in, first, v);
+      if (HasFatalFailure()) return;
+      run_gpu(g, in, second, v);
+      if (HasFatalFailure()) return;
+      EXPECT_TRUE(test::all_equal("dw", second.dw, first.dw));
+      EXPECT_TRUE(test::all_equal("db", second.db, first.db));
+    }
+  }
+}
+
+// The activation fused into the forward epilogue gives the bits of the separate pass
+// (conv, then cnnk::activation_forward in place), for every variant and activation; and
+// ReLU of the convolution stays within the convolution's bound of the reference (ReLU
+// never widens an error).
+TEST(Conv2dKernelFused, EpilogueActivationEqualsTheSeparatePass) {
+  CNN_REQUIRE_GPU();
+  for (const char* name : {"fmnist_conv1_1to64_k7_28", "mnist_conv1_1to16_valid_28",
+                           "k3_same_s2_odd13", "c17_k130_s2", "rows_65_k65", "k7_same_on_3x3"}) {
+    const ConvCase& cc = by_name(name);
+    const Conv2dGeometry g = geometry_of(cc);
+    SCOPED_TRACE(describe(g));
+    const ConvTensors<float> in = random_tensors(g, cc.bias, 5000);
+    const ConvResults<double> want = run_reference(g, to_double(in, false));
+    const ConvResults<double> scale = run_reference(g, to_double(in, true));
+    std::vector<double> want_relu = want.y;
+    for (double& v : want_relu) v = v > 0 ? v : 0;
+    const double forward_len = double(g.c) * g.r * g.s + (cc.bias ? 1 : 0);
+
+    DeviceBuffer<float> x(in.x), w(in.w), b(in.b), fused(sz(g.output_size())),
+        separate(sz(g.output_size()));
+    for (const DeviceBuffer<float>* buf : {&x, &w, &b, &fused, &separate})
+      ASSERT_TRUE(buf->ok()) << "device allocation or upload failed";
+    const float* bias = cc.bias ? b.get() : nullptr;
+    for (const ConvVariant v : kVariants) {
+      if (!runnable(v)) continue;
+      const ConvOptions o = options_for(ConvPass::Forward, g, v);
+      SCOPED_TRACE(cnnk::conv2d_variant_name(o.variant));
+      for (const ActKind act : {ActKind::Relu, ActKind::Sigmoid, ActKind::Tanh}) {
+        CNN_CUDA_OK(fused.fill_bytes(0xFF));
+        CNN_CUDA_OK(separate.fill_bytes(0xFF));
+        CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias, fused.get(), nullptr, act, o));
+        CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias, separate.get(), nullptr,
+                                         ActKind::Linear, o));
+        CNN_CUDA_OK(cnnk::activation_forward(act, g.output_size(), separate.get(), separate.get(),
+                                             nullptr));
+        CNN_CUDA_OK(test::sync_status());
+        const std::vector<float> got = fused.download();
+        EXPECT_TRUE(test::all_equal("fused vs separate", got, separate.download()));
+        if (act == ActKind::Relu)
+          test::expect_within("fused relu vs reference", got, want_relu,
+                              bounds_for(o.variant, scale.y, forward_len));
+      }
+    }
   }
 }
 

@@ -20,7 +20,9 @@ using test::DeviceBuffer;
 
 size_t sz(int64_t n) { return static_cast<size_t>(n); }
 
+// The kernel draws from StepSeed{seed, salt, step}.value(); the reference takes that value.
 void check_against_reference(const DropoutGeometry& g, float rate, uint64_t seed) {
+  const cnnk::StepSeed step_seed{seed, 0x5A17, static_cast<int64_t>(seed % 1000)};
   SCOPED_TRACE(::testing::Message()
                << "n " << g.n << " c " << g.c << " spatial " << g.spatial
                << (g.per_channel ? " per channel" : "") << " rate " << rate << " seed " << seed);
@@ -29,7 +31,7 @@ void check_against_reference(const DropoutGeometry& g, float rate, uint64_t seed
   const std::vector<float> dy =
       test::cast_all<float>(test::random_values(sz(g.size()), seed + 2, -1.0, 1.0));
   std::vector<float> y(x.size()), mask(x.size()), dx(x.size());
-  ref::dropout_forward<float>(g, rate, seed, x.data(), y.data(), mask.data());
+  ref::dropout_forward<float>(g, rate, step_seed.value(), x.data(), y.data(), mask.data());
   ref::dropout_backward<float>(g, mask.data(), dy.data(), dx.data());
 
   DeviceBuffer<float> d_x(x), d_dy(dy), d_y(y.size()), d_mask(mask.size()), d_dx(dx.size());
@@ -37,7 +39,8 @@ void check_against_reference(const DropoutGeometry& g, float rate, uint64_t seed
   CNN_CUDA_OK(d_y.fill_bytes(0xFF));
   CNN_CUDA_OK(d_mask.fill_bytes(0xFF));
   CNN_CUDA_OK(d_dx.fill_bytes(0xFF));
-  CNN_CUDA_OK(cnnk::dropout_forward(g, rate, seed, d_x.get(), d_y.get(), d_mask.get(), nullptr));
+  CNN_CUDA_OK(
+      cnnk::dropout_forward(g, rate, step_seed, d_x.get(), d_y.get(), d_mask.get(), nullptr));
   CNN_CUDA_OK(cnnk::dropout_backward(g, d_mask.get(), d_dy.get(), d_dx.get(), nullptr));
   CNN_CUDA_OK(test::sync_status());
   EXPECT_TRUE(test::all_equal("mask", d_mask.download(), mask));
@@ -74,7 +77,8 @@ TEST(DropoutKernel, SpatialDropoutDropsWholeMaps) {
   DeviceBuffer<float> d_x(std::vector<float>(sz(g.size()), 1.f)), d_y(sz(g.size())),
       d_mask(sz(g.size()));
   ASSERT_TRUE(d_x.ok() && d_y.ok() && d_mask.ok());
-  CNN_CUDA_OK(cnnk::dropout_forward(g, rate, 2024, d_x.get(), d_y.get(), d_mask.get(), nullptr));
+  CNN_CUDA_OK(
+      cnnk::dropout_forward(g, rate, {2024, 0, 0}, d_x.get(), d_y.get(), d_mask.get(), nullptr));
   CNN_CUDA_OK(test::sync_status());
   const std::vector<float> mask = d_mask.download();
   ASSERT_EQ(mask.size(), sz(g.size()));
@@ -93,11 +97,12 @@ TEST(DropoutKernel, SpatialDropoutDropsWholeMaps) {
 TEST(DropoutKernel, LauncherContract) {
   const DropoutGeometry g{2, 3, 4, false};
   for (const float bad : {-0.1f, 1.0f, 1.5f, std::numeric_limits<float>::quiet_NaN()})
-    EXPECT_EQ(cnnk::dropout_forward(g, bad, 1, nullptr, nullptr, nullptr, nullptr),
+    EXPECT_EQ(cnnk::dropout_forward(g, bad, {1, 0, 0}, nullptr, nullptr, nullptr, nullptr),
               cudaErrorInvalidValue)
         << "rate " << bad;
   const DropoutGeometry empty{0, 3, 4, false};
-  EXPECT_EQ(cnnk::dropout_forward(empty, 0.5f, 1, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
+  EXPECT_EQ(cnnk::dropout_forward(empty, 0.5f, {1, 0, 0}, nullptr, nullptr, nullptr, nullptr),
+            cudaSuccess);
   EXPECT_EQ(cnnk::dropout_backward(empty, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
 }
 

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <vector>
 
 #include "cnnk/activation.h"
 #include "cnnk/augment.h"
@@ -63,12 +65,32 @@ CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
   CNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   CNN_CUDA(cublasCreate(&cublas_));
   CNN_CUDA(cublasSetStream(cublas_, stream_));
-  // Strict FP32: no TF32 tensor-core math in the GEMMs (TF32 is an opt-in of its own).
-  CNN_CUDA(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  // TF32 needs compute capability 8.0 (Ampere); below it --tf32 is dropped, and said so.
+  int cc_major = 0;
+  CNN_CUDA(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, options_.device));
+  if (options_.tf32 && cc_major < 8) {
+    if (options_.verbose)
+      std::fprintf(stderr, "[cnn] --tf32 ignored: compute capability %d.x has no TF32 math\n",
+                   cc_major);
+    options_.tf32 = false;
+  }
+  // Strict FP32 unless --tf32: CUBLAS_DEFAULT_MATH never lowers FP32 GEMMs to TF32;
+  // CUBLAS_TF32_TENSOR_OP_MATH allows it.
+  CNN_CUDA(
+      cublasSetMathMode(cublas_, options_.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   cudnn_ = std::make_unique<CudnnContext>(stream_, allocator_, options_.workspace_limit);
   cudnn_->verbose = options_.verbose;
+  cudnn_->tf32 = options_.tf32;
+  // cuBLAS's own workspace would otherwise come from the driver on first use, possibly
+  // inside a captured step; 32 MiB is what cuBLAS documents for Hopper.
+  constexpr size_t kCublasWorkspace = size_t(32) << 20;
+  cublas_workspace_ = allocator_->allocate(kCublasWorkspace, "the cuBLAS workspace");
+  CNN_CUDA(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspace));
   metrics_ = allocator_->allocate(sizeof(cnnk::DeviceMetrics) + sizeof(int), "loss metrics");
   metrics_reset();
+  step_ = static_cast<cnnk::StepScalars*>(
+      allocator_->allocate(sizeof(cnnk::StepScalars), "the step scalars"));
+  set_step({});
 }
 
 CudaBackend::~CudaBackend() {
@@ -77,7 +99,9 @@ CudaBackend::~CudaBackend() {
   if (scratch_) allocator_->release(scratch_);
   if (loss_rows_) allocator_->release(loss_rows_);
   if (metrics_) allocator_->release(metrics_);
+  if (step_) allocator_->release(step_);
   if (cublas_) cublasDestroy(cublas_);
+  if (cublas_workspace_) allocator_->release(cublas_workspace_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -93,21 +117,12 @@ void CudaBackend::launched(cudaError_t status, const char* kernel) {
 
 // ---- implementation choice ----------------------------------------------------------
 
-float CudaBackend::time_ms(const std::function<void()>& f) {
-  cudaEvent_t start, stop;
-  CNN_CUDA(cudaEventCreate(&start));
-  CNN_CUDA(cudaEventCreate(&stop));
-  f();  // warm-up (and first-use plans)
-  CNN_CUDA(cudaEventRecord(start, stream_));
-  constexpr int kRepeats = 3;
-  for (int i = 0; i < kRepeats; ++i) f();
-  CNN_CUDA(cudaEventRecord(stop, stream_));
-  CNN_CUDA(cudaEventSynchronize(stop));
-  float ms = 0;
-  CNN_CUDA(cudaEventElapsedTime(&ms, start, stop));
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms / kRepeats;
+// Under --impl auto, each candidate's time: the median of three runs after one that
+// warms up (and makes its first-use plans), as `cnn bench` measures.
+double CudaBackend::median_ms(const std::function<void()>& f) {
+  std::vector<double> t = time_ms(f, 1, 3);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
 }
 
 Impl CudaBackend::choose(const std::string& family, const std::string& pass, const std::string& key,
@@ -120,7 +135,7 @@ Impl CudaBackend::choose(const std::string& family, const std::string& pass, con
   ImplChoice c = choose_impl(options_.policy, native, cudnn);
   std::string note = c.reason;
   if (c.needs_timing) {
-    const float t_native = time_ms(run_native), t_cudnn = time_ms(run_cudnn);
+    const double t_native = median_ms(run_native), t_cudnn = median_ms(run_cudnn);
     c = choose_impl(options_.policy, native, cudnn,
                     t_native <= t_cudnn ? Impl::Native : Impl::Cudnn);
     note = fmt::format("timed: native {:.3f} ms, cudnn {:.3f} ms", t_native, t_cudnn);
@@ -192,37 +207,89 @@ void CudaBackend::synchronize() { CNN_CUDA(cudaStreamSynchronize(stream_)); }
 
 // ---- convolution ----------------------------------------------------------------------
 
+namespace {
+// Names the kernel variant behind a native convolution choice: "native (direct)", or
+// "native (direct; <note>)" when the choice carries a note already. Idempotent.
+void tag_variant(std::map<std::string, std::string>& choices, const std::string& id,
+                 cnnk::ConvVariant variant) {
+  auto it = choices.find(id);
+  const std::string tag = cnnk::conv2d_variant_name(variant);
+  if (it == choices.end() || it->second.rfind("native", 0) != 0 ||
+      it->second.rfind("native (" + tag, 0) == 0)
+    return;
+  if (it->second == "native")
+    it->second = "native (" + tag + ")";
+  else
+    it->second.insert(std::strlen("native ("), tag + "; ");
+}
+}  // namespace
+
 void CudaBackend::conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
                                  const float* b, float* y) {
-  auto native = [&] { launched(cnnk::conv2d_forward(g, x, w, b, y, stream_), "conv2d_forward"); };
-  auto cudnn = [&] { cudnn::conv2d_forward(*cudnn_, g, x, w, b, y); };
-  const Impl impl = choose("conv2d", "forward", describe(g), cnnk::conv2d_supports(g),
+  conv2d_forward_fused(g, x, w, b, Activation::Linear, y);
+}
+
+void CudaBackend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const float* x,
+                                       const float* w, const float* b, Activation act, float* y) {
+  // Softmax is no elementwise epilogue: the convolution, then softmax's own pass.
+  if (act == Activation::Softmax) return Backend::conv2d_forward_fused(g, x, w, b, act, y);
+  const cnnk::ConvOptions o{options_.tf32};
+  auto native = [&] {
+    launched(cnnk::conv2d_forward(g, x, w, b, y, stream_, act_kind(act), o), "conv2d_forward");
+  };
+  // cuDNN: the convolution and bias, then the activation in place through this backend's
+  // own activation_forward, so the result is what the unfused layer computed.
+  auto cudnn = [&] {
+    cudnn::conv2d_forward(*cudnn_, g, x, w, b, y);
+    if (act != Activation::Linear) {
+      ActivationGeometry ag;
+      ag.n = g.n;
+      ag.c = g.k;
+      ag.spatial = int64_t(g.p) * g.q;
+      activation_forward(act, ag, y, y);
+    }
+  };
+  const std::string key = describe(g);
+  const Impl impl = choose("conv2d", "forward", key, cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
+  if (impl == Impl::Native)
+    tag_variant(choices_, "conv2d forward " + key,
+                cnnk::conv2d_variant(cnnk::ConvPass::Forward, g, o));
   impl == Impl::Native ? native() : cudnn();
 }
 
 void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
                                        const float* w, float* dx) {
+  const cnnk::ConvOptions o{options_.tf32};
   auto native = [&] {
-    launched(cnnk::conv2d_backward_data(g, dy, w, dx, stream_), "conv2d_backward_data");
+    launched(cnnk::conv2d_backward_data(g, dy, w, dx, stream_, o), "conv2d_backward_data");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_data(*cudnn_, g, dy, w, dx); };
-  const Impl impl = choose("conv2d", "backward-data", describe(g), cnnk::conv2d_supports(g),
+  const std::string key = describe(g);
+  const Impl impl = choose("conv2d", "backward-data", key, cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
+  if (impl == Impl::Native)
+    tag_variant(choices_, "conv2d backward-data " + key,
+                cnnk::conv2d_variant(cnnk::ConvPass::BackwardData, g, o));
   impl == Impl::Native ? native() : cudnn();
 }
 
 void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
                                          const float* dy, float* dw, float* db) {
+  const cnnk::ConvOptions o{options_.tf32};
   auto native = [&] {
-    const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g);
+    const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, o);
     launched(cnnk::conv2d_backward_filter(g, x, dy, dw, db, bytes ? scratch(bytes) : nullptr, bytes,
-                                          stream_),
+                                          stream_, o),
              "conv2d_backward_filter");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_filter(*cudnn_, g, x, dy, dw, db); };
-  const Impl impl = choose("conv2d", "backward-filter", describe(g), cnnk::conv2d_supports(g),
+  const std::string key = describe(g);
+  const Impl impl = choose("conv2d", "backward-filter", key, cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
+  if (impl == Impl::Native)
+    tag_variant(choices_, "conv2d backward-filter " + key,
+                cnnk::conv2d_variant(cnnk::ConvPass::BackwardFilter, g, o));
   impl == Impl::Native ? native() : cudnn();
 }
 
@@ -371,7 +438,7 @@ void CudaBackend::dense_backward_weights(const cnnk::DenseGeometry& g, const flo
 
 // ---- dropout, structure -------------------------------------------------------------------
 
-void CudaBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed,
+void CudaBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
                                   const float* x, float* y, float* mask) {
   CNN_CHECK(rate >= 0.0f && rate < 1.0f, ConfigError, "dropout rate must be in [0, 1), got {}",
             rate);
@@ -432,22 +499,21 @@ Metrics CudaBackend::metrics_read() {
 
 // ---- optimizers ------------------------------------------------------------------------------
 
-void CudaBackend::sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g,
-                             float* velocity) {
-  launched(cnnk::sgd_update(n, h.lr, h.momentum, h.nesterov, w, g, velocity, stream_),
+void CudaBackend::sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w,
+                             const float* g, float* velocity) {
+  launched(cnnk::sgd_update(n, rate, h.momentum, h.nesterov, w, g, velocity, stream_),
            "sgd_update");
 }
 
-void CudaBackend::adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g,
-                              float* m, float* v) {
-  const float alpha = adam_step_size(h, step);
-  launched(cnnk::adam_update(n, alpha, h.beta1, h.beta2, h.epsilon, w, g, m, v, stream_),
+void CudaBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w,
+                              const float* g, float* m, float* v) {
+  launched(cnnk::adam_update(n, rate, h.beta1, h.beta2, h.epsilon, w, g, m, v, stream_),
            "adam_update");
 }
 
-void CudaBackend::rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
-                                 float* v) {
-  launched(cnnk::rmsprop_update(n, h.lr, h.rho, h.epsilon, w, g, v, stream_), "rmsprop_update");
+void CudaBackend::rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate,
+                                 float* w, const float* g, float* v) {
+  launched(cnnk::rmsprop_update(n, rate, h.rho, h.epsilon, w, g, v, stream_), "rmsprop_update");
 }
 
 // ---- data ---------------------------------------------------------------------------------------
@@ -466,17 +532,76 @@ IndexBuffer CudaBackend::upload_indices(const std::vector<int32_t>& indices) {
   return buf;
 }
 
-void CudaBackend::gather_rows(const float* src, int64_t row_len, const int32_t* indices,
-                              int64_t count, float* dst) {
+void CudaBackend::gather_rows(const float* src, int64_t row_len,
+                              cnnk::Live<const int32_t*> indices, int64_t count, float* dst) {
   launched(cnnk::gather_rows(src, row_len, indices, count, dst, stream_), "gather_rows");
 }
 
-void CudaBackend::augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) {
+void CudaBackend::augment(const cnnk::AugmentGeometry& g, cnnk::StepSeed seed, const float* x,
+                          float* y) {
   CNN_CHECK(g.n >= 0 && g.c >= 0 && g.h >= 0 && g.w >= 0 && g.max_shift >= 0, ConfigError,
             "augmentation of a [{}, {}, {}, {}] batch with shift {}", g.n, g.c, g.h, g.w,
             g.max_shift);
   CNN_CHECK(g.size() == 0 || x != y, Error, "augmentation cannot run in place");
   launched(cnnk::augment(g, seed, x, y, stream_), "augment");
+}
+
+// ---- step scalars and graph capture ---------------------------------------------------------
+
+void CudaBackend::set_step(const cnnk::StepScalars& s) {
+  launched(cnnk::store_step_scalars(s, step_, stream_), "store_step_scalars");
+}
+
+namespace {
+
+class CudaStepGraph final : public Backend::StepGraph {
+ public:
+  CudaStepGraph(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  ~CudaStepGraph() override { cudaGraphExecDestroy(exec_); }
+  CudaStepGraph(const CudaStepGraph&) = delete;
+  CudaStepGraph& operator=(const CudaStepGraph&) = delete;
+  void replay() override { CNN_CUDA(cudaGraphLaunch(exec_, stream_)); }
+
+ private:
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend::StepGraph> CudaBackend::capture(const std::function<void()>& body) {
+  // Synchronizing after every launch is what sync_debug is for, and a capture forbids it.
+  if (options_.sync_debug) return nullptr;
+  // Thread-local mode: this thread may not call what a capture cannot record (a
+  // synchronization, a cudaMalloc), and other threads are left alone.
+  CNN_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  allocator_->forbid_allocation("the capture of a training step into a CUDA graph");
+  std::string failure;
+  try {
+    body();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  allocator_->allow_allocation();
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);  // always: it resets the stream
+  if (failure.empty() && ended != cudaSuccess)
+    failure = fmt::format("cudaStreamEndCapture: {}", cudaGetErrorString(ended));
+  cudaGraphExec_t exec = nullptr;
+  if (failure.empty()) {
+    const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+    if (made != cudaSuccess)
+      failure = fmt::format("cudaGraphInstantiate: {}", cudaGetErrorString(made));
+  }
+  if (graph) cudaGraphDestroy(graph);
+  if (!failure.empty()) {
+    cudaGetLastError();  // the capture's error is reported here, not by the next launch
+    if (options_.verbose)
+      std::fprintf(stderr, "[cnn] CUDA graph capture failed, steps run uncaptured: %s\n",
+                   failure.c_str());
+    return nullptr;
+  }
+  return std::make_unique<CudaStepGraph>(exec, stream_);
 }
 
 }  // namespace cnn::cuda

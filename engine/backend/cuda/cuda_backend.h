@@ -51,6 +51,9 @@ class CudaBackend final : public Backend {
                             float* dx) override;
   void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const float* dy,
                               float* dw, float* db) override;
+  // The native kernels apply the activation in their epilogue; cuDNN runs it after.
+  void conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
+                            const float* b, Activation act, float* y) override;
 
   void pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) override;
   void pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* y,
@@ -79,8 +82,8 @@ class CudaBackend final : public Backend {
   void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                            const float* dy, float* dx) override;
 
-  void dropout_forward(const cnnk::DropoutGeometry& g, float rate, uint64_t seed, const float* x,
-                       float* y, float* mask) override;
+  void dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
+                       const float* x, float* y, float* mask) override;
   void dropout_backward(const cnnk::DropoutGeometry& g, const float* mask, const float* dy,
                         float* dx) override;
 
@@ -93,16 +96,28 @@ class CudaBackend final : public Backend {
   void metrics_reset() override;
   Metrics metrics_read() override;
 
-  void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* velocity) override;
-  void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g, float* m,
-                   float* v) override;
-  void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g,
-                      float* v) override;
+  void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w, const float* g,
+                  float* velocity) override;
+  void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w, const float* g,
+                   float* m, float* v) override;
+  void rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
+                      const float* g, float* v) override;
 
   IndexBuffer upload_indices(const std::vector<int32_t>& indices) override;
-  void gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
-                   float* dst) override;
-  void augment(const cnnk::AugmentGeometry& g, uint64_t seed, const float* x, float* y) override;
+  void gather_rows(const float* src, int64_t row_len, cnnk::Live<const int32_t*> indices,
+                   int64_t count, float* dst) override;
+  void augment(const cnnk::AugmentGeometry& g, cnnk::StepSeed seed, const float* x,
+               float* y) override;
+
+  const cnnk::StepScalars* step_scalars() const override { return step_; }
+  void set_step(const cnnk::StepScalars& s) override;
+  std::unique_ptr<StepGraph> capture(const std::function<void()>& body) override;
+
+  // Timing with CUDA events on the stream, and the Nsight capture range (cuda_timing.cpp).
+  std::unique_ptr<Timeline> timeline() override;
+  std::vector<double> time_ms(const std::function<void()>& body, int warmup, int repeats) override;
+  void profiler_start() override;
+  void profiler_stop() override;
 
  private:
   // Checks a launcher's status; under sync_debug also synchronizes and names the kernel.
@@ -112,7 +127,7 @@ class CudaBackend final : public Backend {
   Impl choose(const std::string& family, const std::string& pass, const std::string& key,
               cnnk::Support native, cnnk::Support cudnn, const std::function<void()>& run_native,
               const std::function<void()>& run_cudnn);
-  float time_ms(const std::function<void()>& f);
+  double median_ms(const std::function<void()>& f);
   void* scratch(size_t bytes);  // the native kernels' workspace (grown once per shape)
 
   CudaOptions options_;
@@ -125,6 +140,8 @@ class CudaBackend final : public Backend {
   void* metrics_ = nullptr;     // cnnk::DeviceMetrics followed by the bad-label flag
   float* loss_rows_ = nullptr;  // per-row loss and correct flags, 2 * loss_capacity_
   size_t loss_capacity_ = 0;
+  cnnk::StepScalars* step_ = nullptr;  // device memory: see cnnk/step.h
+  void* cublas_workspace_ = nullptr;    // fixed, so cuBLAS never allocates inside a capture
   std::map<std::string, std::string> choices_;
   std::map<std::string, Impl> decided_;
 };

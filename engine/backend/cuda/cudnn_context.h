@@ -48,6 +48,9 @@ class CudnnContext {
   void log(const std::string& line);
   const std::vector<std::string>& log_lines() const { return log_; }
   bool verbose = true;
+  // Convolutions may use TF32 tensor cores (CUDNN_TENSOR_OP_MATH); otherwise they are
+  // held to FP32 (CUDNN_FMA_MATH). Set before the first convolution: plans keep it.
+  bool tf32 = false;
 
  private:
   cudnnHandle_t handle_ = nullptr;

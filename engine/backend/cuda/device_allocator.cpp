@@ -35,6 +35,11 @@ size_t DeviceAllocator::round_up(size_t bytes) {
 void* DeviceAllocator::allocate(size_t bytes, const std::string& what) {
   const size_t size = round_up(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!forbidden_.empty())
+    throw DeviceError(
+        fmt::format("{} of device memory asked for {} during {}: every buffer of a "
+                    "captured step must exist before the capture",
+                    mib(size), what, forbidden_));
   void* ptr = nullptr;
   auto it = free_.find(size);
   if (it != free_.end()) {
@@ -85,6 +90,16 @@ void DeviceAllocator::empty_cache() {
   for (auto& [size, ptr] : free_) cudaFree(ptr);
   free_.clear();
   stats_.cached = 0;
+}
+
+void DeviceAllocator::forbid_allocation(const std::string& why) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  forbidden_ = why.empty() ? "a forbidden section" : why;
+}
+
+void DeviceAllocator::allow_allocation() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  forbidden_.clear();
 }
 
 DeviceAllocator::Stats DeviceAllocator::stats() const {

@@ -25,6 +25,11 @@ class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
   void release(void* ptr);
   // Returns every cached block to the driver.
   void empty_cache();
+  // While a step is captured into a CUDA graph, the graph keeps the addresses it saw: a
+  // block handed out then could be handed to someone else later while the graph still
+  // writes it. So allocation during a capture is refused (DeviceError naming `why`).
+  void forbid_allocation(const std::string& why);
+  void allow_allocation();
 
   struct Stats {
     size_t in_use = 0, cached = 0, peak = 0;
@@ -39,6 +44,7 @@ class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
   std::multimap<size_t, void*> free_;  // rounded size -> block
   std::map<void*, size_t> live_;       // block -> rounded size
   Stats stats_;
+  std::string forbidden_;  // non-empty while allocation is refused: why
 };
 
 }  // namespace cnn::cuda

@@ -1,4 +1,4 @@
-// Conv2D: convolution + bias, with an optional fused activation.
+// Conv2D: convolution + bias, with an optional activation fused into its forward.
 #include "engine/graph/layers.h"
 #include "engine/graph/layers/layer_util.h"
 
@@ -44,9 +44,12 @@ class Conv2dLayer final : public Layer {
   }
 
   void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) override {
+    // The activation rides in the convolution's epilogue where the backend can (the
+    // native kernels): one pass over the output instead of a convolution and an in-place
+    // activation pass. Backward is unchanged: it starts from the stored output.
     const auto g = geometry(in[0].shape()[0]);
-    ctx.backend.conv2d_forward(g, in[0].data(), values_[0].data(), bias(values_), out.data());
-    act_.forward(ctx.backend, item_out_, out);
+    ctx.backend.conv2d_forward_fused(g, in[0].data(), values_[0].data(), bias(values_), act_.kind(),
+                                     out.data());
   }
 
   void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,

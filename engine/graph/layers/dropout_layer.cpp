@@ -1,5 +1,5 @@
 // Dropout and SpatialDropout2D: inverted dropout in training, identity in inference.
-#include "cnnk/random.h"
+#include "cnnk/step.h"
 #include "engine/graph/layers.h"
 #include "engine/graph/layers/layer_util.h"
 #include "engine/ops/dropout/dropout.h"
@@ -29,9 +29,7 @@ class DropoutLayer final : public Layer {
       return;
     }
     // A fresh mask per step and per layer, all from the run's seed.
-    const uint64_t seed =
-        cnnk::mix64(ctx.seed ^ cnnk::mix64(static_cast<uint64_t>(ctx.step) * 0x9E3779B97F4A7C15ull ^
-                                           detail::stable_hash(name())));
+    const cnnk::StepSeed seed{ctx.seed, detail::stable_hash(name()), ctx.live_step()};
     ctx.backend.dropout_forward(geometry(out), rate_, seed, in[0].data(), out.data(), mask_.data());
   }
   void backward(RunContext& ctx, const std::vector<Tensor>&, const Tensor& out, const Tensor& dout,

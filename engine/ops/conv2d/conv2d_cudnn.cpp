@@ -24,7 +24,7 @@ struct ConvPlan {
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
   size_t fwd_bytes = 0, bwd_data_bytes = 0, bwd_filter_bytes = 0;
 
-  explicit ConvPlan(const cnnk::Conv2dGeometry& g)
+  ConvPlan(const cnnk::Conv2dGeometry& g, bool tf32)
       : x(g.n, g.c, g.h, g.w), y(g.n, g.k, g.p, g.q), bias(1, g.k, 1, 1) {
     CNN_CUDA(cudnnCreateFilterDescriptor(&w));
     CNN_CUDA(
@@ -33,8 +33,9 @@ struct ConvPlan {
     CNN_CUDA(cudnnSetConvolution2dDescriptor(conv, g.pad_top, g.pad_left, g.stride_h, g.stride_w,
                                              g.dil_h, g.dil_w, CUDNN_CROSS_CORRELATION,
                                              CUDNN_DATA_FLOAT));
-    // Strict FP32: CUDNN_DEFAULT_MATH would allow TF32 tensor cores on Ampere and later.
-    CNN_CUDA(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH));
+    // Strict FP32 unless --tf32: CUDNN_DEFAULT_MATH would allow TF32 tensor cores on Ampere
+    // and later; CUDNN_FMA_MATH forbids them, CUDNN_TENSOR_OP_MATH allows them.
+    CNN_CUDA(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   }
   ~ConvPlan() {
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
@@ -68,7 +69,7 @@ void pick(CudnnContext& ctx, const char* pass, const std::string& key, const Per
 ConvPlan& plan_for(CudnnContext& ctx, const cnnk::Conv2dGeometry& g) {
   const std::string key = key_of(g);
   return ctx.plan<ConvPlan>(key, [&] {
-    auto p = std::make_unique<ConvPlan>(g);
+    auto p = std::make_unique<ConvPlan>(g, ctx.tf32);
     int n = 0;
     cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     CNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(ctx.handle(), p->x.d, p->w, p->conv, p->y.d,

@@ -1,5 +1,6 @@
 // Conv2D through cuDNN (the legacy convolution API): the fallback path of the GPU
-// backend and the yardstick of the handwritten kernel. Strict FP32 math (no TF32).
+// backend and the yardstick of the handwritten kernel. Strict FP32 math (CUDNN_FMA_MATH)
+// unless the context allows TF32 (CudnnContext::tf32: CUDNN_TENSOR_OP_MATH).
 #pragma once
 
 #include "cnnk/geometry.h"

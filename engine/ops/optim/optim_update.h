@@ -30,6 +30,9 @@ namespace ref {
 void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* velocity);
 void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g, float* m,
                  float* v);
+// The same update at a given step size (adam_update passes adam_step_size(h, step)).
+void adam_apply(int64_t n, const AdamHyper& h, float step_size, float* w, const float* g, float* m,
+                float* v);
 void rmsprop_update(int64_t n, const RmspropHyper& h, float* w, const float* g, float* v);
 }  // namespace ref
 

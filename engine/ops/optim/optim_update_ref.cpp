@@ -33,7 +33,11 @@ void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* v
 
 void adam_update(int64_t n, const AdamHyper& h, int64_t step, float* w, const float* g, float* m,
                  float* v) {
-  const float alpha = adam_step_size(h, step);
+  adam_apply(n, h, adam_step_size(h, step), w, g, m, v);
+}
+
+void adam_apply(int64_t n, const AdamHyper& h, float alpha, float* w, const float* g, float* m,
+                float* v) {
   const float one_minus_b1 = 1.0f - h.beta1, one_minus_b2 = 1.0f - h.beta2;
   for (int64_t i = 0; i < n; ++i) {
     m[i] += (g[i] - m[i]) * one_minus_b1;

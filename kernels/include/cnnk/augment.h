@@ -8,6 +8,7 @@
 
 #include "cnnk/hd.h"
 #include "cnnk/random.h"
+#include "cnnk/step.h"
 
 #if __has_include(<cuda_runtime_api.h>)
 #include <cuda_runtime_api.h>
@@ -61,8 +62,9 @@ CNNK_HD int64_t augment_source(const AugmentGeometry& g, const AugmentDraw& d, i
 }
 
 #ifdef CNNK_AUGMENT_HAS_LAUNCHER
-// y = augment(x) for the whole batch; y must not alias x. Assigns every element of y.
-cudaError_t augment(const AugmentGeometry& g, uint64_t seed, const float* x, float* y,
+// y = augment(x) for the whole batch with the draws of seed.value() (whose step may be
+// Live, read when the kernel runs); y must not alias x. Assigns every element of y.
+cudaError_t augment(const AugmentGeometry& g, StepSeed seed, const float* x, float* y,
                     cudaStream_t stream);
 #endif
 

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "cnnk/step.h"
+
 namespace cnnk {
 
 cudaError_t fill(int64_t size, float value, float* y, cudaStream_t stream);
@@ -20,9 +22,12 @@ struct ChannelCopy {
   int64_t count = 0;
 };
 cudaError_t channel_copy(const ChannelCopy& g, const float* src, float* dst, cudaStream_t stream);
-// dst[i, :] = src[indices[i], :], i < count.
-cudaError_t gather_rows(const float* src, int64_t row_len, const int32_t* indices, int64_t count,
-                        float* dst, cudaStream_t stream);
+// dst[i, :] = src[indices[i], :], i < count; the indices pointer may be Live.
+cudaError_t gather_rows(const float* src, int64_t row_len, Live<const int32_t*> indices,
+                        int64_t count, float* dst, cudaStream_t stream);
+// *dst = s, in stream order: a launch's arguments are copied when it is enqueued, so the
+// host needs no pinned buffer and no synchronization to hand a step its scalars.
+cudaError_t store_step_scalars(const StepScalars& s, StepScalars* dst, cudaStream_t stream);
 // y[n, c, s] += b[c] over an [n, c, spatial] tensor.
 cudaError_t bias_add(int64_t n, int64_t c, int64_t spatial, const float* b, float* y,
                      cudaStream_t stream);

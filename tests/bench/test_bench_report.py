@@ -1,0 +1,235 @@
+"""Unit tests of bench/bench_report.py's merging, on fake inputs (python3 -m unittest)."""
+import datetime
+import json
+import math
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import bench_report  # noqa: E402
+
+NOW = datetime.datetime(2026, 11, 21, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def train_report(batch_size, seconds, accuracy=0.91):
+    """A `cnn train --report` file as the engine writes it (the keys the merge reads)."""
+    return {"model": "fashion-cnn", "batch_size": batch_size, "test_accuracy": accuracy,
+            "epochs_run": len(seconds), "train_images": 60000, "validation_split": 0.2,
+            "implementations": {"conv2d": "native"},
+            "history": [{"epoch": i + 1, "seconds": s} for i, s in enumerate(seconds)]}
+
+
+def torch_file(rows, skipped=(), time_to_92=()):
+    return {"torch": "2.11.0+cu128", "cudnn": 91002, "rows": list(rows),
+            "skipped": list(skipped), "time_to_92": list(time_to_92)}
+
+
+def torch_row(engine, batch_size, precision, seconds):
+    return {"model": "fashion-cnn", "engine": engine, "batch_size": batch_size,
+            "precision": precision, "seconds_per_epoch": seconds, "test_accuracy": 0.9,
+            "epochs_run": 3, "first_epoch_seconds": 10.0, "history": []}
+
+
+def layer(name, pass_, batch_size, native, cudnn, gflop):
+    return {"model": "fashion-cnn", "layer": name, "pass": pass_, "batch_size": batch_size,
+            "native_ms": native, "cudnn_ms": cudnn, "gflop": gflop, "gbytes": 0.1,
+            "type": "Conv2D" if name.startswith("conv") else "Dense", "extra": "dropped"}
+
+
+class MergeTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.work = os.path.join(self.tmp.name, "work")
+        self.carry = os.path.join(self.tmp.name, "carry")
+        os.makedirs(self.work)
+        os.makedirs(self.carry)
+        self.write(self.carry, "commit", "abc123\n")
+        self.write(self.carry, "kernels_tree", "def456\n")
+        self.write(self.work, "gpu.txt", "NVIDIA H200, 570.86\n")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, folder, name, content):
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+
+    def build(self, log="-- cuDNN 9.10.2: /usr/lib/libcudnn.so"):
+        return bench_report.build_report(self.carry, self.work, log, 67.0, now=NOW, cuda="12.8")
+
+    def full_inputs(self):
+        # First epochs are slow (warm-up) and must not count.
+        self.write(self.work, "ours-fp32-b32.json", train_report(32, [9.0, 4.0, 4.0]))
+        self.write(self.work, "ours-fp32-b256.json", train_report(256, [5.0, 1.0, 1.0]))
+        self.write(self.work, "ours-tf32-b256.json", train_report(256, [5.0, 0.5, 0.5]))
+        self.write(self.work, "ours-ttt.json", {
+            "model": "fashion-cnn", "history": [],
+            "time_to_target": {"target": 0.92, "seconds_from_process_start": 42.5, "epoch": 7}})
+        self.write(self.work, "ours-ttt.recipe", "fashion-cnn, batch 32")
+        self.write(self.work, "torch.json", torch_file(
+            [torch_row("torch-eager", 32, "fp32", 2.0),
+             torch_row("torch-compile-reduce-overhead", 32, "fp32", 1.0),
+             torch_row("torch-eager", 256, "fp32", 0.8),
+             torch_row("torch-eager", 256, "tf32", 0.25)],
+            skipped=[{"engine": "torch-compile-max-autotune", "reason": "time budget"}]))
+        self.write(self.work, "torch-ttt.json", torch_file(
+            [torch_row("torch-eager", 32, "fp32", 99.0)],  # the target run: not a timing row
+            time_to_92=[{"engine": "torch-eager", "seconds": 30.0, "recipe": "r"}]))
+        self.write(self.work, "layers.json", {"layers": [
+            layer("conv2d_1", "forward", 256, 2.0, 1.0, 100.0),
+            layer("conv2d_1", "backward_data", 256, 4.0, 4.0, 100.0),
+            layer("conv2d_1", "backward_filter", 256, 8.0, 16.0, 100.0),
+            layer("dense", "forward", 256, 1.0, 1.0, 10.0),
+            layer("conv2d_1", "forward", 32, 50.0, 1.0, 12.5)]})
+
+    def test_keys_and_environment(self):
+        self.full_inputs()
+        r = self.build()
+        for key in ("commit", "kernels_tree", "date", "gpu", "driver", "cuda", "cudnn", "torch",
+                    "epochs", "layers", "peak_fraction_b256", "time_to_92", "ratios"):
+            self.assertIn(key, r)
+        self.assertEqual(r["commit"], "abc123")
+        self.assertEqual(r["kernels_tree"], "def456")
+        self.assertEqual(r["date"], "2026-11-21T12:00:00+00:00")
+        self.assertEqual((r["gpu"], r["driver"]), ("NVIDIA H200", "570.86"))
+        self.assertEqual((r["cuda"], r["cudnn"], r["torch"]), ("12.8", "9.10.2", "2.11.0+cu128"))
+        self.assertEqual(r["peak_fp32_tflops"], 67.0)
+        self.assertEqual(r["missing"], ["ours-tf32-b32.json"])
+
+    def test_epoch_rows(self):
+        self.full_inputs()
+        epochs = self.build()["epochs"]
+        ours = [e for e in epochs if e["engine"] == "ours"]
+        self.assertEqual(len(ours), 3)
+        b32 = next(e for e in ours if e["batch_size"] == 32)
+        self.assertAlmostEqual(b32["seconds_per_epoch"], 4.0)  # first epoch left out
+        self.assertEqual(b32["first_epoch_seconds"], 9.0)
+        for e in epochs:
+            for key in bench_report.EPOCH_KEYS:
+                self.assertIn(key, e)
+        # The time-to-target run of torch is not a timing row.
+        self.assertNotIn(99.0, [e["seconds_per_epoch"] for e in epochs])
+        self.assertEqual(len(epochs), 3 + 4)
+
+    def test_layers_keep_the_documented_keys(self):
+        self.full_inputs()
+        layers = self.build()["layers"]
+        self.assertEqual(len(layers), 5)
+        self.assertEqual(set(layers[0]), set(bench_report.LAYER_KEYS) | {"type"})
+        # cnn bench's own form: the rows under "rows", nulls where a key is missing.
+        self.write(self.work, "layers.json", {"rows": [{"layer": "conv2d", "pass": "forward"}]})
+        layers = self.build()["layers"]
+        self.assertEqual(layers[0]["layer"], "conv2d")
+        self.assertIsNone(layers[0]["cudnn_ms"])
+
+    def test_ratios(self):
+        self.full_inputs()
+        ratios = self.build()["ratios"]
+        self.assertAlmostEqual(ratios["ours_over_torch_eager_b32_fp32"], 2.0)
+        self.assertAlmostEqual(ratios["ours_over_best_torch_b32_fp32"], 4.0)
+        self.assertEqual(ratios["best_torch_b32_fp32"], "torch-compile-reduce-overhead")
+        self.assertAlmostEqual(ratios["ours_over_best_torch_b256_fp32"], 1.0 / 0.8)
+        self.assertAlmostEqual(ratios["ours_over_best_torch_b256_tf32"], 2.0)
+        # Conv rows at batch 256 only: 2, 1 and 0.5 have a geometric mean of 1.
+        self.assertAlmostEqual(ratios["conv_native_over_cudnn_geomean_b256"], 1.0)
+
+    def test_peak_fraction_from_the_train_report(self):
+        # No epoch in layers.json: cnn train's b256 epochs (1 s each after the first), whose
+        # 12,000 validation images count their forward pass.
+        self.full_inputs()
+        r = self.build()
+        basis = r["peak_fraction_basis"]
+        self.assertTrue(basis["time_source"].startswith("cnn train"))
+        train, forward = bench_report.formula_flops_per_sample()
+        # fashion-cnn: about 179 MFLOP forward per image, about 3x that to train.
+        self.assertAlmostEqual(forward / 1e6, 178.9, delta=0.5)
+        self.assertGreater(train, 2.9 * forward)
+        self.assertAlmostEqual(r["peak_fraction_b256"],
+                               (48000 * train + 12000 * forward) / 1.0 / 67e12)
+        self.assertEqual(basis["peak_fp32_tflops"], 67.0)
+        # The cross-check: every b256 row's gflop (310) per image.
+        self.assertAlmostEqual(basis["layer_rows_gflop_per_sample"], 310 / 256)
+
+    def test_peak_fraction_from_the_bench_epoch(self):
+        # cnn bench's epoch at batch 256 (training only) wins over cnn train's.
+        self.full_inputs()
+        self.write(self.work, "layers.json", {
+            "rows": [layer("conv2d", "forward", 256, 1.0, 1.0, 5.0)],
+            "epoch": {"samples": 60000, "batch_size": 256, "seconds_per_epoch": 2.0}})
+        r = self.build()
+        self.assertTrue(r["peak_fraction_basis"]["time_source"].startswith("cnn bench"))
+        train, _ = bench_report.formula_flops_per_sample()
+        self.assertAlmostEqual(r["peak_fraction_b256"], 60000 * train / 2.0 / 67e12)
+
+    def test_a_bench_epoch_at_another_batch_size_is_not_used(self):
+        self.full_inputs()
+        self.write(self.work, "layers.json", {
+            "rows": [], "epoch": {"samples": 60000, "batch_size": 32, "seconds_per_epoch": 9.0}})
+        basis = self.build()["peak_fraction_basis"]
+        self.assertTrue(basis["time_source"].startswith("cnn train"))
+
+    def test_time_to_92(self):
+        self.full_inputs()
+        entries = self.build()["time_to_92"]
+        self.assertEqual([(e["engine"], e["seconds"]) for e in entries],
+                         [("ours", 42.5), ("torch-eager", 30.0)])
+        self.assertEqual(entries[0]["recipe"], "fashion-cnn, batch 32")
+        self.assertEqual(entries[0]["epoch"], 7)
+
+    def test_nothing_there(self):
+        # Every stage failed: still a report, with nulls and what is missing.
+        r = self.build(log="")
+        self.assertEqual(r["epochs"], [])
+        self.assertIsNone(r["peak_fraction_b256"])
+        self.assertIsNone(r["ratios"]["ours_over_torch_eager_b32_fp32"])
+        self.assertIsNone(r["ratios"]["conv_native_over_cudnn_geomean_b256"])
+        self.assertEqual(r["cudnn"], "")
+        self.assertIn("torch*.json", r["missing"])
+
+    def test_damaged_inputs_are_missing_not_fatal(self):
+        self.write(self.work, "ours-fp32-b32.json", "{not json")
+        self.write(self.work, "layers.json", {"layers": "nope"})
+        self.write(self.work, "torch.json", "[1, 2")
+        self.write(self.work, "ours-fp32-b256.json", train_report(256, [float("nan")]))
+        r = self.build()
+        self.assertIn("ours-fp32-b32.json", r["missing"])
+        self.assertIn("torch.json", r["missing"])
+        self.assertEqual(r["layers"], [])
+        self.assertIsNone(r["epochs"][0]["seconds_per_epoch"])
+        json.dumps(r, allow_nan=False)  # strict JSON: no NaN slipped through
+
+    def test_stages(self):
+        self.write(self.work, "stages.txt",
+                   "ours-fp32-b32 ok 31\ntorch-compile skipped 0\nlayers failed-124 40\nbad\n")
+        self.assertEqual(self.build()["stages"], [
+            {"stage": "ours-fp32-b32", "status": "ok", "seconds": 31.0},
+            {"stage": "torch-compile", "status": "skipped", "seconds": 0.0},
+            {"stage": "layers", "status": "failed-124", "seconds": 40.0}])
+
+    def test_cudnn_version_from_torch(self):
+        self.assertEqual(bench_report.cudnn_from_torch(91002), "9.10.2")
+        self.assertEqual(bench_report.cudnn_from_torch(8905), "8.9.5")
+        self.assertEqual(bench_report.cudnn_from_torch(None), "")
+        self.full_inputs()
+        self.assertEqual(self.build(log="")["cudnn"], "9.10.2")
+
+    def test_main_writes_the_file(self):
+        self.full_inputs()
+        out = os.path.join(self.tmp.name, "bench.json")
+        devnull = open(os.devnull, "w")
+        stdout, sys.stdout = sys.stdout, devnull
+        try:
+            bench_report.main(["--carry", self.carry, "--work", self.work, "--out", out])
+        finally:
+            sys.stdout = stdout
+            devnull.close()
+        with open(out) as f:
+            r = json.load(f)
+        self.assertTrue(math.isfinite(r["peak_fraction_b256"]))
+        self.assertFalse(os.path.exists(out + ".tmp"))
+
+
+if __name__ == "__main__":
+    unittest.main()
