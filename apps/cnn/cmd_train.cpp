@@ -349,9 +349,17 @@ int run_train(const TrainFlags& f, const std::set<std::string>& given) {
   // Time to accuracy: the test set after every epoch, and the run ends at the target. The
   // last callback, so that the epoch's checkpoint is written before the run stops.
   std::optional<TargetAccuracy> target;
+  Tensor test_images, test_labels;  // uploaded at the first evaluation, kept for the others
   if (f.target_accuracy > 0) {
     target.emplace(
-        f.target_accuracy, [&] { return trainer.evaluate(data.test, opt.batch_size); },
+        f.target_accuracy,
+        [&] {
+          if (!test_images.defined()) {
+            test_images = backend->to_device(data.test.images);
+            test_labels = backend->to_device(data.test.labels);
+          }
+          return trainer.evaluate_on_device(test_images, test_labels, opt.batch_size);
+        },
         seconds_since_process_start);
     if (mode != ProgressMode::Quiet)
       target->set_on_evaluation([&](const TargetAccuracy::Point& p) {

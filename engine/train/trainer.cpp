@@ -602,9 +602,18 @@ EvalResult Trainer::evaluate_range(const Tensor& images, const Tensor& labels, i
 EvalResult Trainer::evaluate(const Dataset& data, int64_t batch_size) {
   CNN_CHECK(batch_size >= 1, ConfigError, "batch size must be at least 1, got {}", batch_size);
   CNN_CHECK(data.size() >= 1, ConfigError, "nothing to evaluate: the dataset is empty");
-  const Tensor images = backend_.to_device(data.images);
-  const Tensor labels = backend_.to_device(data.labels);
-  return evaluate_range(images, labels, 0, data.size(), batch_size);
+  return evaluate_on_device(backend_.to_device(data.images), backend_.to_device(data.labels),
+                            batch_size);
+}
+
+EvalResult Trainer::evaluate_on_device(const Tensor& images, const Tensor& labels,
+                                       int64_t batch_size) {
+  CNN_CHECK(batch_size >= 1, ConfigError, "batch size must be at least 1, got {}", batch_size);
+  const int64_t n = images.shape().rank() ? images.shape()[0] : 0;
+  CNN_CHECK(n >= 1 && labels.shape() == Shape{n}, ConfigError,
+            "nothing to evaluate, or {} labels for {} images", labels.shape().str(),
+            images.shape().str());
+  return evaluate_range(images, labels, 0, n, batch_size);
 }
 
 Tensor Trainer::predict(const Tensor& host_images, int64_t batch_size) {

@@ -113,6 +113,10 @@ class Trainer {
   // starts at epoch resume->epoch + 1.
   History fit(const Dataset& train, const FitOptions& options, const TrainState* resume = nullptr);
   EvalResult evaluate(const Dataset& data, int64_t batch_size = 256);
+  // The same on images and labels already on the backend's device: upload once, evaluate
+  // often (the test set after every epoch).
+  EvalResult evaluate_on_device(const Tensor& images, const Tensor& labels,
+                                int64_t batch_size = 256);
   // Class probabilities [N, classes] on the host.
   Tensor predict(const Tensor& images, int64_t batch_size = 256);
 
