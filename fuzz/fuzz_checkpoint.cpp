@@ -32,33 +32,18 @@
 
 namespace {
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
+using cnn::fuzz::same_bits;
 
-bool same_bits(const cnn::Parameters::Snapshot& a, const cnn::Parameters::Snapshot& b) {
-  return same_bits(a.values, b.values) && same_bits(a.state, b.state);
-}
-
-struct Harness {
-  cnn::CpuBackend backend;
-  cnn::Model model = cnn::fuzz::tiny_model();
-  cnn::Parameters params{model, backend};
-  cnn::Parameters::Snapshot baseline;
+struct Harness : cnn::fuzz::TinyParams {
   cnn::fuzz::ScratchFile input{"checkpoint"};
-
-  Harness() {
-    params.initialize(7);
-    baseline = params.snapshot();
-  }
 };
 
 // The input with a checksum that matches, or nothing when its header does not parse.
 std::optional<std::string> with_matching_checksum(const std::string& bytes) {
   if (bytes.size() < 8) return std::nullopt;
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
   if (n > bytes.size() - 8) return std::nullopt;
   nlohmann::json header;
   try {  // bounded as the reader's own parse is, so that dump() below cannot recurse deeply
@@ -116,7 +101,8 @@ void file_layer(const std::string& bytes) {
 
 // The run layer: read as cnn train --resume and cnn evaluate --checkpoint do.
 void run_layer(Harness& h, const std::string& bytes) {
-  const std::string& path = h.input.write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  const std::string& path =
+      h.input.write(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   std::optional<cnn::Checkpoint> c;
   try {
     c.emplace(cnn::Checkpoint::read(path, /*allow_weights_file=*/true));

@@ -4,8 +4,13 @@
 // afford to mutate whole files. fuzz/seeds.cpp writes the seed corpus from it.
 #pragma once
 
+#include <cstring>
+#include <vector>
+
+#include "engine/backend/cpu_backend.h"
 #include "engine/graph/layers.h"
 #include "engine/graph/model.h"
+#include "engine/graph/parameters.h"
 
 namespace cnn::fuzz {
 
@@ -19,5 +24,28 @@ inline Model tiny_model() {
   m.finish();
   return m;
 }
+
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+inline bool same_bits(const Parameters::Snapshot& a, const Parameters::Snapshot& b) {
+  return same_bits(a.values, b.values) && same_bits(a.state, b.state);
+}
+
+// What the weights and checkpoint targets load into: the tiny model's parameters on the
+// CPU, and their initial values, which a refused file must leave untouched.
+struct TinyParams {
+  CpuBackend backend;
+  Model model = tiny_model();
+  Parameters params{model, backend};
+  Parameters::Snapshot baseline;
+
+  TinyParams() {
+    params.initialize(7);
+    baseline = params.snapshot();
+  }
+};
 
 }  // namespace cnn::fuzz

@@ -21,27 +21,11 @@
 
 namespace {
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
+using cnn::fuzz::same_bits;
 
-bool same_bits(const cnn::Parameters::Snapshot& a, const cnn::Parameters::Snapshot& b) {
-  return same_bits(a.values, b.values) && same_bits(a.state, b.state);
-}
-
-struct Harness {
-  cnn::CpuBackend backend;
-  cnn::Model model = cnn::fuzz::tiny_model();
-  cnn::Parameters params{model, backend};
-  cnn::Parameters::Snapshot baseline;
+struct Harness : cnn::fuzz::TinyParams {
   cnn::fuzz::ScratchFile input{"weights"};
   cnn::fuzz::ScratchFile resaved{"weights-resaved"};
-
-  Harness() {
-    params.initialize(7);
-    baseline = params.snapshot();
-  }
 };
 
 // The file as a TensorFile, then loaded by layer name.

@@ -149,4 +149,25 @@ inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+// The four Fashion-MNIST files, gzip-compressed as ../shared/data holds them.
+inline const char* const kFashionFiles[] = {
+    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz"};
+
+// The real Fashion-MNIST folder, or empty when this checkout has no data.
+inline std::string real_data_dir() {
+  const fs::path dir = fs::path(CNN_TEST_SHARED_DATA) / "fashion-mnist";
+  for (const char* name : kFashionFiles) {
+    std::error_code ec;
+    if (!fs::is_regular_file(dir / name, ec)) return {};
+  }
+  return dir.string();
+}
+
 }  // namespace cnn::clitest
+
+#define REQUIRE_REAL_DATA()                               \
+  do {                                                    \
+    if (::cnn::clitest::real_data_dir().empty())          \
+      GTEST_SKIP() << "no Fashion-MNIST data in shared/"; \
+  } while (0)

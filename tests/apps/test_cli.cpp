@@ -30,23 +30,8 @@ using clitest::split_lines;
 using clitest::write_text;
 using nlohmann::json;
 
-const char* const kFiles[] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
-
-// The real Fashion-MNIST folder, or empty when this checkout has no data.
-std::string real_data_dir() {
-  const fs::path dir = fs::path(CNN_TEST_SHARED_DATA) / "fashion-mnist";
-  for (const char* name : kFiles) {
-    std::error_code ec;
-    if (!fs::is_regular_file(dir / name, ec)) return {};
-  }
-  return dir.string();
-}
-
-#define REQUIRE_REAL_DATA()                                                          \
-  do {                                                                               \
-    if (real_data_dir().empty()) GTEST_SKIP() << "no Fashion-MNIST data in shared/"; \
-  } while (0)
+using clitest::real_data_dir;
+const auto& kFiles = clitest::kFashionFiles;
 
 // Each test runs the binary in its own empty directory; relative paths land there.
 class Cli : public ::testing::Test {

@@ -34,20 +34,7 @@ const char* const kTinyModel = R"({"name": "tiny-perf", "input": [1, 28, 28],
    {"type": "Flatten"},
    {"type": "Dense", "units": 10, "activation": "softmax"}]})";
 
-std::string real_data_dir() {
-  const fs::path dir = fs::path(CNN_TEST_SHARED_DATA) / "fashion-mnist";
-  for (const char* name : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                           "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
-    std::error_code ec;
-    if (!fs::is_regular_file(dir / name, ec)) return {};
-  }
-  return dir.string();
-}
-
-#define REQUIRE_REAL_DATA()                                                          \
-  do {                                                                               \
-    if (real_data_dir().empty()) GTEST_SKIP() << "no Fashion-MNIST data in shared/"; \
-  } while (0)
+using clitest::real_data_dir;
 
 class CliPerf : public ::testing::Test {
  protected:
