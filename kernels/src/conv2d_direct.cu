@@ -23,13 +23,36 @@ __device__ void stage_input(const float* __restrict__ xn, int c, int h, int w, i
   }
 }
 
-struct DirectForwardArgs {
+// The geometry both direct kernels index with, as plain ints in their launch arguments.
+struct DirectShape {
+  int c, h, w_in, k, r, s, q, sh, sw, pt, pl;
+  int rs, crs, pq;
+};
+
+DirectShape direct_shape(const Conv2dGeometry& g) {
+  DirectShape d;
+  d.c = g.c;
+  d.h = g.h;
+  d.w_in = g.w;
+  d.k = g.k;
+  d.r = g.r;
+  d.s = g.s;
+  d.q = g.q;
+  d.sh = g.stride_h;
+  d.sw = g.stride_w;
+  d.pt = g.pad_top;
+  d.pl = g.pad_left;
+  d.rs = g.r * g.s;
+  d.crs = g.c * g.r * g.s;
+  d.pq = g.p * g.q;
+  return d;
+}
+
+struct DirectForwardArgs : DirectShape {
   const float* x;
   const float* w;
   const float* b;  // may be null
   float* y;
-  int c, h, w_in, k, r, s, q, sh, sw, pt, pl;
-  int crs, pq;
   int warps_k, tile_m, tile_k, m_tiles;
   StagedInput in;
   ActKind act;
@@ -107,12 +130,10 @@ __global__ void __launch_bounds__(kDirectThreads) direct_forward_kernel(const Di
   }
 }
 
-struct DirectFilterArgs {
+struct DirectFilterArgs : DirectShape {
   const float* x;
   const float* dy;
   float* out;  // [splits][K][C*R*S]
-  int c, h, w_in, k, r, s, q, sh, sw, pt, pl;
-  int rs, crs, pq;
   int warps_e, tile_e, tile_k, dy_pitch, m_tiles;
   int64_t tiles, tiles_per_split;
   StagedInput in;
@@ -209,23 +230,11 @@ cudaError_t direct_forward(const DirectForwardPlan& plan, const Conv2dGeometry& 
                            const float* w, const float* b, ActKind act, float* y,
                            cudaStream_t stream) {
   DirectForwardArgs a{};
+  static_cast<DirectShape&>(a) = direct_shape(g);
   a.x = x;
   a.w = w;
   a.b = b;
   a.y = y;
-  a.c = g.c;
-  a.h = g.h;
-  a.w_in = g.w;
-  a.k = g.k;
-  a.r = g.r;
-  a.s = g.s;
-  a.q = g.q;
-  a.sh = g.stride_h;
-  a.sw = g.stride_w;
-  a.pt = g.pad_top;
-  a.pl = g.pad_left;
-  a.crs = g.c * g.r * g.s;
-  a.pq = g.p * g.q;
   a.warps_k = plan.warps_k;
   a.tile_m = plan.tile_m;
   a.tile_k = plan.tile_k;
@@ -241,23 +250,10 @@ cudaError_t direct_forward(const DirectForwardPlan& plan, const Conv2dGeometry& 
 cudaError_t direct_filter(const DirectFilterPlan& plan, const Conv2dGeometry& g, const float* x,
                           const float* dy, float* out, cudaStream_t stream) {
   DirectFilterArgs a{};
+  static_cast<DirectShape&>(a) = direct_shape(g);
   a.x = x;
   a.dy = dy;
   a.out = out;
-  a.c = g.c;
-  a.h = g.h;
-  a.w_in = g.w;
-  a.k = g.k;
-  a.r = g.r;
-  a.s = g.s;
-  a.q = g.q;
-  a.sh = g.stride_h;
-  a.sw = g.stride_w;
-  a.pt = g.pad_top;
-  a.pl = g.pad_left;
-  a.rs = g.r * g.s;
-  a.crs = g.c * g.r * g.s;
-  a.pq = g.p * g.q;
   a.warps_e = plan.warps_e;
   a.tile_e = plan.tile_e;
   a.tile_k = plan.tile_k;
