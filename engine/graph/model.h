@@ -22,6 +22,13 @@ struct Node {
   std::vector<int> inputs;        // node ids
   Shape shape;                    // per-item output shape (no batch dimension)
   std::vector<ParamSpec> params;  // trainable false for every parameter of a frozen layer
+
+  // The layer's parameter count, trainable or not (the summary's "Param #").
+  int64_t param_count() const {
+    int64_t total = 0;
+    for (const ParamSpec& p : params) total += p.shape.numel();
+    return total;
+  }
 };
 
 class Model {

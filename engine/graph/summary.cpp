@@ -54,8 +54,7 @@ std::string summary(const Model& m) {
     // Keras lists the input layer only for functional models.
     if (!n.layer && chain) continue;
     const std::string type = n.layer ? n.layer->type() : "InputLayer";
-    int64_t params = 0;
-    for (const ParamSpec& p : n.params) params += p.shape.numel();
+    const int64_t params = n.param_count();
     // Keras prints images channels-last; the engine stores them NCHW. The summary shows
     // Keras's order so that it reads like the model's Keras description.
     std::vector<int64_t> dims = n.shape.dims();

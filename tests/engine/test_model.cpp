@@ -6,20 +6,12 @@
 #include "engine/graph/layers.h"
 #include "engine/graph/model.h"
 #include "engine/graph/zoo.h"
+#include "support/engine_fixtures.h"
 
 namespace cnn {
 namespace {
 
-std::vector<int64_t> layer_params(const Model& m) {
-  std::vector<int64_t> out;
-  for (const Node& n : m.nodes()) {
-    if (!n.layer) continue;
-    int64_t p = 0;
-    for (const ParamSpec& s : n.params) p += s.shape.numel();
-    out.push_back(p);
-  }
-  return out;
-}
+using testing::layer_params;
 
 TEST(Zoo, SeedModelsHaveTheSeedsParameterCounts) {
   // The counts DESIGN.md gives for the seed models of the Keras lectures.

@@ -24,11 +24,7 @@ const Node& node(const Model& m, const std::string& name) {
   return m.nodes()[static_cast<size_t>(id)];
 }
 
-int64_t params_of(const Model& m, const std::string& name) {
-  int64_t p = 0;
-  for (const ParamSpec& s : node(m, name).params) p += s.shape.numel();
-  return p;
-}
+int64_t params_of(const Model& m, const std::string& name) { return node(m, name).param_count(); }
 
 // The message of the ConfigError that building `text` raises ("" when it builds).
 std::string error_of(const std::string& text, const std::string& origin = "model.json") {

@@ -20,16 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<int64_t> layer_params(const Model& m) {
-  std::vector<int64_t> out;
-  for (const Node& n : m.nodes()) {
-    if (!n.layer) continue;
-    int64_t p = 0;
-    for (const ParamSpec& s : n.params) p += s.shape.numel();
-    out.push_back(p);
-  }
-  return out;
-}
+using testing::layer_params;
 
 TEST(ZooModels, TheZooListsSeedAndClassicModels) {
   std::vector<std::string> names;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/core/rng.h"
 #include "engine/graph/layers.h"
@@ -48,6 +49,14 @@ inline Model small_stochastic_model() {
   m.add(layers::dense(4, Activation::Softmax));
   m.finish();
   return m;
+}
+
+// Each layer's parameter count, in graph order (the summary's "Param #" column).
+inline std::vector<int64_t> layer_params(const Model& m) {
+  std::vector<int64_t> out;
+  for (const Node& n : m.nodes())
+    if (n.layer) out.push_back(n.param_count());
+  return out;
 }
 
 // The real dataset folder, or "" when this machine does not have it.
