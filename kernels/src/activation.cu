@@ -1,5 +1,6 @@
 #include "activation_math.cuh"
 #include "cnnk/activation.h"
+#include "launch_util.cuh"
 
 namespace cnnk {
 namespace {
@@ -26,20 +27,16 @@ __global__ void backward_kernel(F f, int64_t size, const float* __restrict__ y, 
     dx[i] = f.bwd(y[i], dy[i]);
 }
 
-constexpr int kThreads = 256;
-unsigned grid_for(int64_t size) {
-  const int64_t blocks = (size + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
-}
-
 template <class F>
 cudaError_t launch(F f, bool forward, int64_t size, const float* a, const float* b, float* out,
                    cudaStream_t stream) {
   if (size == 0) return cudaSuccess;
   if (forward)
-    forward_kernel<<<grid_for(size), kThreads, 0, stream>>>(f, size, a, out);
+    detail::launch(forward_kernel<F>, detail::grid_for(size), detail::kThreads, 0, stream, f, size,
+                   a, out);
   else
-    backward_kernel<<<grid_for(size), kThreads, 0, stream>>>(f, size, a, b, out);
+    detail::launch(backward_kernel<F>, detail::grid_for(size), detail::kThreads, 0, stream, f, size,
+                   a, b, out);
   return cudaGetLastError();
 }
 

@@ -33,7 +33,8 @@ cudaError_t augment(const AugmentGeometry& g, StepSeed seed, const float* x, flo
   const int64_t size = g.size();
   if (size <= 0) return cudaSuccess;
   if (x == y) return cudaErrorInvalidValue;
-  augment_kernel<<<detail::grid_for(size), detail::kThreads, 0, stream>>>(g, seed, x, y);
+  detail::launch(augment_kernel, detail::grid_for(size), detail::kThreads, 0, stream, g, seed, x,
+                 y);
   return cudaGetLastError();
 }
 

@@ -152,9 +152,9 @@ cudaError_t batchnorm_forward_training(const BatchNormGeometry& g, const float* 
                                        float* y, float* save_mean, float* save_invstd,
                                        cudaStream_t stream) {
   if (g.c <= 0) return cudaSuccess;
-  batchnorm_training_kernel<<<channel_blocks(g), channel_threads(g), 0, stream>>>(
-      g, x, gamma, beta, static_cast<double>(momentum), static_cast<double>(epsilon), running_mean,
-      running_var, y, save_mean, save_invstd);
+  detail::launch(batchnorm_training_kernel, channel_blocks(g), channel_threads(g), 0, stream, g, x,
+                 gamma, beta, static_cast<double>(momentum), static_cast<double>(epsilon),
+                 running_mean, running_var, y, save_mean, save_invstd);
   return cudaGetLastError();
 }
 
@@ -163,9 +163,9 @@ cudaError_t batchnorm_forward_inference(const BatchNormGeometry& g, const float*
                                         const float* running_mean, const float* running_var,
                                         float epsilon, float* y, cudaStream_t stream) {
   if (g.size() <= 0) return cudaSuccess;
-  batchnorm_inference_kernel<<<detail::channel_grid(g.c, g.reduction()), detail::kThreads, 0,
-                               stream>>>(g, x, gamma, beta, running_mean, running_var,
-                                         static_cast<double>(epsilon), y);
+  detail::launch(batchnorm_inference_kernel, detail::channel_grid(g.c, g.reduction()),
+                 detail::kThreads, 0, stream, g, x, gamma, beta, running_mean, running_var,
+                 static_cast<double>(epsilon), y);
   return cudaGetLastError();
 }
 
@@ -174,8 +174,8 @@ cudaError_t batchnorm_backward(const BatchNormGeometry& g, const float* x, const
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dx, float* dgamma, float* dbeta, cudaStream_t stream) {
   if (g.c <= 0) return cudaSuccess;
-  batchnorm_backward_kernel<<<channel_blocks(g), channel_threads(g), 0, stream>>>(
-      g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  detail::launch(batchnorm_backward_kernel, channel_blocks(g), channel_threads(g), 0, stream, g, x,
+                 dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   return cudaGetLastError();
 }
 

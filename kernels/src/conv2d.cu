@@ -38,9 +38,9 @@ cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunk
                         cudaStream_t stream) {
   const dim3 grid(ceil_div(fast, kTileF), ceil_div(slow, kTileS), static_cast<unsigned>(chunks));
   if (tf32)
-    implicit_gemm_kernel<Problem, Tf32Math><<<grid, kThreads, 0, stream>>>(pb);
+    detail::launch(implicit_gemm_kernel<Problem, Tf32Math>, grid, kThreads, 0, stream, pb);
   else
-    implicit_gemm_kernel<Problem, FmaMath><<<grid, kThreads, 0, stream>>>(pb);
+    detail::launch(implicit_gemm_kernel<Problem, FmaMath>, grid, kThreads, 0, stream, pb);
   return cudaGetLastError();
 }
 
@@ -253,8 +253,8 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
     }
     if (err != cudaSuccess) return err;
     if (partials > 1) {
-      sum_partials_kernel<<<stride_grid(g.filter_size()), kThreads, 0, stream>>>(
-          out, partials, g.filter_size(), dw);
+      detail::launch(sum_partials_kernel, stride_grid(g.filter_size()), kThreads, 0, stream, out,
+                     partials, g.filter_size(), dw);
       err = cudaGetLastError();
       if (err != cudaSuccess) return err;
     }
@@ -263,8 +263,8 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
     const int pq = g.p * g.q;
     // No output pixels: every db[k] is an empty sum, 0.
     const int images = pq > 0 ? g.n : 0;
-    bias_grad_kernel<<<static_cast<unsigned>(g.k), kThreads, 0, stream>>>(dy, images, g.k,
-                                                                          pq > 0 ? pq : 1, db);
+    detail::launch(bias_grad_kernel, static_cast<unsigned>(g.k), kThreads, 0, stream, dy, images,
+                   g.k, pq > 0 ? pq : 1, db);
     return cudaGetLastError();
   }
   return cudaSuccess;

@@ -61,7 +61,7 @@ struct DirectForwardArgs : DirectShape {
 // grid = (N * m_tiles, k_groups), block = 256, dynamic shared memory plan.smem_bytes:
 // the input tile (in.floats) then the filters [crs][tile_k].
 __global__ void __launch_bounds__(kDirectThreads) direct_forward_kernel(const DirectForwardArgs a) {
-  extern __shared__ float4 smem4[];  // float4: the filters are read as float4
+  CNNK_DYNAMIC_SHARED(float4, smem4);  // float4: the filters are read as float4
   float* xs = reinterpret_cast<float*>(smem4);
   float* ws = xs + a.in.floats;
 
@@ -142,7 +142,7 @@ struct DirectFilterArgs : DirectShape {
 // grid = (splits, k_groups, e_groups), block = 256, dynamic shared memory plan.smem_bytes:
 // the input tile (in.floats), dy [kBwdPixels][dy_pitch], pixel offsets [kBwdPixels].
 __global__ void __launch_bounds__(kDirectThreads) direct_filter_kernel(const DirectFilterArgs a) {
-  extern __shared__ float4 smem4[];
+  CNNK_DYNAMIC_SHARED(float4, smem4);
   float* xs = reinterpret_cast<float*>(smem4);
   float* dys = xs + a.in.floats;
   int* pix = reinterpret_cast<int*>(dys + kBwdPixels * a.dy_pitch);
@@ -243,7 +243,7 @@ cudaError_t direct_forward(const DirectForwardPlan& plan, const Conv2dGeometry& 
   a.act = act;
   const dim3 grid(static_cast<unsigned>(int64_t(g.n) * plan.m_tiles),
                   static_cast<unsigned>(plan.k_groups));
-  direct_forward_kernel<<<grid, kDirectThreads, plan.smem_bytes, stream>>>(a);
+  detail::launch(direct_forward_kernel, grid, kDirectThreads, plan.smem_bytes, stream, a);
   return cudaGetLastError();
 }
 
@@ -264,7 +264,7 @@ cudaError_t direct_filter(const DirectFilterPlan& plan, const Conv2dGeometry& g,
   a.in = plan.in;
   const dim3 grid(static_cast<unsigned>(plan.splits), static_cast<unsigned>(plan.k_groups),
                   static_cast<unsigned>(plan.e_groups));
-  direct_filter_kernel<<<grid, kDirectThreads, plan.smem_bytes, stream>>>(a);
+  detail::launch(direct_filter_kernel, grid, kDirectThreads, plan.smem_bytes, stream, a);
   return cudaGetLastError();
 }
 

@@ -30,6 +30,7 @@
 #include "activation_math.cuh"
 #include "cnnk/activation.h"
 #include "cnnk/geometry.h"
+#include "launch_util.cuh"
 
 namespace cnnk {
 namespace conv2d_detail {

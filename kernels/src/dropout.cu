@@ -45,8 +45,8 @@ cudaError_t dropout_forward(const DropoutGeometry& g, float rate, StepSeed seed,
   if (size <= 0) return cudaSuccess;
   const float scale = 1.f / (1.f - rate);  // as the reference: T(1) / (T(1) - rate)
   const int64_t spatial = g.spatial > 0 ? g.spatial : 1;
-  dropout_forward_kernel<<<detail::grid_for(size), detail::kThreads, 0, stream>>>(
-      size, spatial, g.per_channel, rate, scale, seed, x, y, mask);
+  detail::launch(dropout_forward_kernel, detail::grid_for(size), detail::kThreads, 0, stream, size,
+                 spatial, g.per_channel, rate, scale, seed, x, y, mask);
   return cudaGetLastError();
 }
 
@@ -54,8 +54,8 @@ cudaError_t dropout_backward(const DropoutGeometry& g, const float* mask, const 
                              float* dx, cudaStream_t stream) {
   const int64_t size = g.size();
   if (size <= 0) return cudaSuccess;
-  dropout_backward_kernel<<<detail::grid_for(size), detail::kThreads, 0, stream>>>(size, mask, dy,
-                                                                                   dx);
+  detail::launch(dropout_backward_kernel, detail::grid_for(size), detail::kThreads, 0, stream, size,
+                 mask, dy, dx);
   return cudaGetLastError();
 }
 

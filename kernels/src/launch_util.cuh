@@ -1,14 +1,42 @@
-// Private helpers of the kernels in this folder: grid sizing, grid-stride loops, a walk
+// Private helpers of the kernels in this folder: the one launch call, grid sizing,
+// grid-stride loops, a walk
 // over the elements of one channel of an [n, c, spatial] tensor, and fixed-order
 // (deterministic) warp and block reductions. Not part of the public contract.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace cnnk {
 namespace detail {
+
+// Every kernel of this folder is launched here, so that one place holds the <<<>>> syntax:
+// the kernel simulator (tests/sim, built with CNNK_SIM) runs the same kernels, compiled as
+// C++, on the CPU instead. The launcher reads cudaGetLastError() after it (the launch lint
+// in tests/engine checks that).
+template <class... Params, class... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+            cudaStream_t stream, Args&&... args) {
+#if defined(CNNK_SIM)
+  (void)stream;  // the simulator runs each launch to completion
+  cnnk_sim::launch(grid, block, shared_bytes, [&] { kernel(args...); });
+#else
+  // clang-format would split the closing >>> here, in a template.
+  // clang-format off
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+  // clang-format on
+#endif
+}
+
+// The launch's dynamic shared memory as an array `name` of T.
+#if defined(CNNK_SIM)
+#define CNNK_DYNAMIC_SHARED(T, name) T* const name = static_cast<T*>(::cnnk_sim::dynamic_shared())
+#else
+#define CNNK_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
 
 constexpr int kWarp = 32;
 constexpr int kThreads = 256;         // elementwise kernels

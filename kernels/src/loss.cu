@@ -193,12 +193,12 @@ cudaError_t softmax_xent(int64_t rows, int64_t classes, const float* logits, con
   const int64_t blocks64 = (rows + rows_per_block - 1) / rows_per_block;
   const unsigned blocks =
       static_cast<unsigned>(blocks64 < detail::kMaxBlocks ? blocks64 : detail::kMaxBlocks);
-  softmax_xent_kernel<<<blocks, kXentThreads, 0, stream>>>(rows, classes, logits, labels, sparse,
-                                                           grad_scale, dlogits, row_loss,
-                                                           row_correct, bad_labels);
+  detail::launch(softmax_xent_kernel, blocks, kXentThreads, 0, stream, rows, classes, logits,
+                 labels, sparse, grad_scale, dlogits, row_loss, row_correct, bad_labels);
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || !metrics) return err;
-  metrics_kernel<<<1, kMetricsThreads, 0, stream>>>(rows, row_loss, row_correct, metrics);
+  detail::launch(metrics_kernel, 1, kMetricsThreads, 0, stream, rows, row_loss, row_correct,
+                 metrics);
   return cudaGetLastError();
 }
 
@@ -206,8 +206,8 @@ cudaError_t softmax_forward(int64_t n, int64_t c, int64_t spatial, const float* 
                             cudaStream_t stream) {
   if (n <= 0 || c <= 0 || spatial <= 0) return cudaSuccess;
   const int64_t positions = n * spatial;
-  softmax_forward_kernel<<<detail::grid_for(positions), detail::kThreads, 0, stream>>>(
-      n, c, spatial, x, y);
+  detail::launch(softmax_forward_kernel, detail::grid_for(positions), detail::kThreads, 0, stream,
+                 n, c, spatial, x, y);
   return cudaGetLastError();
 }
 
@@ -215,8 +215,8 @@ cudaError_t softmax_backward(int64_t n, int64_t c, int64_t spatial, const float*
                              float* dx, cudaStream_t stream) {
   if (n <= 0 || c <= 0 || spatial <= 0) return cudaSuccess;
   const int64_t positions = n * spatial;
-  softmax_backward_kernel<<<detail::grid_for(positions), detail::kThreads, 0, stream>>>(
-      n, c, spatial, y, dy, dx);
+  detail::launch(softmax_backward_kernel, detail::grid_for(positions), detail::kThreads, 0, stream,
+                 n, c, spatial, y, dy, dx);
   return cudaGetLastError();
 }
 

@@ -70,10 +70,10 @@ cudaError_t sgd_update(int64_t n, Live<float> lr, float momentum, bool nesterov,
                        const float* g, float* velocity, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   if (momentum == 0.0f)
-    sgd_plain_kernel<<<detail::grid_for(n), detail::kThreads, 0, stream>>>(n, lr, w, g);
+    detail::launch(sgd_plain_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, lr, w, g);
   else
-    sgd_momentum_kernel<<<detail::grid_for(n), detail::kThreads, 0, stream>>>(
-        n, lr, momentum, nesterov, w, g, velocity);
+    detail::launch(sgd_momentum_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, lr,
+                   momentum, nesterov, w, g, velocity);
   return cudaGetLastError();
 }
 
@@ -83,8 +83,8 @@ cudaError_t adam_update(int64_t n, Live<float> step_size, float beta1, float bet
                         float* w, const float* g, float* m, float* v, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   const float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;  // as the reference
-  adam_kernel<<<detail::grid_for(n), detail::kThreads, 0, stream>>>(
-      n, step_size, one_minus_b1, one_minus_b2, epsilon, w, g, m, v);
+  detail::launch(adam_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, step_size,
+                 one_minus_b1, one_minus_b2, epsilon, w, g, m, v);
   return cudaGetLastError();
 }
 
@@ -92,8 +92,8 @@ cudaError_t rmsprop_update(int64_t n, Live<float> lr, float rho, float epsilon, 
                            const float* g, float* v, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   const float one_minus_rho = 1.0f - rho;  // as the reference
-  rmsprop_kernel<<<detail::grid_for(n), detail::kThreads, 0, stream>>>(n, lr, rho, one_minus_rho,
-                                                                       epsilon, w, g, v);
+  detail::launch(rmsprop_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, lr, rho,
+                 one_minus_rho, epsilon, w, g, v);
   return cudaGetLastError();
 }
 

@@ -126,7 +126,8 @@ __global__ void pool2d_backward_kernel(const Pool2dGeometry g, const float* __re
 cudaError_t pool2d_forward(const Pool2dGeometry& g, const float* x, float* y, cudaStream_t stream) {
   const int64_t total = g.output_size();
   if (total <= 0) return cudaSuccess;
-  pool2d_forward_kernel<<<detail::grid_for(total), detail::kThreads, 0, stream>>>(g, x, y);
+  detail::launch(pool2d_forward_kernel, detail::grid_for(total), detail::kThreads, 0, stream, g, x,
+                 y);
   return cudaGetLastError();
 }
 
@@ -135,7 +136,8 @@ cudaError_t pool2d_backward(const Pool2dGeometry& g, const float* x, const float
   const int64_t total = g.input_size();
   if (total <= 0) return cudaSuccess;
   if (g.stride_h <= 0 || g.stride_w <= 0) return cudaErrorInvalidValue;
-  pool2d_backward_kernel<<<detail::grid_for(total), detail::kThreads, 0, stream>>>(g, x, dy, dx);
+  detail::launch(pool2d_backward_kernel, detail::grid_for(total), detail::kThreads, 0, stream, g, x,
+                 dy, dx);
   return cudaGetLastError();
 }
 

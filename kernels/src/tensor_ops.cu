@@ -80,26 +80,28 @@ __global__ void __launch_bounds__(kMaxReduceThreads)
 
 cudaError_t fill(int64_t size, float value, float* y, cudaStream_t stream) {
   if (size <= 0) return cudaSuccess;
-  fill_kernel<<<detail::grid_for(size), detail::kThreads, 0, stream>>>(size, value, y);
+  detail::launch(fill_kernel, detail::grid_for(size), detail::kThreads, 0, stream, size, value, y);
   return cudaGetLastError();
 }
 
 cudaError_t add(int64_t size, const float* a, const float* b, float* y, cudaStream_t stream) {
   if (size <= 0) return cudaSuccess;
-  add_kernel<<<detail::grid_for(size), detail::kThreads, 0, stream>>>(size, a, b, y);
+  detail::launch(add_kernel, detail::grid_for(size), detail::kThreads, 0, stream, size, a, b, y);
   return cudaGetLastError();
 }
 
 cudaError_t accumulate(int64_t size, const float* src, float* dst, cudaStream_t stream) {
   if (size <= 0) return cudaSuccess;
-  accumulate_kernel<<<detail::grid_for(size), detail::kThreads, 0, stream>>>(size, src, dst);
+  detail::launch(accumulate_kernel, detail::grid_for(size), detail::kThreads, 0, stream, size, src,
+                 dst);
   return cudaGetLastError();
 }
 
 cudaError_t channel_copy(const ChannelCopy& g, const float* src, float* dst, cudaStream_t stream) {
   if (g.n <= 0 || g.count <= 0 || g.spatial <= 0) return cudaSuccess;
   const int64_t total = g.n * g.count * g.spatial;
-  channel_copy_kernel<<<detail::grid_for(total), detail::kThreads, 0, stream>>>(g, src, dst);
+  detail::launch(channel_copy_kernel, detail::grid_for(total), detail::kThreads, 0, stream, g, src,
+                 dst);
   return cudaGetLastError();
 }
 
@@ -107,21 +109,21 @@ cudaError_t gather_rows(const float* src, int64_t row_len, Live<const int32_t*> 
                         int64_t count, float* dst, cudaStream_t stream) {
   if (row_len <= 0 || count <= 0) return cudaSuccess;
   const int64_t total = count * row_len;
-  gather_rows_kernel<<<detail::grid_for(total), detail::kThreads, 0, stream>>>(src, row_len,
-                                                                               indices, count, dst);
+  detail::launch(gather_rows_kernel, detail::grid_for(total), detail::kThreads, 0, stream, src,
+                 row_len, indices, count, dst);
   return cudaGetLastError();
 }
 
 cudaError_t store_step_scalars(const StepScalars& s, StepScalars* dst, cudaStream_t stream) {
-  store_step_kernel<<<1, 1, 0, stream>>>(s, dst);
+  detail::launch(store_step_kernel, 1, 1, 0, stream, s, dst);
   return cudaGetLastError();
 }
 
 cudaError_t bias_add(int64_t n, int64_t c, int64_t spatial, const float* b, float* y,
                      cudaStream_t stream) {
   if (n <= 0 || c <= 0 || spatial <= 0) return cudaSuccess;
-  bias_add_kernel<<<detail::channel_grid(c, n * spatial), detail::kThreads, 0, stream>>>(
-      n, c, spatial, b, y);
+  detail::launch(bias_add_kernel, detail::channel_grid(c, n * spatial), detail::kThreads, 0, stream,
+                 n, c, spatial, b, y);
   return cudaGetLastError();
 }
 
@@ -131,7 +133,8 @@ cudaError_t bias_backward(int64_t n, int64_t c, int64_t spatial, const float* dy
   if (c <= 0) return cudaSuccess;
   if (c > 0x7fffffff) return cudaErrorInvalidValue;
   const int threads = detail::reduce_threads(n * spatial, kMaxReduceThreads);
-  bias_backward_kernel<<<static_cast<unsigned>(c), threads, 0, stream>>>(n, c, spatial, dy, db);
+  detail::launch(bias_backward_kernel, static_cast<unsigned>(c), threads, 0, stream, n, c, spatial,
+                 dy, db);
   return cudaGetLastError();
 }
 
