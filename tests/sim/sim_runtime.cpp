@@ -1,15 +1,14 @@
 // The kernel simulator's scheduler (fibers, barriers, shuffles) and its stand-in for the
 // CUDA runtime calls. See include/cnnk_sim.h for what it models.
 //
-// One block at a time: each thread is a ucontext fiber on a stack of its own. The scheduler
-// resumes every runnable fiber in thread order (ascending or descending, see run_block); a
-// fiber runs until it ends or waits (at
+// One block at a time: each thread is a fiber on a stack of its own (fiber_context.h). The
+// scheduler resumes every runnable fiber in thread order (ascending or descending, see run_block);
+// a fiber runs until it ends or waits (at
 // __syncthreads or in a shuffle). When none can run, the waits are resolved: a warp whose
 // shuffle every named lane has reached goes on first, then a block barrier that every
 // thread has reached. Nothing resolvable is a deadlock, reported as a launch failure, and
 // so is a barrier that threads which have exited never reached.
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "cuda_runtime_api.h"
+#include "fiber_context.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CNNK_SIM_ASAN 1
@@ -27,6 +27,7 @@
 #endif
 #endif
 #ifdef CNNK_SIM_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -44,7 +45,7 @@ constexpr size_t kGuardBytes = 4096;
 enum class Wait { None, Block, Warp, Done };
 
 struct Fiber {
-  ucontext_t context;
+  FiberContext context;
   Wait wait = Wait::None;
   unsigned mask = 0;  // the lanes a Warp wait names
   Coords coords;
@@ -81,7 +82,7 @@ class Stack {
 // The block being simulated on this host thread.
 struct Block {
   std::vector<Fiber> fibers;
-  ucontext_t scheduler;
+  FiberContext scheduler;
   int current = -1;
   int alive = 0;
   const std::function<void()>* body = nullptr;
@@ -120,7 +121,7 @@ void yield_to_scheduler() {
 #ifdef CNNK_SIM_ASAN
   __sanitizer_start_switch_fiber(&t_stacks[i]->fake_stack, b.scheduler_bottom, b.scheduler_size);
 #endif
-  swapcontext(&b.fibers[i].context, &b.scheduler);
+  switch_context(b.fibers[i].context, b.scheduler);
 #ifdef CNNK_SIM_ASAN
   __sanitizer_finish_switch_fiber(t_stacks[i]->fake_stack, &b.scheduler_bottom, &b.scheduler_size);
 #endif
@@ -138,7 +139,7 @@ void fiber_main() {
 #ifdef CNNK_SIM_ASAN
   __sanitizer_start_switch_fiber(&t_stacks[i]->fake_stack, b.scheduler_bottom, b.scheduler_size);
 #endif
-  setcontext(&b.scheduler);
+  switch_context(b.fibers[i].context, b.scheduler);  // never resumed
 }
 
 void resume(Block& b, int i) {
@@ -149,7 +150,7 @@ void resume(Block& b, int i) {
   __sanitizer_start_switch_fiber(&fake_stack, t_stacks[static_cast<size_t>(i)]->bottom(),
                                  kStackBytes);
 #endif
-  swapcontext(&b.scheduler, &f.context);
+  switch_context(b.scheduler, f.context);
 #ifdef CNNK_SIM_ASAN
   __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
@@ -194,17 +195,16 @@ bool release_warps(Block& b, bool& released) {
   return true;
 }
 
-// Thread `i` of the block, ready to start at fiber_main on its own stack. (A function of
-// its own: getcontext returns twice, as setjmp, which no caller's loop should see.)
+// Thread `i` of the block, ready to start at fiber_main on its own stack.
 void prepare_fiber(Fiber& f, unsigned i, uint3 block, dim3 grid, dim3 dims) {
   f.coords =
       Coords{uint3{i % dims.x, i / dims.x % dims.y, i / (dims.x * dims.y)}, block, dims, grid};
   f.wait = Wait::None;
-  getcontext(&f.context);
-  f.context.uc_stack.ss_sp = t_stacks[i]->bottom();
-  f.context.uc_stack.ss_size = kStackBytes;
-  f.context.uc_link = nullptr;
-  makecontext(&f.context, fiber_main, 0);
+#ifdef CNNK_SIM_ASAN
+  // A previous fiber's frames may have left redzones poisoned on this stack.
+  ASAN_UNPOISON_MEMORY_REGION(t_stacks[i]->bottom(), kStackBytes);
+#endif
+  start_context(f.context, t_stacks[i]->bottom(), kStackBytes, fiber_main);
 }
 
 // The passes alternate between ascending and descending thread order, from one barrier
