@@ -12,27 +12,6 @@ namespace {
 
 using namespace conv2d_detail;
 
-// Fills the fields the three problems share.
-template <class Problem>
-void fill_common(const Conv2dGeometry& g, Problem& pb) {
-  pb.c = g.c;
-  pb.in_h = g.h;
-  pb.in_w = g.w;
-  pb.k = g.k;
-  pb.r = g.r;
-  pb.s = g.s;
-  pb.p = g.p;
-  pb.q = g.q;
-  pb.sh = g.stride_h;
-  pb.sw = g.stride_w;
-  pb.pt = g.pad_top;
-  pb.pl = g.pad_left;
-  pb.rs = g.r * g.s;
-  pb.crs = g.c * g.r * g.s;
-  pb.hw = g.h * g.w;
-  pb.pq = g.p * g.q;
-}
-
 template <class Problem>
 cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunks, bool tf32,
                         cudaStream_t stream) {
@@ -176,7 +155,7 @@ cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
   }
   if (const cudaError_t err = gemm_launchable(v); err != cudaSuccess) return err;
   ForwardProblem pb;
-  fill_common(g, pb);
+  static_cast<ConvShape&>(pb) = conv_shape(g);
   pb.x = x;
   pb.w = w;
   pb.b = b;
@@ -193,7 +172,7 @@ cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const
   const ConvVariant v = conv2d_variant(ConvPass::BackwardData, g, o);
   if (const cudaError_t err = gemm_launchable(v); err != cudaSuccess) return err;
   BackwardDataProblem pb;
-  fill_common(g, pb);
+  static_cast<ConvShape&>(pb) = conv_shape(g);
   pb.dy = dy;
   pb.w = w;
   pb.dx = dx;
@@ -243,7 +222,7 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
     } else {
       const FilterSplit split = filter_split(g);
       BackwardFilterProblem pb;
-      fill_common(g, pb);
+      static_cast<ConvShape&>(pb) = conv_shape(g);
       pb.x = x;
       pb.dy = dy;
       pb.out = out;

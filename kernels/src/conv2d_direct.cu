@@ -23,32 +23,7 @@ __device__ void stage_input(const float* __restrict__ xn, int c, int h, int w, i
   }
 }
 
-// The geometry both direct kernels index with, as plain ints in their launch arguments.
-struct DirectShape {
-  int c, h, w_in, k, r, s, q, sh, sw, pt, pl;
-  int rs, crs, pq;
-};
-
-DirectShape direct_shape(const Conv2dGeometry& g) {
-  DirectShape d;
-  d.c = g.c;
-  d.h = g.h;
-  d.w_in = g.w;
-  d.k = g.k;
-  d.r = g.r;
-  d.s = g.s;
-  d.q = g.q;
-  d.sh = g.stride_h;
-  d.sw = g.stride_w;
-  d.pt = g.pad_top;
-  d.pl = g.pad_left;
-  d.rs = g.r * g.s;
-  d.crs = g.c * g.r * g.s;
-  d.pq = g.p * g.q;
-  return d;
-}
-
-struct DirectForwardArgs : DirectShape {
+struct DirectForwardArgs : ConvShape {
   const float* x;
   const float* w;
   const float* b;  // may be null
@@ -71,8 +46,8 @@ __global__ void __launch_bounds__(kDirectThreads) direct_forward_kernel(const Di
   const int k0 = static_cast<int>(blockIdx.y) * a.tile_k;
   const int p_lo = m0 / a.q;
 
-  stage_input(a.x + int64_t(n) * a.c * a.h * a.w_in, a.c, a.h, a.w_in, p_lo * a.sh - a.pt, -a.pl,
-              a.in, xs);
+  stage_input(a.x + int64_t(n) * a.c * a.in_h * a.in_w, a.c, a.in_h, a.in_w, p_lo * a.sh - a.pt,
+              -a.pl, a.in, xs);
   for (int i = tid; i < a.crs * a.tile_k; i += kDirectThreads) {
     const int e = i / a.tile_k, kk = k0 + (i - e * a.tile_k);
     ws[i] = kk < a.k ? a.w[int64_t(kk) * a.crs + e] : 0.f;
@@ -130,7 +105,7 @@ __global__ void __launch_bounds__(kDirectThreads) direct_forward_kernel(const Di
   }
 }
 
-struct DirectFilterArgs : DirectShape {
+struct DirectFilterArgs : ConvShape {
   const float* x;
   const float* dy;
   float* out;  // [splits][K][C*R*S]
@@ -183,8 +158,8 @@ __global__ void __launch_bounds__(kDirectThreads) direct_filter_kernel(const Dir
     const int p_lo = m0 / a.q;
 
     __syncthreads();  // the previous tile's readers are done with the staged data
-    stage_input(a.x + int64_t(n) * a.c * a.h * a.w_in, a.c, a.h, a.w_in, p_lo * a.sh - a.pt, -a.pl,
-                a.in, xs);
+    stage_input(a.x + int64_t(n) * a.c * a.in_h * a.in_w, a.c, a.in_h, a.in_w, p_lo * a.sh - a.pt,
+                -a.pl, a.in, xs);
     // dy[n, k0 + kl, m0 + ml] -> dys[ml][kl]: neighbouring threads read neighbouring pixels.
     const float* dyn = a.dy + int64_t(n) * a.k * a.pq + m0;
     for (int i = tid; i < kBwdPixels * a.tile_k; i += kDirectThreads) {
@@ -230,7 +205,7 @@ cudaError_t direct_forward(const DirectForwardPlan& plan, const Conv2dGeometry& 
                            const float* w, const float* b, ActKind act, float* y,
                            cudaStream_t stream) {
   DirectForwardArgs a{};
-  static_cast<DirectShape&>(a) = direct_shape(g);
+  static_cast<ConvShape&>(a) = conv_shape(g);
   a.x = x;
   a.w = w;
   a.b = b;
@@ -250,7 +225,7 @@ cudaError_t direct_forward(const DirectForwardPlan& plan, const Conv2dGeometry& 
 cudaError_t direct_filter(const DirectFilterPlan& plan, const Conv2dGeometry& g, const float* x,
                           const float* dy, float* out, cudaStream_t stream) {
   DirectFilterArgs a{};
-  static_cast<DirectShape&>(a) = direct_shape(g);
+  static_cast<ConvShape&>(a) = conv_shape(g);
   a.x = x;
   a.dy = dy;
   a.out = out;

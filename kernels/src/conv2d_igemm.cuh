@@ -30,6 +30,7 @@
 #include "activation_math.cuh"
 #include "cnnk/activation.h"
 #include "cnnk/geometry.h"
+#include "conv2d_shape.cuh"
 #include "launch_util.cuh"
 
 namespace cnnk {
@@ -125,14 +126,13 @@ __device__ __forceinline__ bool in_range(int i, int n) {
 }
 
 // y[n,k,p,q] = act(b[k] + sum_{c,r,s} x[n, c, p*sh - pt + r, q*sw - pl + s] * w[k,c,r,s])
-struct ForwardProblem {
+struct ForwardProblem : ConvShape {
   const float* x;
   const float* w;
   const float* b;  // may be null
   float* y;
   ActKind act;  // applied in the epilogue
-  int c, in_h, in_w, k, r, s, p, q, sh, sw, pt, pl;
-  int rs, crs, hw, pq, m;  // m = N*P*Q
+  int m;        // N*P*Q
 
   __device__ int fast_dim() const { return m; }
   __device__ int slow_dim() const { return k; }
@@ -204,12 +204,11 @@ struct ForwardProblem {
 
 // dx[n,c,h,w] = sum_{k,r,s} dy[n,k,p,q] * w[k,c,r,s] over the (r, s) for which
 // h + pt - r = p*sh and w + pl - s = q*sw with p in [0,P), q in [0,Q).
-struct BackwardDataProblem {
+struct BackwardDataProblem : ConvShape {
   const float* dy;
   const float* w;
   float* dx;
-  int c, in_h, in_w, k, r, s, p, q, sh, sw, pt, pl;
-  int rs, crs, krs, hw, pq, m;  // m = N*H*W
+  int krs, m;  // k*r*s, N*H*W
 
   __device__ int fast_dim() const { return m; }
   __device__ int slow_dim() const { return c; }
@@ -289,12 +288,11 @@ struct BackwardDataProblem {
 
 // dw[k, (c,r,s)] = sum_{n,p,q} dy[n,k,p,q] * x[n, c, p*sh - pt + r, q*sw - pl + s], the
 // reduction split into chunks along grid.z.
-struct BackwardFilterProblem {
+struct BackwardFilterProblem : ConvShape {
   const float* x;
   const float* dy;
   float* out;  // dw when splits == 1, else the workspace [splits][K][C*R*S]
-  int c, in_h, in_w, k, r, s, p, q, sh, sw, pt, pl;
-  int rs, crs, hw, pq, npq;
+  int npq;
   int chunk;
 
   __device__ int fast_dim() const { return crs; }

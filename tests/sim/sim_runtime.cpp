@@ -386,9 +386,12 @@ const char* cudaGetErrorString(cudaError_t error) {
   return "unknown error";
 }
 
+// New memory holds NaN bytes: a kernel that reads what nothing wrote shows it.
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   *ptr = bytes ? std::malloc(bytes) : nullptr;
-  return bytes && !*ptr ? cudaErrorMemoryAllocation : cudaSuccess;
+  if (bytes && !*ptr) return cudaErrorMemoryAllocation;
+  if (bytes) std::memset(*ptr, 0xff, bytes);
+  return cudaSuccess;
 }
 cudaError_t cudaFree(void* ptr) {
   std::free(ptr);

@@ -10,8 +10,8 @@
 // for, so an overrun is an ASan finding; device memory is host memory. A barrier that some
 // thread never reaches (still running or exited), or a shuffle whose mask names a lane
 // that has exited or waits elsewhere, is reported as a launch failure naming the block,
-// not a hang. The dynamic shared memory starts as NaN bytes in every block, so a read of
-// what no thread of the block wrote shows up.
+// not a hang. The dynamic shared memory starts as NaN bytes in every block, and so does
+// every cudaMalloc, so a read of what nothing wrote shows up.
 //
 // What it does not model: timing, concurrency between blocks or streams, the memory model
 // (every write is visible at once), warp-synchronous code without a *_sync call, register
