@@ -1,17 +1,19 @@
 // The kernel simulator's scheduler (fibers, barriers, shuffles) and its stand-in for the
 // CUDA runtime calls. See include/cnnk_sim.h for what it models.
 //
-// One block at a time: each thread is a fiber on a stack of its own (fiber_context.h). The
-// scheduler resumes every runnable fiber in thread order (ascending or descending, see run_block);
-// a fiber runs until it ends or waits (at
-// __syncthreads or in a shuffle). When none can run, the waits are resolved: a warp whose
-// shuffle every named lane has reached goes on first, then a block barrier that every
-// thread has reached. Nothing resolvable is a deadlock, reported as a launch failure, and
-// so is a barrier that threads which have exited never reached.
+// One block at a time: each thread is a fiber on a stack of its own (fiber_context.h).
+// The scheduler resumes every runnable fiber in thread order (ascending or descending, see
+// run_block); a fiber runs until it ends or waits (at __syncthreads or in a shuffle). When
+// none can run, the waits are resolved: a warp whose shuffle every named lane has reached
+// goes on first, then a block barrier that every thread has reached. Nothing resolvable
+// is a deadlock, reported as a launch failure, and so is a barrier that threads which
+// have exited never reached.
 #include <sys/mman.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
