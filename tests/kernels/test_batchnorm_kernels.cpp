@@ -165,27 +165,34 @@ TEST(BatchNormKernel, LargeChannelsFarFromZero) {
   check_training(BatchNormGeometry{256, 3, 784}, 7500, 1000.0);
 }
 
+void check_inference(const BatchNormGeometry& g, uint64_t seed) {
+  SCOPED_TRACE(::testing::Message() << "n " << g.n << " c " << g.c << " spatial " << g.spatial);
+  const Inputs in = make_inputs(g, seed, 3.0);
+  std::vector<float> y(sz(g.size()));
+  ref::batchnorm_forward_inference<float>(g, in.x.data(), in.gamma.data(), in.beta.data(),
+                                          in.running_mean.data(), in.running_var.data(), kEpsilon,
+                                          y.data());
+  DeviceBuffer<float> d_x(in.x), d_gamma(in.gamma), d_beta(in.beta), d_rm(in.running_mean),
+      d_rv(in.running_var), d_y(y.size());
+  ASSERT_TRUE(d_x.ok() && d_gamma.ok() && d_beta.ok() && d_rm.ok() && d_rv.ok() && d_y.ok());
+  CNN_CUDA_OK(d_y.fill_bytes(0xFF));
+  CNN_CUDA_OK(cnnk::batchnorm_forward_inference(g, d_x.get(), d_gamma.get(), d_beta.get(),
+                                                d_rm.get(), d_rv.get(), kEpsilon, d_y.get(),
+                                                nullptr));
+  CNN_CUDA_OK(test::sync_status());
+  EXPECT_TRUE(test::all_equal("y", d_y.download(), y));
+}
+
 TEST(BatchNormKernel, InferenceMatchesReferenceExactly) {
   CNN_REQUIRE_GPU();
   uint64_t seed = 7700;
-  for (const BatchNormGeometry& g : shapes()) {
-    SCOPED_TRACE(::testing::Message() << "n " << g.n << " c " << g.c << " spatial " << g.spatial);
-    seed += 10;
-    const Inputs in = make_inputs(g, seed, 3.0);
-    std::vector<float> y(sz(g.size()));
-    ref::batchnorm_forward_inference<float>(g, in.x.data(), in.gamma.data(), in.beta.data(),
-                                            in.running_mean.data(), in.running_var.data(), kEpsilon,
-                                            y.data());
-    DeviceBuffer<float> d_x(in.x), d_gamma(in.gamma), d_beta(in.beta), d_rm(in.running_mean),
-        d_rv(in.running_var), d_y(y.size());
-    ASSERT_TRUE(d_x.ok() && d_gamma.ok() && d_beta.ok() && d_rm.ok() && d_rv.ok() && d_y.ok());
-    CNN_CUDA_OK(d_y.fill_bytes(0xFF));
-    CNN_CUDA_OK(cnnk::batchnorm_forward_inference(g, d_x.get(), d_gamma.get(), d_beta.get(),
-                                                  d_rm.get(), d_rv.get(), kEpsilon, d_y.get(),
-                                                  nullptr));
-    CNN_CUDA_OK(test::sync_status());
-    EXPECT_TRUE(test::all_equal("y", d_y.download(), y));
-  }
+  for (const BatchNormGeometry& g : shapes()) check_inference(g, seed += 10);
+}
+
+// More channels than a grid's y dimension holds (65535): the launch strides over them.
+TEST(BatchNormKernel, InferenceOverMoreChannelsThanOneGridColumn) {
+  CNN_REQUIRE_GPU();
+  check_inference(BatchNormGeometry{2, 65535 + 70, 3}, 7800);
 }
 
 // Two runs on the same input give the same bits: the reductions have a fixed order.

@@ -147,9 +147,11 @@ TEST(TensorOpsKernel, GatherRowsCopiesTheIndexedRows) {
 struct BiasShape {
   int64_t n, c, spatial;
 };
-// Dense outputs (spatial 1) and conv maps; batch 1 and odd; channels off any tile.
-const std::vector<BiasShape> kBiasShapes = {{1, 1, 1},    {3, 10, 1},  {33, 128, 1}, {2, 17, 49},
-                                            {1, 64, 784}, {5, 130, 9}, {256, 3, 1},  {7, 1, 121}};
+// Dense outputs (spatial 1) and conv maps; batch 1 and odd; channels off any tile; more
+// channels than a grid's y dimension holds (bias_add strides over them).
+const std::vector<BiasShape> kBiasShapes = {{1, 1, 1},   {3, 10, 1},   {33, 128, 1},
+                                            {2, 17, 49}, {1, 64, 784}, {5, 130, 9},
+                                            {256, 3, 1}, {7, 1, 121},  {2, 65535 + 70, 3}};
 
 TEST(TensorOpsKernel, BiasAddAddsPerChannel) {
   CNN_REQUIRE_GPU();
