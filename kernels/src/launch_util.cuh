@@ -116,15 +116,17 @@ __device__ __forceinline__ T warp_sum(T v) {
 
 // Block sum in a fixed order (warp butterflies, then warp 0 over the per-warp partials):
 // deterministic for a given block size. blockDim.x must be a multiple of 32 and every
-// thread of the block must call it. `scratch` holds at least 32 values of shared memory;
-// the call may be repeated with the same scratch (it synchronizes before reuse). Every
-// thread gets the total.
+// thread of the block must call it. `scratch` holds kScratch values of shared memory.
+// Every thread gets the total. The call may be repeated with the same scratch with no
+// barrier between: a call writes the partials (slots 0..31) only after the previous
+// call's last barrier, before which every read of them happened, and the total (slot 32)
+// only after its own first barrier, which no thread reaches before it has read the
+// previous total.
 template <class T>
 __device__ T block_sum(T v, T* scratch) {
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   const int warps = blockDim.x / kWarp;
   v = warp_sum(v);
-  __syncthreads();  // a previous call's readers are done with scratch
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   if (warp == 0) {
