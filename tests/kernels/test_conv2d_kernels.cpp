@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <ostream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -304,9 +305,7 @@ TEST_P(Conv2dKernelSweep, MatchesReference) {
 // Small integers: every product and partial sum is an integer below 2^24, exact in float
 // in any order, so the kernels must agree with the reference bit for bit. That includes
 // TF32: integers of magnitude at most 3 need 2 significant bits, well within its 11.
-TEST_P(Conv2dKernelSweep, ExactOnSmallIntegers) {
-  CNN_REQUIRE_GPU();
-  const ConvCase& cc = GetParam();
+void check_exact(const ConvCase& cc, uint64_t seed) {
   const Conv2dGeometry g = geometry_of(cc);
   SCOPED_TRACE(describe(g));
   // Largest possible |partial sum|: 9 per product, 3 for the bias.
@@ -314,14 +313,14 @@ TEST_P(Conv2dKernelSweep, ExactOnSmallIntegers) {
                                                  double(g.n) * g.p * g.q}) +
                          3.0;
   ASSERT_LT(largest, 16777216.0) << "the case is too large to be exact in float";
-  const ConvTensors<float> in = integer_tensors(g, cc.bias, 2000);
+  const ConvTensors<float> in = integer_tensors(g, cc.bias, seed);
   const ConvResults<float> want = run_reference(g, in);  // double accumulation: exact
   for (const ConvVariant v : kVariants) {
     if (!runnable(v)) continue;
     SCOPED_TRACE(cnnk::conv2d_variant_name(v));
     ConvResults<float> got;
     run_gpu(g, in, got, v);
-    if (HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
     EXPECT_TRUE(test::all_equal(variant_of(ConvPass::Forward, g, v) + " forward y", got.y, want.y));
     EXPECT_TRUE(test::all_equal(variant_of(ConvPass::BackwardData, g, v) + " backward data dx",
                                 got.dx, want.dx));
@@ -331,10 +330,42 @@ TEST_P(Conv2dKernelSweep, ExactOnSmallIntegers) {
   }
 }
 
+TEST_P(Conv2dKernelSweep, ExactOnSmallIntegers) {
+  CNN_REQUIRE_GPU();
+  check_exact(GetParam(), 2000);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dKernelSweep, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<ConvCase>& param) {
                            return std::string(param.param.name);
                          });
+
+// Random geometries from a fixed seed: combinations of size, stride, padding and channel
+// counts that the hand-picked cases do not list, held to the reference's bits as above.
+TEST(Conv2dKernelRandom, ExactOnSmallIntegers) {
+  CNN_REQUIRE_GPU();
+  std::mt19937 rng(20261121);
+  const auto pick = [&rng](int lo, int hi) {
+    return std::uniform_int_distribution<int>(lo, hi)(rng);
+  };
+  int checked = 0;
+  while (checked < 40) {
+    ConvCase cc{"random",   pick(1, 4), pick(1, 24), pick(1, 20), pick(1, 20), pick(1, 70),
+                pick(1, 7), pick(1, 7), pick(1, 3),  pick(1, 3),  kValid,      pick(0, 1) == 1};
+    const int mode = pick(0, 2);
+    if (mode == 1) cc.pad = kSame;
+    if (mode == 2) cc.pad = pad(pick(0, 3), pick(0, 3), pick(0, 3), pick(0, 3));
+    try {
+      const Conv2dGeometry g = geometry_of(cc);
+      if (g.p < 1 || g.q < 1) continue;
+    } catch (const ConfigError&) {
+      continue;  // no output for this input: not a convolution to test
+    }
+    ++checked;
+    check_exact(cc, 2100 + static_cast<uint64_t>(checked));
+    if (HasFailure()) return;  // the trace names the geometry
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // Queries: no device needed.
