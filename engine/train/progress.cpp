@@ -138,7 +138,7 @@ std::string history_csv(const History& history, bool include_lr) {
   if (include_lr) out += ",learning_rate";
   out += ",loss";
   if (val) out += ",val_accuracy,val_loss";
-  out += "\n";
+  out += "\r\n";
   for (const EpochLog& e : history.epochs) {
     out += fmt::format("{},{}", e.epoch - 1, python_float(e.accuracy));
     if (include_lr) out += "," + python_float(e.lr);
@@ -146,7 +146,7 @@ std::string history_csv(const History& history, bool include_lr) {
     if (val)
       out += "," + (e.val_accuracy ? python_float(*e.val_accuracy) : std::string("NA")) + "," +
              (e.val_loss ? python_float(*e.val_loss) : std::string("NA"));
-    out += "\n";
+    out += "\r\n";
   }
   return out;
 }

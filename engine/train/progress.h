@@ -75,7 +75,8 @@ class CsvLogger : public FitCallback {
   bool include_lr_;
 };
 
-// The CSV text of a history, as CsvLogger writes it.
+// The CSV text of a history, as CsvLogger writes it: Keras's CSVLogger columns and its
+// line ends (Python's csv module writes \r\n).
 std::string history_csv(const History& history, bool include_lr);
 // A double as Python's repr prints it: "0.25", "1.0", "1e-05", "nan".
 std::string python_float(double v);

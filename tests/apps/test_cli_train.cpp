@@ -159,10 +159,12 @@ json read_json(const fs::path& p) {
   return j;
 }
 
-// The CSV as rows of cells.
+// The CSV as rows of cells. Its lines end in \r\n, as Keras's CSVLogger writes them.
 std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
   std::vector<std::vector<std::string>> rows;
-  for (const std::string& line : split_lines(read_text(p))) {
+  for (std::string line : split_lines(read_text(p))) {
+    EXPECT_TRUE(!line.empty() && line.back() == '\r') << p << ": a line does not end in \\r\\n";
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     std::vector<std::string> cells;
     size_t start = 0;
     for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)

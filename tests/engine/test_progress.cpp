@@ -152,17 +152,17 @@ TEST(HistoryCsv, HasKerasColumnsInSortedOrderAndPythonFloats) {
   b.lr = 1e-05;
   h.epochs = {a, b};
   EXPECT_EQ(history_csv(h, false),
-            "epoch,accuracy,loss,val_accuracy,val_loss\n"
-            "0,1.0,0.25,0.85,0.4\n"
-            "1,0.8,0.30000000000000004,0.85,0.4\n");
+            "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
+            "0,1.0,0.25,0.85,0.4\r\n"
+            "1,0.8,0.30000000000000004,0.85,0.4\r\n");
   EXPECT_EQ(history_csv(h, true),
-            "epoch,accuracy,learning_rate,loss,val_accuracy,val_loss\n"
-            "0,1.0,0.001,0.25,0.85,0.4\n"
-            "1,0.8,1e-05,0.30000000000000004,0.85,0.4\n");
+            "epoch,accuracy,learning_rate,loss,val_accuracy,val_loss\r\n"
+            "0,1.0,0.001,0.25,0.85,0.4\r\n"
+            "1,0.8,1e-05,0.30000000000000004,0.85,0.4\r\n");
   h.epochs[0].val_loss.reset();
   h.epochs[0].val_accuracy.reset();
   h.epochs.resize(1);
-  EXPECT_EQ(history_csv(h, false), "epoch,accuracy,loss\n0,1.0,0.25\n");
+  EXPECT_EQ(history_csv(h, false), "epoch,accuracy,loss\r\n0,1.0,0.25\r\n");
   EXPECT_EQ(python_float(2.0), "2.0");
   EXPECT_EQ(python_float(1e16), "1e+16");
   EXPECT_EQ(python_float(0.0001), "0.0001");

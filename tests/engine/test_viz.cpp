@@ -16,6 +16,7 @@
 #include "engine/graph/parameters.h"
 #include "engine/graph/zoo.h"
 #include "engine/io/png.h"
+#include "engine/train/progress.h"
 #include "engine/viz/canvas.h"
 #include "engine/viz/confusion.h"
 #include "engine/viz/curves.h"
@@ -240,6 +241,29 @@ TEST(VizCurves, ReadsKerasCsvLoggerFiles) {
   EXPECT_DOUBLE_EQ(h.epochs[1].accuracy, 0.86);
   EXPECT_DOUBLE_EQ(*h.epochs[0].val_loss, 0.45);
   EXPECT_DOUBLE_EQ(*h.epochs[0].val_accuracy, 0.84);
+}
+
+// What our CsvLogger writes (\r\n line ends, as Keras's) reads back as the same history.
+TEST(VizCurves, ReadsBackTheHistoryCsvWeWrite) {
+  History h;
+  for (int e = 1; e <= 3; ++e) {
+    EpochLog log;
+    log.epoch = e;
+    log.loss = 1.0 / e;
+    log.accuracy = 0.5 + 0.1 * e;
+    log.val_loss = 1.5 / e;
+    log.val_accuracy = 0.4 + 0.1 * e;
+    h.epochs.push_back(log);
+  }
+  const History back = viz::history_from_csv(history_csv(h, false));
+  ASSERT_EQ(back.epochs.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(back.epochs[i].epoch, h.epochs[i].epoch);
+    EXPECT_DOUBLE_EQ(back.epochs[i].loss, h.epochs[i].loss);
+    EXPECT_DOUBLE_EQ(back.epochs[i].accuracy, h.epochs[i].accuracy);
+    EXPECT_DOUBLE_EQ(*back.epochs[i].val_loss, *h.epochs[i].val_loss);
+    EXPECT_DOUBLE_EQ(*back.epochs[i].val_accuracy, *h.epochs[i].val_accuracy);
+  }
 }
 
 TEST(VizCurves, ReadsMissingValuesWrittenAsNaAndExtraColumns) {
