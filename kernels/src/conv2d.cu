@@ -23,22 +23,11 @@ cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunk
   return cudaGetLastError();
 }
 
-// Whether the current device has TF32 tensor cores (compute capability 8.0 or later).
-// A failed query leaves no error behind for the next launch's cudaGetLastError to find.
-bool device_has_tf32() {
-  int device = 0, major = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return major >= 8;
-}
-
 // Checks a resolved implicit-GEMM variant: cudaSuccess, or why it cannot launch.
 cudaError_t gemm_launchable(ConvVariant v) {
   if (v == ConvVariant::Igemm) return cudaSuccess;
-  if (v == ConvVariant::IgemmTf32) return device_has_tf32() ? cudaSuccess : cudaErrorNotSupported;
+  if (v == ConvVariant::IgemmTf32)
+    return conv2d_device_has_tf32() ? cudaSuccess : cudaErrorNotSupported;
   return cudaErrorInvalidValue;
 }
 
@@ -109,6 +98,16 @@ ConvVariant conv2d_variant(ConvPass pass, const Conv2dGeometry& g, const ConvOpt
       break;
   }
   return gemm;
+}
+
+bool conv2d_device_has_tf32() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 8;
 }
 
 const char* conv2d_variant_name(ConvVariant v) {

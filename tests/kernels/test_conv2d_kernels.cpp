@@ -162,16 +162,9 @@ std::string variant_of(ConvPass pass, const Conv2dGeometry& g, ConvVariant v) {
 }
 
 // TF32 needs compute capability 8.0; older devices skip the TF32 variant.
-bool device_has_tf32() {
-  int device = 0, major = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return major >= 8;
+bool runnable(ConvVariant v) {
+  return v != ConvVariant::IgemmTf32 || cnnk::conv2d_device_has_tf32();
 }
-bool runnable(ConvVariant v) { return v != ConvVariant::IgemmTf32 || device_has_tf32(); }
 
 // Bounds for a pass that ran variant v (the bias gradient is always FP32).
 std::vector<double> bounds_for(ConvVariant v, const std::vector<double>& scale, double length) {

@@ -50,6 +50,10 @@ const char* conv2d_variant_name(ConvVariant v);
 // Whether `v` can run `pass` on `g`, and why not (direct: a small reduction that fits
 // shared memory, forward and backward filter only).
 Support conv2d_variant_supports(ConvPass pass, const Conv2dGeometry& g, ConvVariant v);
+// Whether the current device has the TF32 tensor cores igemm-tf32 needs (compute
+// capability 8.0 or later); false when the query fails, leaving no error behind for the
+// next launch's cudaGetLastError to find.
+bool conv2d_device_has_tf32();
 
 // y = act(conv(x, w) + b) (b may be null): the activation is applied in the epilogue, so
 // the result equals conv2d_forward followed by activation_forward, bit for bit.
