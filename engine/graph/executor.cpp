@@ -148,6 +148,7 @@ Tensor Executor::forward(const Tensor& x, bool training, uint64_t seed, int64_t 
 void Executor::backward(const Tensor& dout) {
   const auto& nodes = model_.nodes();
   const int out = model_.output_id();
+  CNN_CHECK(input_.defined(), Error, "backward without a forward since the input was released");
   CNN_CHECK(dout.shape() == acts_[static_cast<size_t>(out)].shape().with_batch(n_), Error,
             "output gradient {} does not match the last forward's output", dout.shape().str());
   // written[i]: node i's output gradient holds the sum of what its consumers sent so far.

@@ -69,6 +69,9 @@ class Executor {
   // a trainable parameter.
   bool has_gradient(int id) const;
   Backend& backend() { return backend_; }
+  // Lets go of the last forward's input (a backward needs it until then), so that a
+  // caller's batch buffer does not outlive the caller through the executor.
+  void release_input() { input_ = Tensor(); }
   const MemoryReport& memory_report() const { return memory_; }
   // The observer of the passes that follow (null: none); not owned.
   void set_observer(ExecutorObserver* observer) { observer_ = observer; }

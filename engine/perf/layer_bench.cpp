@@ -49,6 +49,9 @@ PassBody pool_body(Backend& be, const cnnk::Pool2dGeometry& g, Rng& rng) {
   const Shape xs{g.n, g.c, g.h, g.w}, ys{g.n, g.c, g.p, g.q};
   const Tensor x = random_tensor(be, xs, rng), y = be.empty(ys), dy = random_tensor(be, ys, rng),
                dx = be.empty(xs);
+  // The backward reads the forward's output (cuDNN's max pooling finds the maximum by it),
+  // whichever pass is timed first.
+  be.pool2d_forward(g, x.data(), y.data());
   return [&be, g, x, y, dy, dx](OpPass pass) {
     if (pass == OpPass::Forward)
       be.pool2d_forward(g, x.data(), y.data());

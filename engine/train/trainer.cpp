@@ -271,12 +271,24 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
   const Tensor labels = backend_.to_device(train.labels);
   const int64_t row = images.shape().per_item();
   Executor& exec = executor_for(opt.batch_size);
+  // The executor outlives this fit; its hold on this fit's batch buffer must not (the next
+  // fit would allocate its own while this one is still held).
+  struct InputRelease {
+    Executor& exec;
+    ~InputRelease() { exec.release_input(); }
+  } input_release{exec};
   Optimizer optimizer(opt.optimizer, params_, backend_);
   const Tensor batch_x = backend_.empty(images.shape().with_batch(opt.batch_size));
   const Tensor batch_y = backend_.empty(Shape{opt.batch_size});
   const Tensor batch_raw =
       aug.enabled() ? backend_.empty(images.shape().with_batch(opt.batch_size)) : Tensor();
-  dlogits_ = backend_.empty(Shape{opt.batch_size, n_classes});
+  // Kept from an earlier fit when the shape is the same: a fresh one would be allocated
+  // while the old one is still held, one more device allocation per fit.
+  const Shape dlogits_shape{opt.batch_size, n_classes};
+  if (!dlogits_.defined() || dlogits_.shape() != dlogits_shape) {
+    dlogits_ = Tensor();
+    dlogits_ = backend_.empty(dlogits_shape);
+  }
   const int64_t batches = (n_train + opt.batch_size - 1) / opt.batch_size;
   const int64_t n_trainable = params_.trainable_count();
   LrSchedule schedule(opt.lr_schedule, static_cast<double>(opt.optimizer.lr()), batches,

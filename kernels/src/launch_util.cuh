@@ -21,8 +21,8 @@ template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
             cudaStream_t stream, Args&&... args) {
 #if defined(CNNK_SIM)
-  (void)stream;  // the simulator runs each launch to completion
-  cnnk_sim::launch(grid, block, shared_bytes, [&] { kernel(args...); });
+  // By value: a launch recorded into a graph runs after this call has returned.
+  cnnk_sim::launch_on(stream, grid, block, shared_bytes, [kernel, args...] { kernel(args...); });
 #else
   // clang-format would split the closing >>> here, in a template.
   // clang-format off

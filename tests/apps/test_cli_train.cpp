@@ -30,35 +30,9 @@ using clitest::contains;
 using clitest::read_text;
 using clitest::ScratchDir;
 using clitest::split_lines;
+using clitest::write_split;
 using clitest::write_text;
 using nlohmann::json;
-
-std::string u32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-
-// n 28x28 images of 10 classes: class c is a bright 6x6 square at a place of its own,
-// over faint noise. Learnable within an epoch or two.
-void write_split(const fs::path& dir, const std::string& prefix, uint32_t n, uint32_t seed) {
-  std::string images = u32(0x803) + u32(n) + u32(28) + u32(28);
-  std::string labels = u32(0x801) + u32(n);
-  uint32_t s = seed;
-  for (uint32_t i = 0; i < n; ++i) {
-    s = s * 1664525u + 1013904223u;
-    const int c = static_cast<int>((s >> 16) % 10);
-    labels.push_back(static_cast<char>(c));
-    const int top = 2 + (c / 5) * 12, left = 2 + (c % 5) * 5;
-    for (int y = 0; y < 28; ++y)
-      for (int x = 0; x < 28; ++x) {
-        s = s * 1664525u + 1013904223u;
-        const bool on = y >= top && y < top + 6 && x >= left && x < left + 4;
-        images.push_back(static_cast<char>(on ? 200 + (s >> 28) : (s >> 27)));
-      }
-  }
-  write_text(dir / (prefix + "-images-idx3-ubyte"), images);
-  write_text(dir / (prefix + "-labels-idx1-ubyte"), labels);
-}
 
 // What a run under a pseudo-terminal printed, and how it ended.
 struct PtyResult {

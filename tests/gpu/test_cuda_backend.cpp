@@ -4,6 +4,7 @@
 // Without a usable GPU every test skips with the probe's reason.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "engine/backend/cpu_backend.h"
@@ -133,6 +134,40 @@ TEST(CudaBackend, OutOfMemoryInAnExecutorNamesTheModelAndItsLargestBuffer) {
     EXPECT_NE(msg.find("the largest 'conv2d"), std::string::npos) << msg;
     EXPECT_NE(msg.find("--batch-size"), std::string::npos) << msg;
   }
+}
+
+// One value per channel (batch 1 after a Dense layer): cuDNN's unbiased running variance
+// would divide by zero, so even under --impl cudnn the native kernel runs, and says why.
+TEST(CudaBackend, BatchNormOfOneValuePerChannelStaysNativeUnderCudnn) {
+  REQUIRE_GPU();
+  const cnnk::BatchNormGeometry g{1, 3, 1};
+  Tensor x = Tensor::empty_host(Shape{1, 3});
+  for (int i = 0; i < 3; ++i) x.host()[i] = static_cast<float>(i + 1);
+  auto run = [&](Backend& be) {
+    const Tensor dx = be.to_device(x), y = be.zeros(Shape{1, 3}), mean = be.zeros(Shape{3}),
+                 var = be.zeros(Shape{3}), save_mean = be.zeros(Shape{3}),
+                 save_invstd = be.zeros(Shape{3}), gamma = be.zeros(Shape{3}),
+                 beta = be.zeros(Shape{3});
+    be.fill(gamma, 1.0f);
+    be.fill(var, 1.0f);
+    be.batchnorm_forward_training(g, dx.data(), gamma.data(), beta.data(), 0.99f, 1e-3f,
+                                  mean.data(), var.data(), y.data(), save_mean.data(),
+                                  save_invstd.data());
+    return std::vector<Tensor>{be.to_host(y), be.to_host(mean), be.to_host(var)};
+  };
+  CpuBackend reference(true);
+  auto be = gpu(ImplPolicy::Cudnn);
+  const std::vector<Tensor> want = run(reference), got = run(*be);
+  for (size_t t = 0; t < want.size(); ++t)
+    for (int64_t i = 0; i < 3; ++i) {
+      ASSERT_TRUE(std::isfinite(got[t].host()[i])) << t << " " << i;
+      EXPECT_NEAR(got[t].host()[i], want[t].host()[i], 1e-6f) << t << " " << i;
+    }
+  bool said = false;
+  for (const auto& [id, choice] : be->implementation_choices())
+    said = said || (id.rfind("batchnorm forward-training", 0) == 0 &&
+                    choice.rfind("native (cuDNN does not support it: one value", 0) == 0);
+  EXPECT_TRUE(said);
 }
 
 TEST(CudaBackend, DilatedConvolutionFallsBackToCudnnAndSaysSo) {

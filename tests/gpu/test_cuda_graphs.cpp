@@ -1,7 +1,8 @@
 // Training steps captured into CUDA graphs (issue 4): a replayed step does exactly what
 // the same step launched op by op does (bit for bit: every native kernel is deterministic
 // and reads what changes per step from the step scalars), a capture refuses to allocate
-// and leaves the backend usable, and a replay sees the scalars written before it.
+// and leaves the backend usable, a replay sees the scalars written before it, and no
+// buffer a graph names is handed to anyone else while the graph lives.
 // Without a usable GPU every test skips with the probe's reason.
 #include <gtest/gtest.h>
 
@@ -129,6 +130,56 @@ TEST(CudaGraphs, AReplaySeesTheScalarsSetBeforeIt) {
     EXPECT_EQ(got.host()[0], static_cast<float>(10 * (n - step))) << "step " << step;
     EXPECT_EQ(be->to_host(w).host()[0], w_expected) << "step " << step;
   }
+}
+
+// A buffer the backend outgrows after a capture (here the loss's per-row scratch) stays
+// the graph's: were it handed to a tensor, the next replay would write into the tensor.
+TEST(CudaGraphs, ABufferOutgrownAfterACaptureIsNotHandedToATensor) {
+  REQUIRE_GPU();
+  auto be = gpu(ImplPolicy::Native);
+  const LossGeometry small{4, 3}, large{200, 3};
+  const Tensor logits = be->zeros(Shape{large.rows, large.classes});
+  const Tensor labels = be->zeros(Shape{large.rows});
+  const Tensor dlogits = be->zeros(Shape{large.rows, large.classes});
+  auto loss = [&](const LossGeometry& g) {
+    be->softmax_xent(g, logits.data(), labels.data(), true, 1.0f, dlogits.data());
+  };
+  loss(small);  // sizes the per-row scratch for 4 rows, before the capture
+  auto g = be->capture([&] { loss(small); });
+  ASSERT_NE(g, nullptr);
+  loss(large);  // outgrows it
+  // Tensors of the old scratch's size, as many as the cache could hold of them.
+  std::vector<Tensor> tensors;
+  for (int i = 0; i < 16; ++i) {
+    tensors.push_back(be->empty(Shape{2 * small.rows}));
+    be->fill(tensors.back(), 7.0f);
+  }
+  g->replay();
+  for (const Tensor& t : tensors) {
+    const Tensor h = be->to_host(t);
+    for (int64_t i = 0; i < h.numel(); ++i) ASSERT_EQ(h.host()[i], 7.0f) << i;
+  }
+}
+
+TEST(CudaGraphs, TheAllocatorHoldsBlocksBackUntilTheLastGraphIsGone) {
+  REQUIRE_GPU();
+  cuda::DeviceAllocator a(0);
+  void* old_block = a.allocate(4096, "a workspace");
+  a.graph_created();
+  a.graph_created();
+  a.release_after_graphs(old_block);
+  void* fresh = a.allocate(4096, "a tensor");
+  EXPECT_NE(fresh, old_block);
+  a.graph_destroyed();
+  void* another = a.allocate(4096, "another tensor");
+  EXPECT_NE(another, old_block);
+  a.graph_destroyed();
+  void* reused = a.allocate(4096, "a third tensor");
+  EXPECT_EQ(reused, old_block);  // back in the cache
+  for (void* p : {fresh, another, reused}) a.release(p);
+  // With no graph alive it goes back at once.
+  a.release_after_graphs(a.allocate(4096, "x"));
+  EXPECT_EQ(a.stats().in_use, 0u);
 }
 
 }  // namespace

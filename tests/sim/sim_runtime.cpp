@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cnnk_sim_device.h"
 #include "cuda_runtime_api.h"
 #include "fiber_context.h"
 
@@ -97,16 +98,11 @@ struct Block {
 #endif
 };
 
-// The simulator's per-host-thread state, as the CUDA runtime keeps its own: the block
-// running now, the stacks, and the error that cudaGetLastError returns.
+// The simulator's per-host-thread state: the block running now and the stacks.
 thread_local Block* t_block = nullptr;
 thread_local std::vector<std::unique_ptr<Stack>> t_stacks;
-thread_local cudaError_t t_last_error = cudaSuccess;
 
-void record_error(cudaError_t error, const std::string& message) {
-  std::fprintf(stderr, "kernel simulator: %s\n", message.c_str());
-  if (t_last_error == cudaSuccess) t_last_error = error;
-}
+void record_error(cudaError_t error, const std::string& message) { report(error, message); }
 
 Block& running_block() {
   if (!t_block) {
@@ -295,7 +291,7 @@ void* dynamic_shared() { return running_block().dynamic_shared; }
 
 int lane_or_none() { return t_block ? t_block->current % kWarp : -1; }
 
-bool launch(dim3 grid, dim3 dims, size_t dynamic_smem, const std::function<void()>& body) {
+bool launch_config_valid(dim3 grid, dim3 dims, size_t dynamic_smem) {
   if (t_block) {
     record_error(cudaErrorNotSupported, "a kernel launched another (dynamic parallelism)");
     return false;
@@ -316,6 +312,12 @@ bool launch(dim3 grid, dim3 dims, size_t dynamic_smem, const std::function<void(
                      " bytes of dynamic shared memory: more than 48 KiB needs an opt-in");
     return false;
   }
+  return true;
+}
+
+bool launch(dim3 grid, dim3 dims, size_t dynamic_smem, const std::function<void()>& body) {
+  if (!launch_config_valid(grid, dims, dynamic_smem)) return false;
+  const uint64_t threads = uint64_t(dims.x) * dims.y * dims.z;
   while (t_stacks.size() < threads) t_stacks.push_back(std::make_unique<Stack>());
 
   auto b = std::make_unique<Block>();
@@ -337,76 +339,3 @@ bool launch(dim3 grid, dim3 dims, size_t dynamic_smem, const std::function<void(
 }
 
 }  // namespace cnnk_sim
-
-// ---- The runtime calls ----------------------------------------------------------------
-
-cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
-  return cudaSuccess;
-}
-cudaError_t cudaGetDevice(int* device) {
-  *device = 0;
-  return cudaSuccess;
-}
-cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
-  if (device != 0) return cudaErrorInvalidDevice;
-  switch (attr) {
-    case cudaDevAttrComputeCapabilityMajor:
-      *value = 9;
-      return cudaSuccess;
-    case cudaDevAttrComputeCapabilityMinor:
-      *value = 0;
-      return cudaSuccess;
-  }
-  return cudaErrorInvalidValue;
-}
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }  // launches run to completion
-
-cudaError_t cudaGetLastError() {
-  const cudaError_t e = cnnk_sim::t_last_error;
-  cnnk_sim::t_last_error = cudaSuccess;
-  return e;
-}
-
-const char* cudaGetErrorString(cudaError_t error) {
-  switch (error) {
-    case cudaSuccess:
-      return "no error";
-    case cudaErrorInvalidValue:
-      return "invalid argument";
-    case cudaErrorMemoryAllocation:
-      return "out of memory";
-    case cudaErrorInvalidConfiguration:
-      return "invalid configuration argument";
-    case cudaErrorInvalidDevice:
-      return "invalid device ordinal";
-    case cudaErrorNotSupported:
-      return "operation not supported";
-    case cudaErrorLaunchFailure:
-      return "unspecified launch failure (see the simulator's message)";
-  }
-  return "unknown error";
-}
-
-// New memory holds NaN bytes: a kernel that reads what nothing wrote shows it.
-cudaError_t cudaMalloc(void** ptr, size_t bytes) {
-  *ptr = bytes ? std::malloc(bytes) : nullptr;
-  if (bytes && !*ptr) return cudaErrorMemoryAllocation;
-  if (bytes) std::memset(*ptr, 0xff, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaFree(void* ptr) {
-  std::free(ptr);
-  return cudaSuccess;
-}
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
-  if (bytes) std::memmove(dst, src, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
-  if (bytes) std::memset(ptr, value, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
-  return cudaMemset(ptr, value, bytes);
-}

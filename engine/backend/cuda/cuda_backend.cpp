@@ -160,7 +160,8 @@ std::string CudaBackend::impl_name(const std::string& op_family) const {
 
 void* CudaBackend::scratch(size_t bytes) {
   if (bytes > scratch_bytes_) {
-    if (scratch_) allocator_->release(scratch_);
+    // Not back to the cache while a captured step may still use it.
+    allocator_->release_after_graphs(scratch_);
     scratch_ = nullptr;
     scratch_ = allocator_->allocate(bytes, "the native kernels' workspace");
     scratch_bytes_ = bytes;
@@ -325,8 +326,17 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
   // Timing would update the running statistics more than once, so auto does not time
   // this pass: it follows the backward's choice, or native.
   const ImplPolicy p = options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy;
-  const Impl impl = choose_impl(p, kAlways, cnnk::Support::yes()).impl;
-  choices_["batchnorm forward-training " + bn_key(g)] = cnn::impl_name(impl);
+  // cuDNN's running variance is the unbiased one (n / (n - 1) times the batch's), undefined
+  // for one value per channel, where the native kernel keeps the biased one as the
+  // reference does.
+  const cnnk::Support cudnn_ok =
+      g.reduction() > 1
+          ? cnnk::Support::yes()
+          : cnnk::Support::no("one value per channel: cuDNN's unbiased variance divides by zero");
+  const ImplChoice c = choose_impl(p, kAlways, cudnn_ok);
+  const Impl impl = c.impl;
+  choices_["batchnorm forward-training " + bn_key(g)] =
+      cnn::impl_name(impl) + (c.reason.empty() ? "" : " (" + c.reason + ")");
   if (impl == Impl::Native)
     launched(cnnk::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
                                               running_var, y, save_mean, save_invstd, stream_),
@@ -469,7 +479,7 @@ void CudaBackend::softmax_xent(const LossGeometry& g, const float* logits, const
                                bool sparse, float grad_scale, float* dlogits) {
   const size_t rows = static_cast<size_t>(g.rows);
   if (rows > loss_capacity_) {
-    if (loss_rows_) allocator_->release(loss_rows_);
+    allocator_->release_after_graphs(loss_rows_);  // a captured step may still use it
     loss_rows_ = nullptr;
     loss_rows_ = static_cast<float*>(allocator_->allocate(2 * rows * sizeof(float), "loss rows"));
     loss_capacity_ = rows;
@@ -554,10 +564,19 @@ void CudaBackend::set_step(const cnnk::StepScalars& s) {
 
 namespace {
 
+// A captured step. The allocator knows it is alive, so that no block the graph names goes
+// to another use meanwhile (DeviceAllocator::release_after_graphs).
 class CudaStepGraph final : public Backend::StepGraph {
  public:
-  CudaStepGraph(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
-  ~CudaStepGraph() override { cudaGraphExecDestroy(exec_); }
+  CudaStepGraph(cudaGraphExec_t exec, cudaStream_t stream,
+                std::shared_ptr<DeviceAllocator> allocator)
+      : exec_(exec), stream_(stream), allocator_(std::move(allocator)) {
+    allocator_->graph_created();
+  }
+  ~CudaStepGraph() override {
+    cudaGraphExecDestroy(exec_);
+    allocator_->graph_destroyed();
+  }
   CudaStepGraph(const CudaStepGraph&) = delete;
   CudaStepGraph& operator=(const CudaStepGraph&) = delete;
   void replay() override { CNN_CUDA(cudaGraphLaunch(exec_, stream_)); }
@@ -565,6 +584,7 @@ class CudaStepGraph final : public Backend::StepGraph {
  private:
   cudaGraphExec_t exec_;
   cudaStream_t stream_;
+  std::shared_ptr<DeviceAllocator> allocator_;
 };
 
 }  // namespace
@@ -601,7 +621,7 @@ std::unique_ptr<Backend::StepGraph> CudaBackend::capture(const std::function<voi
                    failure.c_str());
     return nullptr;
   }
-  return std::make_unique<CudaStepGraph>(exec, stream_);
+  return std::make_unique<CudaStepGraph>(exec, stream_, allocator_);
 }
 
 }  // namespace cnn::cuda

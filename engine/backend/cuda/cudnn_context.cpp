@@ -25,7 +25,8 @@ void* CudnnContext::workspace(size_t bytes) {
   CNN_CHECK(bytes <= workspace_limit_, Error,
             "cuDNN workspace of {} bytes exceeds the budget of {} bytes", bytes, workspace_limit_);
   if (bytes > workspace_bytes_) {
-    if (workspace_) allocator_->release(workspace_);
+    // Not back to the cache while a captured step may still use it.
+    allocator_->release_after_graphs(workspace_);
     workspace_ = nullptr;
     workspace_ = allocator_->allocate(bytes, "the cuDNN workspace");
     workspace_bytes_ = bytes;

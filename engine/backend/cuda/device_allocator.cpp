@@ -21,6 +21,7 @@ DeviceAllocator::~DeviceAllocator() {
   // Blocks still live belong to tensors that outlive the allocator only by a bug; the
   // driver reclaims them with the context. Cached ones are freed here.
   for (auto& [size, ptr] : free_) cudaFree(ptr);
+  for (void* ptr : after_graphs_) cudaFree(ptr);
 }
 
 size_t DeviceAllocator::round_up(size_t bytes) {
@@ -100,6 +101,33 @@ void DeviceAllocator::forbid_allocation(const std::string& why) {
 void DeviceAllocator::allow_allocation() {
   std::lock_guard<std::mutex> lock(mutex_);
   forbidden_.clear();
+}
+
+void DeviceAllocator::release_after_graphs(void* ptr) {
+  if (!ptr) return;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (graphs_ > 0) {
+      after_graphs_.push_back(ptr);
+      return;
+    }
+  }
+  release(ptr);
+}
+
+void DeviceAllocator::graph_created() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++graphs_;
+}
+
+void DeviceAllocator::graph_destroyed() {
+  std::vector<void*> held;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--graphs_ > 0) return;
+    held.swap(after_graphs_);
+  }
+  for (void* ptr : held) release(ptr);
 }
 
 DeviceAllocator::Stats DeviceAllocator::stats() const {

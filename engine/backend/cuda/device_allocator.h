@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace cnn::cuda {
 
@@ -30,6 +31,13 @@ class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
   // writes it. So allocation during a capture is refused (DeviceError naming `why`).
   void forbid_allocation(const std::string& why);
   void allow_allocation();
+  // For the same reason a block that a live graph may still name (a workspace replaced by
+  // a larger one) returns to the cache only when the last graph is gone: handed to a
+  // tensor meanwhile, it would be overwritten by the next replay. Graphs announce
+  // themselves with graph_created / graph_destroyed.
+  void release_after_graphs(void* ptr);
+  void graph_created();
+  void graph_destroyed();
 
   struct Stats {
     size_t in_use = 0, cached = 0, peak = 0;
@@ -45,6 +53,8 @@ class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
   std::map<void*, size_t> live_;       // block -> rounded size
   Stats stats_;
   std::string forbidden_;  // non-empty while allocation is refused: why
+  int graphs_ = 0;                  // live graphs
+  std::vector<void*> after_graphs_;  // blocks to release when graphs_ drops to 0
 };
 
 }  // namespace cnn::cuda

@@ -13,6 +13,9 @@
 // not a hang. The dynamic shared memory starts as NaN bytes in every block, and so does
 // every cudaMalloc, so a read of what nothing wrote shows up.
 //
+// Launches, copies and library calls go to streams, which the rest of the simulated
+// runtime provides (cuda_runtime_api.h, sim_device.cpp).
+//
 // What it does not model: timing, concurrency between blocks or streams, the memory model
 // (every write is visible at once), warp-synchronous code without a *_sync call, register
 // and occupancy limits. A kernel that passes here can still be wrong on a GPU; one that
@@ -52,6 +55,8 @@ inline float4 make_float4(float x, float y, float z, float w) { return float4{x,
 // at a time.
 #define __shared__ static
 
+struct CUstream_st;
+
 namespace cnnk_sim {
 
 // Where the running simulated thread sits in its launch.
@@ -70,9 +75,16 @@ int lane_or_none();
 // The launch's dynamic shared memory (null when it asked for none).
 void* dynamic_shared();
 
-// Runs `body` once per thread of every block of the grid. Returns false, with the reason
-// in last_error_message(), when the configuration is invalid or a block deadlocked.
+// Runs `body` once per thread of every block of the grid, now. Returns false, with the
+// reason reported (cudaGetLastError), when the configuration is invalid or a block failed.
 bool launch(dim3 grid, dim3 block, size_t dynamic_smem, const std::function<void()>& body);
+// False, with the reason reported, when a launch of this shape would be refused.
+bool launch_config_valid(dim3 grid, dim3 block, size_t dynamic_smem);
+// A launch in `stream`'s order (sim_device.cpp): the configuration is checked now, the grid
+// runs at once or, while the stream is being captured, at each replay; `body` holds the
+// kernel's arguments by value.
+bool launch_on(CUstream_st* stream, dim3 grid, dim3 block, size_t dynamic_smem,
+               std::function<void()> body);
 
 template <class T>
 T shuffle_xor(unsigned mask, T v, int lane_mask) {

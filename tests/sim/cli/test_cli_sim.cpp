@@ -1,0 +1,167 @@
+// The command line's GPU paths, end to end, on the simulated device (cnn_sim: the real
+// `cnn` sources over the CUDA backend built against tests/sim): device listing, training
+// with the native kernels and with cuDNN (captured into graphs by default), verify, bench
+// and profile. What a GPU adds (speed, the real libraries' numerics) is not judged here;
+// the host code that drives it is, with a small synthetic dataset.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/cli_test_util.h"
+
+namespace cnn {
+namespace {
+
+namespace fs = std::filesystem;
+using clitest::CliResult;
+using clitest::contains;
+using clitest::read_text;
+using clitest::ScratchDir;
+using clitest::write_split;
+using clitest::write_text;
+using nlohmann::json;
+
+// One layer of each family the GPU paths dispatch (conv, batch norm, pooling, dense).
+const char* const kTinyModel = R"({"name": "tiny-sim", "input": [1, 28, 28],
+ "layers": [
+   {"type": "Conv2D", "name": "c1", "filters": 4, "kernel_size": 3, "padding": "same",
+    "activation": "relu"},
+   {"type": "BatchNormalization", "name": "bn"},
+   {"type": "MaxPooling2D", "name": "pool"},
+   {"type": "Flatten"},
+   {"type": "Dense", "units": 10, "activation": "softmax"}]})";
+
+class CliSim : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = std::make_unique<ScratchDir>();
+    write_split(data_->path(), "train", 160, 1);
+    write_split(data_->path(), "t10k", 40, 2);
+  }
+  static void TearDownTestSuite() { data_.reset(); }
+  void SetUp() override {
+    fs::create_directories(work());
+    write_text(work() / "tiny.json", kTinyModel);
+  }
+  fs::path work() const { return scratch_.path() / "work"; }
+  std::string data() const { return data_->path().string(); }
+  CliResult run(const std::vector<std::string>& args) const {
+    return clitest::run_process(CNN_SIM_BINARY, args, work(), scratch_.path());
+  }
+  json read_json(const std::string& name) const {
+    json j = json::parse(read_text(work() / name), nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(j.is_discarded()) << name << " is not JSON";
+    return j;
+  }
+
+  static std::unique_ptr<ScratchDir> data_;
+  ScratchDir scratch_;
+};
+std::unique_ptr<ScratchDir> CliSim::data_;
+
+void expect_success(const CliResult& r) {
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  ASSERT_TRUE(r.exited) << r.describe();
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+}
+
+TEST_F(CliSim, DevicesListsTheSimulatedGpu) {
+  const CliResult r = run({"devices"});
+  expect_success(r);
+  EXPECT_TRUE(contains(r.out, "cuda:0")) << r.out;
+  EXPECT_TRUE(contains(r.out, "cnnk_sim")) << r.out;
+}
+
+// Training under each policy: the run completes, learns, reports the implementations that
+// ran, and its steps after the first of each batch size replay a captured graph.
+TEST_F(CliSim, TrainsUnderEachPolicyWithCapturedSteps) {
+  for (const char* impl : {"native", "cudnn"}) {
+    SCOPED_TRACE(impl);
+    const std::string out = std::string("run-") + impl;
+    const CliResult r = run({"train", "--model", "tiny.json", "--device", "auto", "--impl", impl,
+                             "--data", data(), "--epochs", "2", "--batch-size", "32", "--seed",
+                             "3", "--quiet", "--out", out});
+    expect_success(r);
+    const json rep = read_json(out + "/report.json");
+    EXPECT_EQ(rep["device"], "cuda:0");
+    EXPECT_EQ(rep["implementations"]["conv2d"], impl) << rep["implementations"].dump();
+    EXPECT_EQ(rep["implementations"]["batchnorm"], impl);
+    EXPECT_EQ(rep["implementations"]["pool2d"], impl);
+    EXPECT_EQ(rep["implementations"]["dense"], "cublas");
+    EXPECT_EQ(rep["cuda_graphs"]["enabled"], true);
+    EXPECT_GE(rep["cuda_graphs"]["captured"].get<int>(), 1);
+    EXPECT_GE(rep["cuda_graphs"]["replayed_steps"].get<int>(), 4);
+    EXPECT_EQ(rep["epochs_run"], 2);
+    const json& h = rep["history"];
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_LT(h[1]["loss"].get<double>(), h[0]["loss"].get<double>()) << h.dump();
+    EXPECT_TRUE(fs::is_regular_file(work() / out / "checkpoints" / "last.safetensors"));
+  }
+}
+
+// The same run with graphs and without: the replayed steps compute what launched ones do.
+TEST_F(CliSim, CapturedAndUncapturedRunsAgree) {
+  const std::vector<std::string> common = {
+      "train",  "--model",   "tiny.json", "--device", "cuda", "--impl", "native", "--data",
+      data(),   "--epochs",  "1",         "--seed",   "5",    "--quiet"};
+  std::vector<std::string> with = common, without = common;
+  with.insert(with.end(), {"--report", "with.json"});
+  without.insert(without.end(), {"--no-cuda-graph", "--report", "without.json"});
+  expect_success(run(with));
+  expect_success(run(without));
+  const json a = read_json("with.json"), b = read_json("without.json");
+  EXPECT_GE(a["cuda_graphs"]["replayed_steps"].get<int>(), 1);
+  EXPECT_EQ(b["cuda_graphs"]["replayed_steps"], 0);
+  EXPECT_EQ(a["history"][0]["loss"], b["history"][0]["loss"]);
+  EXPECT_EQ(a["test_accuracy"], b["test_accuracy"]);
+}
+
+TEST_F(CliSim, VerifyChecksBothImplementationsAgainstTheReference) {
+  const CliResult r = run({"verify", "--model", "tiny.json", "--data", data(), "--impls", "both",
+                           "--json", "verify.json"});
+  expect_success(r);
+  const json rows = read_json("verify.json");
+  ASSERT_TRUE(rows.is_array()) << rows.dump();
+  bool native = false, cudnn = false;
+  for (const json& row : rows.is_array() ? rows : json::array()) {
+    EXPECT_EQ(row["ok"], true) << row.dump();
+    native = native || row["impl"] == "native";
+    cudnn = cudnn || row["impl"] == "cudnn";
+  }
+  EXPECT_TRUE(native && cudnn) << rows.dump();
+}
+
+TEST_F(CliSim, BenchTimesNativeAndCudnnForEveryPass) {
+  const CliResult r = run({"bench", "--model", "tiny.json", "--device", "cuda", "--batch-sizes",
+                           "3", "--warmup", "1", "--repeats", "2", "--epochs", "0", "--json",
+                           "bench.json"});
+  expect_success(r);
+  const json rows = read_json("bench.json")["rows"];
+  ASSERT_EQ(rows.size(), 7u) << rows.dump(1);  // conv 3 passes, batch norm 2, pooling 2
+  for (const json& row : rows) {
+    EXPECT_GE(row["native_ms"].get<double>(), 0.0) << row.dump();
+    EXPECT_GE(row["cudnn_ms"].get<double>(), 0.0) << row.dump();
+    EXPECT_TRUE(row["native_impl"].is_string()) << row.dump();
+    EXPECT_TRUE(row["cudnn_impl"].is_string()) << row.dump();
+  }
+}
+
+TEST_F(CliSim, ProfileBracketsMeasuredStepsAndNamesTheKernels) {
+  const CliResult r = run({"profile", "--model", "tiny.json", "--device", "cuda", "--data", data(),
+                           "--limit", "64", "--batch-size", "16", "--steps", "2", "--warmup", "1",
+                           "--json", "profile.json"});
+  expect_success(r);
+  const json j = read_json("profile.json");
+  EXPECT_EQ(j["steps"], 2);
+  const json& layers = j["layers"];
+  ASSERT_EQ(layers.size(), 10u) << j.dump(1);
+  EXPECT_EQ(layers[0]["layer"], "c1");
+  EXPECT_TRUE(contains(layers[0]["impl"].get<std::string>(), "native")) << layers[0].dump();
+}
+
+}  // namespace
+}  // namespace cnn

@@ -1,0 +1,215 @@
+// The simulated device's runtime (tests/sim/sim_device.cpp): what a capture records and
+// forbids, copies held to their direction, the memory registry and its bound. These are
+// the rules that make the CUDA backend's host code fail here where it would on a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "cnnk_sim_device.h"
+#include "kernels/src/launch_util.cuh"
+
+namespace {
+
+using cnnk::detail::launch;
+
+__global__ void add_kernel(float* y, int n, float value) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) y[i] += value;
+}
+
+// A device buffer freed at scope exit.
+struct DeviceBuffer {
+  float* p = nullptr;
+  explicit DeviceBuffer(size_t n) {
+    void* v = nullptr;
+    EXPECT_EQ(cudaMalloc(&v, n * sizeof(float)), cudaSuccess);
+    p = static_cast<float*>(v);
+  }
+  ~DeviceBuffer() { EXPECT_EQ(cudaFree(p), cudaSuccess); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+struct Stream {
+  cudaStream_t s = nullptr;
+  Stream() { EXPECT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess); }
+  ~Stream() { EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+};
+
+std::vector<float> download(const float* p, size_t n) {
+  std::vector<float> h(n);
+  EXPECT_EQ(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  return h;
+}
+
+TEST(SimDevice, NewMemoryIsNanAndCopiesRoundTrip) {
+  DeviceBuffer d(5);
+  for (float v : download(d.p, 5)) EXPECT_TRUE(std::isnan(v));
+  const std::vector<float> h = {1, 2, 3, 4, 5};
+  ASSERT_EQ(cudaMemcpy(d.p, h.data(), sizeof(float) * 5, cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(download(d.p, 5), h);
+}
+
+TEST(SimDevice, CopiesWhosePointersContradictTheirDirectionAreRefused) {
+  DeviceBuffer d(4);
+  std::vector<float> h(4, 0.0f);
+  const size_t bytes = 4 * sizeof(float);
+  EXPECT_EQ(cudaMemcpy(h.data(), d.p, bytes, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d.p, h.data(), bytes, cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d.p, h.data(), bytes, cudaMemcpyDeviceToDevice), cudaErrorInvalidValue);
+  // One element past the block is not the device's either.
+  EXPECT_EQ(cudaMemcpy(d.p, h.data(), bytes + 4, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+}
+
+TEST(SimDevice, FreeingTwiceOrWhatMallocDidNotGiveIsRefused) {
+  void* p = nullptr;
+  ASSERT_EQ(cudaMalloc(&p, 64), cudaSuccess);
+  EXPECT_TRUE(cnnk_sim::is_device_memory(p, 64));
+  EXPECT_FALSE(cnnk_sim::is_device_memory(p, 65));
+  EXPECT_EQ(cudaFree(p), cudaSuccess);
+  EXPECT_FALSE(cnnk_sim::is_device_memory(p, 1));
+  EXPECT_EQ(cudaFree(p), cudaErrorInvalidValue);
+  int on_host = 0;
+  EXPECT_EQ(cudaFree(&on_host), cudaErrorInvalidValue);
+  cudaGetLastError();
+}
+
+TEST(SimDevice, TheDeviceRunsOutOfMemoryAtItsBound) {
+  const size_t before = cnnk_sim::device_memory_in_use();
+  cnnk_sim::set_device_memory(before + 1000);
+  void* a = nullptr;
+  void* b = nullptr;
+  EXPECT_EQ(cudaMalloc(&a, 600), cudaSuccess);
+  EXPECT_EQ(cudaMalloc(&b, 600), cudaErrorMemoryAllocation);
+  EXPECT_EQ(b, nullptr);
+  size_t free_bytes = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
+  EXPECT_EQ(free_bytes, 400u);
+  EXPECT_EQ(cudaFree(a), cudaSuccess);
+  cnnk_sim::set_device_memory(size_t(16) << 30);
+  cudaGetLastError();
+}
+
+// A captured launch keeps the arguments it was captured with and runs at each replay, not
+// at capture.
+TEST(SimDevice, ACaptureRecordsAndEachReplayRuns) {
+  Stream s;
+  DeviceBuffer d(3);
+  ASSERT_EQ(cudaMemsetAsync(d.p, 0, 3 * sizeof(float), s.s), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  float value = 2.0f;
+  launch(add_kernel, dim3(1), dim3(32), 0, s.s, d.p, 3, value);
+  value = 100.0f;  // too late: the node holds 2
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s.s, &graph), cudaSuccess);
+  EXPECT_EQ(download(d.p, 3), std::vector<float>(3, 0.0f));  // nothing ran yet
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s.s), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s.s), cudaSuccess);
+  EXPECT_EQ(download(d.p, 3), std::vector<float>(3, 4.0f));
+  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+}
+
+// What a thread-local capture forbids on its own thread: each call fails, and the capture
+// ends invalidated.
+TEST(SimDevice, ACaptureForbidsAllocationSynchronizationAndHostCopies) {
+  Stream s;
+  DeviceBuffer d(4);
+  std::vector<float> h(4, 1.0f);
+  const std::vector<std::function<cudaError_t()>> forbidden = {
+      [] {
+        void* p = nullptr;
+        return cudaMalloc(&p, 16);
+      },
+      [&] { return cudaStreamSynchronize(s.s); },
+      [] { return cudaDeviceSynchronize(); },
+      [&] { return cudaMemcpy(d.p, h.data(), 16, cudaMemcpyHostToDevice); },
+      [&] { return cudaMemcpyAsync(d.p, h.data(), 16, cudaMemcpyHostToDevice, s.s); },
+      [&] { return cudaMemcpyAsync(h.data(), d.p, 16, cudaMemcpyDeviceToHost, s.s); },
+  };
+  for (size_t i = 0; i < forbidden.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    EXPECT_EQ(forbidden[i](), cudaErrorStreamCaptureUnsupported);
+    // Later work on the stream is refused too.
+    EXPECT_EQ(cudaMemsetAsync(d.p, 0, 16, s.s), cudaErrorStreamCaptureInvalidated);
+    cudaGraph_t graph = nullptr;
+    EXPECT_EQ(cudaStreamEndCapture(s.s, &graph), cudaErrorStreamCaptureInvalidated);
+    EXPECT_EQ(graph, nullptr);
+    cudaGetLastError();
+  }
+  // A copy within the device, and synchronizing another stream, are allowed.
+  Stream other;
+  ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(cudaMemcpyAsync(d.p, d.p + 2, 8, cudaMemcpyDeviceToDevice, s.s), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(other.s), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s.s, &graph), cudaSuccess);
+  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+}
+
+TEST(SimDevice, EnqueuedWorkRunsAtOnceOutsideACaptureAndAtReplayInside) {
+  Stream s;
+  int runs = 0;
+  ASSERT_EQ(cnnk_sim::enqueue(s.s, "count", [&runs] { ++runs; }), cudaSuccess);
+  EXPECT_EQ(runs, 1);
+  ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(cnnk_sim::enqueue(s.s, "count", [&runs] { ++runs; }), cudaSuccess);
+  EXPECT_EQ(runs, 1);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s.s, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  cudaGraphDestroy(graph);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(cudaGraphLaunch(exec, s.s), cudaSuccess);
+  EXPECT_EQ(runs, 4);
+  cudaGraphExecDestroy(exec);
+}
+
+// A kernel that fails at replay fails the graph launch.
+__global__ void stuck_kernel() {
+  if (threadIdx.x < 16) __syncthreads();
+}
+
+TEST(SimDevice, AFailingNodeFailsTheGraphLaunch) {
+  Stream s;
+  ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  launch(stuck_kernel, dim3(1), dim3(32), 0, s.s);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);  // the configuration was fine
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s.s, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  cudaGraphDestroy(graph);
+  EXPECT_EQ(cudaGraphLaunch(exec, s.s), cudaErrorLaunchFailure);
+  cudaGraphExecDestroy(exec);
+  cudaGetLastError();
+}
+
+TEST(SimDevice, EventsMeasureTheWorkBetweenThem) {
+  Stream s;
+  cudaEvent_t a = nullptr, b = nullptr;
+  ASSERT_EQ(cudaEventCreate(&a), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&b), cudaSuccess);
+  float ms = -1;
+  EXPECT_EQ(cudaEventElapsedTime(&ms, a, b), cudaErrorInvalidResourceHandle);  // not recorded
+  ASSERT_EQ(cudaEventRecord(a, s.s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(b, s.s), cudaSuccess);
+  ASSERT_EQ(cudaEventSynchronize(b), cudaSuccess);
+  ASSERT_EQ(cudaEventElapsedTime(&ms, a, b), cudaSuccess);
+  EXPECT_GE(ms, 0.0f);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaGetLastError();
+}
+
+}  // namespace
