@@ -156,8 +156,8 @@ inline std::string u32(uint32_t v) {
           static_cast<char>(v)};
 }
 
-// Writes DIR/PREFIX-images-idx3-ubyte and -labels-idx1-ubyte: n 28x28 images of 10 classes: class c is a bright 6x6 square at a place of its own,
-// over faint noise. Learnable within an epoch or two.
+// Writes DIR/PREFIX-images-idx3-ubyte and -labels-idx1-ubyte: n 28x28 images of 10 classes: class c
+// is a bright 6x6 square at a place of its own, over faint noise. Learnable within an epoch or two.
 inline void write_split(const fs::path& dir, const std::string& prefix, uint32_t n, uint32_t seed) {
   std::string images = u32(0x803) + u32(n) + u32(28) + u32(28);
   std::string labels = u32(0x801) + u32(n);

@@ -98,8 +98,7 @@ bool device_range(const Device& d, const void* p, size_t bytes) {
   if (it == d.blocks.begin()) return false;
   --it;
   const size_t offset = static_cast<size_t>(c - it->first);
-  return offset < it->second ? bytes <= it->second - offset
-                             : (offset == it->second && bytes == 0);
+  return offset < it->second ? bytes <= it->second - offset : (offset == it->second && bytes == 0);
 }
 
 // A copy's pointers against its direction: "" when they match.
@@ -171,9 +170,9 @@ cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()>
     if (stream && stream->capture) {
       Capture& c = *stream->capture;
       if (!c.spoiled_by.empty())
-        return fail(cudaErrorStreamCaptureInvalidated,
-                    std::string(what) + " on a stream whose capture " + c.spoiled_by +
-                        " invalidated");
+        return fail(
+            cudaErrorStreamCaptureInvalidated,
+            std::string(what) + " on a stream whose capture " + c.spoiled_by + " invalidated");
       c.ops.push_back(Op{what, std::move(work)});
       return cudaSuccess;
     }
@@ -220,10 +219,9 @@ size_t device_memory_in_use() {
 bool launch_on(CUstream_st* stream, dim3 grid, dim3 block, size_t dynamic_smem,
                std::function<void()> body) {
   if (!launch_config_valid(grid, block, dynamic_smem)) return false;
-  return enqueue(stream, "a kernel launch",
-                 [grid, block, dynamic_smem, body = std::move(body)] {
-                   launch(grid, block, dynamic_smem, body);
-                 }) == cudaSuccess;
+  return enqueue(stream, "a kernel launch", [grid, block, dynamic_smem, body = std::move(body)] {
+           launch(grid, block, dynamic_smem, body);
+         }) == cudaSuccess;
 }
 
 }  // namespace cnnk_sim

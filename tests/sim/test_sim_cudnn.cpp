@@ -1,4 +1,4 @@
-// The simulated cuDNN (include/cudnn.h, sim_cudnn.cpp) against the engine's CPU reference
+// The simulated cuDNN (include/cudnn.h, sim_cudnn*.cpp) against the engine's CPU reference
 // ops, called as the engine calls it, and the rules it holds callers to: device memory
 // for every tensor, agreeing descriptors, a large enough workspace (which it overwrites),
 // scaling factors read at call time, and work that a stream capture records.

@@ -521,8 +521,8 @@ void CudaBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> r
            "adam_update");
 }
 
-void CudaBackend::rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate,
-                                 float* w, const float* g, float* v) {
+void CudaBackend::rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
+                                 const float* g, float* v) {
   launched(cnnk::rmsprop_update(n, rate, h.rho, h.epsilon, w, g, v, stream_), "rmsprop_update");
 }
 
@@ -542,8 +542,8 @@ IndexBuffer CudaBackend::upload_indices(const std::vector<int32_t>& indices) {
   return buf;
 }
 
-void CudaBackend::gather_rows(const float* src, int64_t row_len,
-                              cnnk::Live<const int32_t*> indices, int64_t count, float* dst) {
+void CudaBackend::gather_rows(const float* src, int64_t row_len, cnnk::Live<const int32_t*> indices,
+                              int64_t count, float* dst) {
   launched(cnnk::gather_rows(src, row_len, indices, count, dst, stream_), "gather_rows");
 }
 

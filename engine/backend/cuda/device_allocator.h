@@ -52,8 +52,8 @@ class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
   std::multimap<size_t, void*> free_;  // rounded size -> block
   std::map<void*, size_t> live_;       // block -> rounded size
   Stats stats_;
-  std::string forbidden_;  // non-empty while allocation is refused: why
-  int graphs_ = 0;                  // live graphs
+  std::string forbidden_;            // non-empty while allocation is refused: why
+  int graphs_ = 0;                   // live graphs
   std::vector<void*> after_graphs_;  // blocks to release when graphs_ drops to 0
 };
 

@@ -82,9 +82,9 @@ TEST_F(CliSim, TrainsUnderEachPolicyWithCapturedSteps) {
   for (const char* impl : {"native", "cudnn"}) {
     SCOPED_TRACE(impl);
     const std::string out = std::string("run-") + impl;
-    const CliResult r = run({"train", "--model", "tiny.json", "--device", "auto", "--impl", impl,
-                             "--data", data(), "--epochs", "2", "--batch-size", "32", "--seed",
-                             "3", "--quiet", "--out", out});
+    const CliResult r =
+        run({"train", "--model", "tiny.json", "--device", "auto", "--impl", impl, "--data", data(),
+             "--epochs", "2", "--batch-size", "32", "--seed", "3", "--quiet", "--out", out});
     expect_success(r);
     const json rep = read_json(out + "/report.json");
     EXPECT_EQ(rep["device"], "cuda:0");
@@ -105,9 +105,9 @@ TEST_F(CliSim, TrainsUnderEachPolicyWithCapturedSteps) {
 
 // The same run with graphs and without: the replayed steps compute what launched ones do.
 TEST_F(CliSim, CapturedAndUncapturedRunsAgree) {
-  const std::vector<std::string> common = {
-      "train",  "--model",   "tiny.json", "--device", "cuda", "--impl", "native", "--data",
-      data(),   "--epochs",  "1",         "--seed",   "5",    "--quiet"};
+  const std::vector<std::string> common = {"train",  "--model", "tiny.json", "--device", "cuda",
+                                           "--impl", "native",  "--data",    data(),     "--epochs",
+                                           "1",      "--seed",  "5",         "--quiet"};
   std::vector<std::string> with = common, without = common;
   with.insert(with.end(), {"--report", "with.json"});
   without.insert(without.end(), {"--no-cuda-graph", "--report", "without.json"});
@@ -136,9 +136,9 @@ TEST_F(CliSim, VerifyChecksBothImplementationsAgainstTheReference) {
 }
 
 TEST_F(CliSim, BenchTimesNativeAndCudnnForEveryPass) {
-  const CliResult r = run({"bench", "--model", "tiny.json", "--device", "cuda", "--batch-sizes",
-                           "3", "--warmup", "1", "--repeats", "2", "--epochs", "0", "--json",
-                           "bench.json"});
+  const CliResult r =
+      run({"bench", "--model", "tiny.json", "--device", "cuda", "--batch-sizes", "3", "--warmup",
+           "1", "--repeats", "2", "--epochs", "0", "--json", "bench.json"});
   expect_success(r);
   const json rows = read_json("bench.json")["rows"];
   ASSERT_EQ(rows.size(), 7u) << rows.dump(1);  // conv 3 passes, batch norm 2, pooling 2
@@ -151,9 +151,9 @@ TEST_F(CliSim, BenchTimesNativeAndCudnnForEveryPass) {
 }
 
 TEST_F(CliSim, ProfileBracketsMeasuredStepsAndNamesTheKernels) {
-  const CliResult r = run({"profile", "--model", "tiny.json", "--device", "cuda", "--data", data(),
-                           "--limit", "64", "--batch-size", "16", "--steps", "2", "--warmup", "1",
-                           "--json", "profile.json"});
+  const CliResult r =
+      run({"profile", "--model", "tiny.json", "--device", "cuda", "--data", data(), "--limit", "64",
+           "--batch-size", "16", "--steps", "2", "--warmup", "1", "--json", "profile.json"});
   expect_success(r);
   const json j = read_json("profile.json");
   EXPECT_EQ(j["steps"], 2);

@@ -1,6 +1,6 @@
 // The simulator's stand-in for <cudnn.h> (cuDNN 9, legacy API): the types, constants and
 // calls the engine's cuDNN paths use (engine/backend/cuda, engine/ops/*/*_cudnn.cpp), with
-// cuDNN's names, values and signatures, computed on the CPU by tests/sim/sim_cudnn.cpp on
+// cuDNN's names, values and signatures, computed on the CPU by tests/sim/sim_cudnn*.cpp on
 // the simulated device's streams. Only the simulator's targets see this directory.
 //
 // What the stand-in holds its callers to, as the real library does: every data pointer is
