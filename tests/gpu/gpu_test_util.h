@@ -1,5 +1,6 @@
 // What the backend-level GPU suites share: the skip when no GPU can run them (with the
-// probe's reason, so CI's log says why), and a quiet CUDA backend under a policy.
+// probe's reason, so CI's log says why), a quiet CUDA backend under a policy, and random
+// host inputs.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/core/device.h"
+#include "tests/support/gradcheck.h"
 
 #define REQUIRE_GPU()                                                  \
   do {                                                                 \
@@ -22,6 +24,14 @@ inline std::unique_ptr<cuda::CudaBackend> quiet_gpu(ImplPolicy policy) {
   o.policy = policy;
   o.verbose = false;
   return std::make_unique<cuda::CudaBackend>(o);
+}
+
+// A host tensor of uniform values in [-1, 1) from `seed`.
+inline Tensor host_random(const Shape& s, uint64_t seed) {
+  Tensor t = Tensor::empty_host(s);
+  const auto v = test::random_values(static_cast<size_t>(s.numel()), seed);
+  for (size_t i = 0; i < v.size(); ++i) t.host()[i] = static_cast<float>(v[i]);
+  return t;
 }
 
 }  // namespace cnn::testing

@@ -15,16 +15,13 @@
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/core/device.h"
 #include "engine/ops/conv2d/conv2d.h"
+#include "tests/gpu/gpu_test_util.h"
 #include "tests/support/gradcheck.h"
-
-#define SKIP_WITHOUT_GPU()                                             \
-  do {                                                                 \
-    const ::cnn::CudaStatus st = ::cnn::probe_cuda();                  \
-    if (!st.available) GTEST_SKIP() << "no usable GPU: " << st.reason; \
-  } while (0)
 
 namespace cnn {
 namespace {
+
+using testing::host_random;
 
 std::unique_ptr<cuda::CudaBackend> make_gpu(ImplPolicy policy, bool tf32) {
   cuda::CudaOptions o;
@@ -40,13 +37,6 @@ cnnk::Conv2dGeometry layer(int n, int c, int hw, int k, int kernel) {
   p.kernel_h = p.kernel_w = kernel;
   p.padding = Padding::same();
   return conv2d_geometry(p, Shape{n, c, hw, hw});
-}
-
-Tensor host_random(const Shape& s, uint64_t seed) {
-  Tensor t = Tensor::empty_host(s);
-  const auto v = test::random_values(size_t(s.numel()), seed);
-  for (size_t i = 0; i < v.size(); ++i) t.host()[i] = static_cast<float>(v[i]);
-  return t;
 }
 
 struct Inputs {
@@ -76,7 +66,7 @@ std::vector<float> gpu_forward(cuda::CudaBackend& be, const cnnk::Conv2dGeometry
 }
 
 TEST(CudaConv2dFused, FusedEqualsUnfusedUnderEveryPolicy) {
-  SKIP_WITHOUT_GPU();
+  REQUIRE_GPU();
   // The Fashion-MNIST first layer (direct kernel) and its second (implicit GEMM).
   for (const cnnk::Conv2dGeometry& g : {layer(5, 1, 28, 64, 7), layer(3, 64, 14, 128, 3)}) {
     SCOPED_TRACE(describe(g));
@@ -99,7 +89,7 @@ TEST(CudaConv2dFused, FusedEqualsUnfusedUnderEveryPolicy) {
 // The choices say which kernel ran: the direct kernel for a first layer's forward and
 // backward filter, the implicit GEMM for its backward data, the TF32 one with --tf32.
 TEST(CudaConv2dFused, ChoicesNameTheKernelVariant) {
-  SKIP_WITHOUT_GPU();
+  REQUIRE_GPU();
   const cnnk::Conv2dGeometry g = layer(2, 1, 28, 64, 7);
   const Inputs in = inputs_for(g, 9);
   for (const bool tf32 : {false, true}) {
@@ -128,7 +118,7 @@ TEST(CudaConv2dFused, ChoicesNameTheKernelVariant) {
 // accumulation), and, on random data, visibly different from strict FP32 (the flag did
 // something). Without it, FP32: within the FP32 bound.
 TEST(CudaConv2dFused, Tf32OptionSwitchesTheImplicitGemm) {
-  SKIP_WITHOUT_GPU();
+  REQUIRE_GPU();
   int device = 0, major = 0;
   ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
   ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), cudaSuccess);
