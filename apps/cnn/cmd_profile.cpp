@@ -74,10 +74,12 @@ int run_profile(const ProfileFlags& f) {
       "profile: {}, batch {}: {} warm-up steps, then {} steps between profiler start and stop "
       "(nsys --capture-range=cudaProfilerApi, ncu --profile-from-start off), then {} observed "
       "steps for the table\n",
-      model.name(), step.batch(), f.options.warmup, f.options.steps, f.options.steps);
+      model.name(), step.batch(), f.options.warmup_steps(), f.options.steps, f.options.steps);
   std::fflush(stdout);
   const perf::StepProfile prof = perf::profile_steps(step, model, f.options);
-  fmt::print("step: {:.4f} ms profiled (unobserved), {:.4f} ms observed per layer\n", prof.step_ms,
+  fmt::print("step: {:.4f} ms profiled ({}), {:.4f} ms observed per layer (launched)\n",
+             prof.step_ms,
+             prof.step_replayed ? "replayed from a CUDA graph, as training runs it" : "launched",
              prof.observed_step_ms);
   print_table(prof);
   if (!f.json.empty()) {
@@ -88,6 +90,7 @@ int run_profile(const ProfileFlags& f) {
     out["warmup"] = prof.warmup;
     out["steps"] = prof.steps;
     out["step_ms"] = prof.step_ms;
+    out["step_replayed_from_graph"] = prof.step_replayed;
     out["observed_step_ms"] = prof.observed_step_ms;
     out["other_ms"] = prof.other_ms();
     out["implementation_choices"] = backend->implementation_choices();
@@ -118,6 +121,8 @@ void add_profile_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--optimizer", f->optimizer, "adam, sgd or rmsprop (Keras defaults)")
       ->check(CLI::IsMember({"adam", "sgd", "rmsprop"}))
       ->capture_default_str();
+  cmd->add_flag("!--no-cuda-graph", f->options.cuda_graphs,
+                "Launch the profiled steps op by op instead of replaying a captured graph");
   cmd->add_option("--json", f->json, "Write the per-layer table as JSON to this file");
   cmd->callback([&run, f] { run = [f] { return run_profile(*f); }; });
 }

@@ -87,20 +87,24 @@ StepProfile profile_steps(TrainStep& step, const Model& model, const ProfileOpti
   Backend& backend = exec.backend();
   StepProfile prof;
   prof.batch = step.batch();
-  prof.warmup = options.warmup;
+  prof.warmup = options.warmup_steps();
   prof.steps = options.steps;
 
-  for (int i = 0; i < options.warmup; ++i) step.run();
+  // Warm-up: the first step allocates and chooses implementations, the second captures
+  // the graph (when asked for and possible), the rest replay it.
+  for (int i = 0; i < options.warmup_steps(); ++i) step.run(options.cuda_graphs);
   {
-    // The captured region: the steps, and two timeline marks (events, not kernels) so the
-    // span excludes the profiler's own start and stop.
+    // The region the profilers capture: the steps, and two timeline marks (events, not
+    // kernels) so the span excludes the profiler's own start and stop.
     const std::unique_ptr<Backend::Timeline> t = backend.timeline();
+    const int64_t replayed_before = step.replayed();
     backend.profiler_start();
     const int from = t->mark();
-    for (int i = 0; i < options.steps; ++i) step.run();
+    for (int i = 0; i < options.steps; ++i) step.run(options.cuda_graphs);
     const int to = t->mark();
     backend.profiler_stop();
     prof.step_ms = t->elapsed_ms(from, to) / options.steps;
+    prof.step_replayed = step.replayed() - replayed_before == options.steps;
   }
 
   const std::unique_ptr<Backend::Timeline> t = backend.timeline();

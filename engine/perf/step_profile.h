@@ -21,6 +21,12 @@ namespace cnn::perf {
 struct ProfileOptions {
   int warmup = 5;
   int steps = 20;
+  // The measured steps as training runs them: replayed from a CUDA graph where the
+  // backend captures one. The per-layer table comes from separate, launched steps (a
+  // replay has no layer boundaries to mark).
+  bool cuda_graphs = true;
+  // The warm-up steps run: at least two with graphs (one launched, one captured).
+  int warmup_steps() const { return cuda_graphs && warmup < 2 ? 2 : warmup; }
 };
 
 struct LayerPassTime {
@@ -39,7 +45,8 @@ struct LayerPassTime {
 struct StepProfile {
   int64_t batch = 0;
   int warmup = 0, steps = 0;
-  double step_ms = 0;                 // mean of the captured steps, unobserved
+  double step_ms = 0;                 // mean of the measured steps, unobserved
+  bool step_replayed = false;         // whether they replayed a CUDA graph
   double observed_step_ms = 0;        // mean of the observed steps
   std::vector<LayerPassTime> passes;  // in the order they ran: forwards, then backwards
   // The observed step less its layer passes: the gather, the loss, the optimizer update.

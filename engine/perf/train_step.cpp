@@ -45,15 +45,37 @@ TrainStep::TrainStep(Model& model, Backend& backend, const Dataset& train, int64
   backend.metrics_reset();
 }
 
-void TrainStep::run() {
-  const int32_t* rows = order_.get() + (steps_ % batches_) * batch_;
-  backend_.gather_rows(images_.data(), row_, rows, batch_, x_.data());
-  backend_.gather_rows(labels_.data(), 1, rows, batch_, y_.data());
-  const Tensor logits = executor_->forward(x_, true, seed_, optimizer_->iterations());
-  backend_.softmax_xent({batch_, classes_}, logits.data(), y_.data(), true,
-                        1.0f / static_cast<float>(batch_), dlogits_.data());
-  executor_->backward(dlogits_);
-  optimizer_->step();
+// As fit's step (trainer.cpp): host bookkeeping around device work that reads the batch's
+// rows, the step count and the rate from the step scalars, so that it can be captured once
+// and replayed.
+void TrainStep::run(bool use_graph) {
+  backend_.set_step({order_.get() + (steps_ % batches_) * batch_, optimizer_->iterations(),
+                     optimizer_->next_rate()});
+  const cnnk::StepScalars* live = backend_.step_scalars();
+  const auto body = [&] {
+    const cnnk::Live<const int32_t*> rows(nullptr, &live->rows);
+    backend_.gather_rows(images_.data(), row_, rows, batch_, x_.data());
+    backend_.gather_rows(labels_.data(), 1, rows, batch_, y_.data());
+    const Tensor logits = executor_->forward(x_, true, seed_, optimizer_->iterations(), live);
+    backend_.softmax_xent({batch_, classes_}, logits.data(), y_.data(), true,
+                          1.0f / static_cast<float>(batch_), dlogits_.data());
+    executor_->backward(dlogits_);
+    optimizer_->launch_update(live);
+  };
+  // The first step runs uncaptured (it allocates and chooses implementations); a graph is
+  // captured at the next step that asks for one.
+  if (use_graph && !graph_ && uncaptured_ >= 1 && !capture_failed_) {
+    graph_ = backend_.capture(body);
+    capture_failed_ = graph_ == nullptr;
+  }
+  if (use_graph && graph_) {
+    graph_->replay();
+    ++replayed_;
+  } else {
+    body();
+    ++uncaptured_;
+  }
+  optimizer_->advance();
   ++steps_;
 }
 

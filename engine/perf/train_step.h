@@ -23,9 +23,14 @@ class TrainStep {
             const OptimizerConfig& optimizer, uint64_t seed);
 
   // One step on the next full batch of a seeded shuffle of the data (wrapping around).
-  void run();
+  // With use_graph, as training runs it: replayed from a CUDA graph captured at the second
+  // such step (backends without graphs, or with sync_debug, run it launched).
+  void run(bool use_graph = false);
+  // Steps replayed from the graph so far.
+  int64_t replayed() const { return replayed_; }
 
   Executor& executor() { return *executor_; }
+  const Parameters& parameters() const { return params_; }
   int64_t batch() const { return batch_; }
   int64_t steps_run() const { return steps_; }
 
@@ -39,7 +44,9 @@ class TrainStep {
   std::unique_ptr<Optimizer> optimizer_;
   Tensor images_, labels_, x_, y_, dlogits_;
   IndexBuffer order_;
-  int64_t steps_ = 0;
+  int64_t steps_ = 0, uncaptured_ = 0, replayed_ = 0;
+  std::unique_ptr<Backend::StepGraph> graph_;
+  bool capture_failed_ = false;
 };
 
 }  // namespace cnn::perf

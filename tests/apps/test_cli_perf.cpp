@@ -154,6 +154,7 @@ TEST_F(CliPerf, ProfilePrintsAndWritesThePerLayerTable) {
   EXPECT_EQ(j["batch_size"], 16);
   EXPECT_EQ(j["steps"], 2);
   EXPECT_GT(j["step_ms"].get<double>(), 0.0);
+  EXPECT_EQ(j["step_replayed_from_graph"], false);  // the CPU has no graphs
   EXPECT_TRUE(j["implementation_choices"].is_object());
   // Five layers, each forward and backward.
   const json& layers = j["layers"];

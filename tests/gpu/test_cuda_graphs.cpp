@@ -11,6 +11,7 @@
 
 #include "engine/backend/cuda/cuda_backend.h"
 #include "engine/core/device.h"
+#include "engine/perf/train_step.h"
 #include "engine/train/trainer.h"
 #include "support/engine_fixtures.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -83,6 +84,26 @@ TEST(CudaGraphs, TheCudnnPathCapturesAndLearns) {
   const RunResult r = train(ImplPolicy::Cudnn, true, OptimizerKind::Adam);
   EXPECT_EQ(r.graphs.captured, 2);
   EXPECT_LT(r.history.epochs.back().loss, r.history.epochs.front().loss);
+}
+
+// `cnn profile`'s steps (perf::TrainStep) replayed from a graph do what launched ones do.
+TEST(CudaGraphs, ProfiledStepsReplayedEqualLaunchedOnes) {
+  REQUIRE_GPU();
+  const Dataset d = testing::quadrant_dataset(96, 4);
+  auto steps = [&](bool graphs, int64_t* replayed) {
+    auto be = gpu(ImplPolicy::Native);
+    Model m = testing::small_stochastic_model();
+    perf::TrainStep step(m, *be, d, 16, OptimizerConfig{}, 7);
+    for (int i = 0; i < 5; ++i) step.run(graphs);
+    *replayed = step.replayed();
+    return step.parameters().snapshot();
+  };
+  int64_t replayed_with = 0, replayed_without = 0;
+  const Parameters::Snapshot a = steps(true, &replayed_with), b = steps(false, &replayed_without);
+  EXPECT_EQ(replayed_with, 4);  // the first launched; the second captured, then replayed
+  EXPECT_EQ(replayed_without, 0);
+  ASSERT_EQ(a.values.size(), b.values.size());
+  EXPECT_EQ(0, std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)));
 }
 
 TEST(CudaGraphs, ACaptureThatAllocatesFailsCleanly) {

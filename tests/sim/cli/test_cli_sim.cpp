@@ -157,10 +157,18 @@ TEST_F(CliSim, ProfileBracketsMeasuredStepsAndNamesTheKernels) {
   expect_success(r);
   const json j = read_json("profile.json");
   EXPECT_EQ(j["steps"], 2);
+  // The measured steps replay a graph, as training does; the table's are launched.
+  EXPECT_EQ(j["step_replayed_from_graph"], true);
+  EXPECT_TRUE(contains(r.out, "replayed from a CUDA graph")) << r.out;
   const json& layers = j["layers"];
   ASSERT_EQ(layers.size(), 10u) << j.dump(1);
   EXPECT_EQ(layers[0]["layer"], "c1");
   EXPECT_TRUE(contains(layers[0]["impl"].get<std::string>(), "native")) << layers[0].dump();
+
+  expect_success(run({"profile", "--model", "tiny.json", "--device", "cuda", "--data", data(),
+                      "--limit", "64", "--batch-size", "16", "--steps", "2", "--warmup", "0",
+                      "--no-cuda-graph", "--json", "launched.json"}));
+  EXPECT_EQ(read_json("launched.json")["step_replayed_from_graph"], false);
 }
 
 }  // namespace
