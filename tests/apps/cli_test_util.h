@@ -150,6 +150,17 @@ inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
+// A 28x28 model with one layer of each family that the measuring commands and the GPU
+// paths dispatch: convolution, batch norm, pooling, dense.
+inline const char* const kTinyModel = R"({"name": "tiny-perf", "input": [1, 28, 28],
+ "layers": [
+   {"type": "Conv2D", "name": "c1", "filters": 4, "kernel_size": 3, "padding": "same",
+    "activation": "relu"},
+   {"type": "BatchNormalization", "name": "bn"},
+   {"type": "MaxPooling2D", "name": "pool"},
+   {"type": "Flatten"},
+   {"type": "Dense", "units": 10, "activation": "softmax"}]})";
+
 // A big-endian 32-bit field of an IDX header.
 inline std::string u32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),

@@ -24,15 +24,7 @@ using clitest::split_lines;
 using clitest::write_text;
 using nlohmann::json;
 
-// A 28x28 model with one layer of each benchmarked family.
-const char* const kTinyModel = R"({"name": "tiny-perf", "input": [1, 28, 28],
- "layers": [
-   {"type": "Conv2D", "name": "c1", "filters": 4, "kernel_size": 3, "padding": "same",
-    "activation": "relu"},
-   {"type": "BatchNormalization", "name": "bn"},
-   {"type": "MaxPooling2D", "name": "pool"},
-   {"type": "Flatten"},
-   {"type": "Dense", "units": 10, "activation": "softmax"}]})";
+using clitest::kTinyModel;
 
 using clitest::real_data_dir;
 

@@ -9,28 +9,17 @@
 
 #include "cnnk_sim_device.h"
 #include "kernels/src/launch_util.cuh"
+#include "tests/kernels/kernel_test_util.h"
 
 namespace {
 
 using cnnk::detail::launch;
+using DeviceBuffer = cnn::test::DeviceBuffer<float>;
 
 __global__ void add_kernel(float* y, int n, float value) {
   const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (i < n) y[i] += value;
 }
-
-// A device buffer freed at scope exit.
-struct DeviceBuffer {
-  float* p = nullptr;
-  explicit DeviceBuffer(size_t n) {
-    void* v = nullptr;
-    EXPECT_EQ(cudaMalloc(&v, n * sizeof(float)), cudaSuccess);
-    p = static_cast<float*>(v);
-  }
-  ~DeviceBuffer() { EXPECT_EQ(cudaFree(p), cudaSuccess); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
 
 struct Stream {
   cudaStream_t s = nullptr;
@@ -40,29 +29,24 @@ struct Stream {
   Stream& operator=(const Stream&) = delete;
 };
 
-std::vector<float> download(const float* p, size_t n) {
-  std::vector<float> h(n);
-  EXPECT_EQ(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-  return h;
-}
-
 TEST(SimDevice, NewMemoryIsNanAndCopiesRoundTrip) {
   DeviceBuffer d(5);
-  for (float v : download(d.p, 5)) EXPECT_TRUE(std::isnan(v));
+  for (float v : d.download()) EXPECT_TRUE(std::isnan(v));
   const std::vector<float> h = {1, 2, 3, 4, 5};
-  ASSERT_EQ(cudaMemcpy(d.p, h.data(), sizeof(float) * 5, cudaMemcpyHostToDevice), cudaSuccess);
-  EXPECT_EQ(download(d.p, 5), h);
+  ASSERT_EQ(cudaMemcpy(d.get(), h.data(), sizeof(float) * 5, cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(d.download(), h);
 }
 
 TEST(SimDevice, CopiesWhosePointersContradictTheirDirectionAreRefused) {
   DeviceBuffer d(4);
   std::vector<float> h(4, 0.0f);
   const size_t bytes = 4 * sizeof(float);
-  EXPECT_EQ(cudaMemcpy(h.data(), d.p, bytes, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
-  EXPECT_EQ(cudaMemcpy(d.p, h.data(), bytes, cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
-  EXPECT_EQ(cudaMemcpy(d.p, h.data(), bytes, cudaMemcpyDeviceToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(h.data(), d.get(), bytes, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d.get(), h.data(), bytes, cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d.get(), h.data(), bytes, cudaMemcpyDeviceToDevice), cudaErrorInvalidValue);
   // One element past the block is not the device's either.
-  EXPECT_EQ(cudaMemcpy(d.p, h.data(), bytes + 4, cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d.get(), h.data(), bytes + 4, cudaMemcpyHostToDevice),
+            cudaErrorInvalidValue);
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
 }
@@ -101,21 +85,21 @@ TEST(SimDevice, TheDeviceRunsOutOfMemoryAtItsBound) {
 TEST(SimDevice, ACaptureRecordsAndEachReplayRuns) {
   Stream s;
   DeviceBuffer d(3);
-  ASSERT_EQ(cudaMemsetAsync(d.p, 0, 3 * sizeof(float), s.s), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(d.get(), 0, 3 * sizeof(float), s.s), cudaSuccess);
   ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
   float value = 2.0f;
-  launch(add_kernel, dim3(1), dim3(32), 0, s.s, d.p, 3, value);
+  launch(add_kernel, dim3(1), dim3(32), 0, s.s, d.get(), 3, value);
   value = 100.0f;  // too late: the node holds 2
   ASSERT_EQ(cudaGetLastError(), cudaSuccess);
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(cudaStreamEndCapture(s.s, &graph), cudaSuccess);
-  EXPECT_EQ(download(d.p, 3), std::vector<float>(3, 0.0f));  // nothing ran yet
+  EXPECT_EQ(d.download(), std::vector<float>(3, 0.0f));  // nothing ran yet
   cudaGraphExec_t exec = nullptr;
   ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
   ASSERT_EQ(cudaGraphDestroy(graph), cudaSuccess);
   ASSERT_EQ(cudaGraphLaunch(exec, s.s), cudaSuccess);
   ASSERT_EQ(cudaGraphLaunch(exec, s.s), cudaSuccess);
-  EXPECT_EQ(download(d.p, 3), std::vector<float>(3, 4.0f));
+  EXPECT_EQ(d.download(), std::vector<float>(3, 4.0f));
   EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
 }
 
@@ -132,16 +116,16 @@ TEST(SimDevice, ACaptureForbidsAllocationSynchronizationAndHostCopies) {
       },
       [&] { return cudaStreamSynchronize(s.s); },
       [] { return cudaDeviceSynchronize(); },
-      [&] { return cudaMemcpy(d.p, h.data(), 16, cudaMemcpyHostToDevice); },
-      [&] { return cudaMemcpyAsync(d.p, h.data(), 16, cudaMemcpyHostToDevice, s.s); },
-      [&] { return cudaMemcpyAsync(h.data(), d.p, 16, cudaMemcpyDeviceToHost, s.s); },
+      [&] { return cudaMemcpy(d.get(), h.data(), 16, cudaMemcpyHostToDevice); },
+      [&] { return cudaMemcpyAsync(d.get(), h.data(), 16, cudaMemcpyHostToDevice, s.s); },
+      [&] { return cudaMemcpyAsync(h.data(), d.get(), 16, cudaMemcpyDeviceToHost, s.s); },
   };
   for (size_t i = 0; i < forbidden.size(); ++i) {
     SCOPED_TRACE(i);
     ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
     EXPECT_EQ(forbidden[i](), cudaErrorStreamCaptureUnsupported);
     // Later work on the stream is refused too.
-    EXPECT_EQ(cudaMemsetAsync(d.p, 0, 16, s.s), cudaErrorStreamCaptureInvalidated);
+    EXPECT_EQ(cudaMemsetAsync(d.get(), 0, 16, s.s), cudaErrorStreamCaptureInvalidated);
     cudaGraph_t graph = nullptr;
     EXPECT_EQ(cudaStreamEndCapture(s.s, &graph), cudaErrorStreamCaptureInvalidated);
     EXPECT_EQ(graph, nullptr);
@@ -150,7 +134,7 @@ TEST(SimDevice, ACaptureForbidsAllocationSynchronizationAndHostCopies) {
   // A copy within the device, and synchronizing another stream, are allowed.
   Stream other;
   ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-  EXPECT_EQ(cudaMemcpyAsync(d.p, d.p + 2, 8, cudaMemcpyDeviceToDevice, s.s), cudaSuccess);
+  EXPECT_EQ(cudaMemcpyAsync(d.get(), d.get() + 2, 8, cudaMemcpyDeviceToDevice, s.s), cudaSuccess);
   EXPECT_EQ(cudaStreamSynchronize(other.s), cudaSuccess);
   cudaGraph_t graph = nullptr;
   ASSERT_EQ(cudaStreamEndCapture(s.s, &graph), cudaSuccess);

@@ -25,15 +25,7 @@ using clitest::write_split;
 using clitest::write_text;
 using nlohmann::json;
 
-// One layer of each family the GPU paths dispatch (conv, batch norm, pooling, dense).
-const char* const kTinyModel = R"({"name": "tiny-sim", "input": [1, 28, 28],
- "layers": [
-   {"type": "Conv2D", "name": "c1", "filters": 4, "kernel_size": 3, "padding": "same",
-    "activation": "relu"},
-   {"type": "BatchNormalization", "name": "bn"},
-   {"type": "MaxPooling2D", "name": "pool"},
-   {"type": "Flatten"},
-   {"type": "Dense", "units": 10, "activation": "softmax"}]})";
+using clitest::kTinyModel;
 
 class CliSim : public ::testing::Test {
  protected:
