@@ -1,8 +1,9 @@
 // The command line's GPU paths, end to end, on the simulated device (cnn_sim: the real
 // `cnn` sources over the CUDA backend built against tests/sim): device listing, training
-// with the native kernels and with cuDNN (captured into graphs by default), verify, bench
-// and profile. What a GPU adds (speed, the real libraries' numerics) is not judged here;
-// the host code that drives it is, with a small synthetic dataset.
+// with the native kernels and with cuDNN (captured into graphs by default), verify, bench,
+// profile, evaluate, predict and filter. What a GPU adds (speed, the real libraries'
+// numerics) is not judged here; the host code that drives it is, with a small synthetic
+// dataset.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "apps/cli_test_util.h"
+#include "engine/io/png.h"
 
 namespace cnn {
 namespace {
@@ -161,6 +163,55 @@ TEST_F(CliSim, ProfileBracketsMeasuredStepsAndNamesTheKernels) {
                       "--limit", "64", "--batch-size", "16", "--steps", "2", "--warmup", "0",
                       "--no-cuda-graph", "--json", "launched.json"}));
   EXPECT_EQ(read_json("launched.json")["step_replayed_from_graph"], false);
+}
+
+// A checkpoint trained on the device evaluates there to the run's own test figures, and
+// predicts there what the CPU predicts from it.
+TEST_F(CliSim, EvaluateAndPredictOnTheDevice) {
+  expect_success(run({"train", "--model", "tiny.json", "--device", "cuda", "--data", data(),
+                      "--epochs", "1", "--quiet", "--out", "run"}));
+  const json rep = read_json("run/report.json");
+  const CliResult ev = run({"evaluate", "--device", "cuda", "--data", data(), "--checkpoint",
+                            "run/checkpoints/last.safetensors"});
+  expect_success(ev);
+  char expected[128];
+  std::snprintf(expected, sizeof expected, "test: 40 images - loss %.4f - accuracy %.4f",
+                rep["test_loss"].get<double>(), rep["test_accuracy"].get<double>());
+  EXPECT_TRUE(contains(ev.out, expected)) << ev.out << "\nwanted: " << expected;
+
+  const std::string images = (data_->path() / "t10k-images-idx3-ubyte").string();
+  auto predict = [&](const char* device) {
+    const CliResult r = run({"predict", "--device", device, "--checkpoint",
+                             "run/checkpoints/last.safetensors", "--top", "1", images});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    return r.out.substr(r.out.find('\n') + 1);  // after the line naming the device
+  };
+  const std::string on_gpu = predict("cuda"), on_cpu = predict("cpu");
+  EXPECT_FALSE(on_gpu.empty());
+  EXPECT_EQ(on_gpu, on_cpu);
+}
+
+// The classical filters through the device's convolution give the CPU's picture, for a
+// gray picture and an RGBA one (channels filtered alike, alpha kept).
+TEST_F(CliSim, FilterOnTheDeviceEqualsTheCpu) {
+  Image8 gray(61, 37, 1), rgba(19, 11, 4);
+  for (size_t i = 0; i < gray.pixels.size(); ++i)
+    gray.pixels[i] = static_cast<uint8_t>((i * 37 + i / 61 * 11) % 251);
+  for (size_t i = 0; i < rgba.pixels.size(); ++i)
+    rgba.pixels[i] = static_cast<uint8_t>((i * 53 + 7) % 256);
+  write_png((work() / "gray.png").string(), gray);
+  write_png((work() / "rgba.png").string(), rgba);
+  for (const char* picture : {"gray.png", "rgba.png"})
+    for (const char* kernel : {"sobel-x", "gaussian", "log5", "sharpen"}) {
+      SCOPED_TRACE(std::string(picture) + " " + kernel);
+      expect_success(run({"filter", "--kernel", kernel, picture, "gpu.png", "--device", "cuda"}));
+      expect_success(run({"filter", "--kernel", kernel, picture, "cpu.png", "--device", "cpu"}));
+      const Image8 a = read_png((work() / "gpu.png").string()),
+                   b = read_png((work() / "cpu.png").string());
+      EXPECT_EQ(a.width, b.width);
+      EXPECT_EQ(a.channels, b.channels);
+      EXPECT_TRUE(a.pixels == b.pixels);
+    }
 }
 
 }  // namespace
