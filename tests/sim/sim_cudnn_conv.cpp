@@ -130,6 +130,21 @@ Problem heuristics_outputs(int requested, const int* returned, const void* perf)
   return {};
 }
 
+// One of the three _v7 heuristics queries: the descriptors checked (named as `call` names
+// them), then `offers` listed in order with the workspace each needs.
+template <class Perf, class Algo>
+cudnnStatus_t query_offers(const char* call, cudnnHandle_t handle, cudnnTensorDescriptor_t xd,
+                           cudnnFilterDescriptor_t wd, cudnnConvolutionDescriptor_t cd,
+                           cudnnTensorDescriptor_t yd, const std::array<const char*, 3>& names,
+                           const Offers& offers, int requested, int* returned, Perf* perf) {
+  ConvShape s;
+  if (Problem p = usable(handle)) return refuse(call, p);
+  if (Problem p = conv_problem(xd, wd, cd, yd, names, &s)) return refuse(call, p);
+  if (Problem p = heuristics_outputs(requested, returned, perf)) return refuse(call, p);
+  list_offers<Perf, Algo>(offers, s, cd->math, requested, returned, perf);
+  return CUDNN_STATUS_SUCCESS;
+}
+
 // The workspace `algo` needs, or why it cannot run.
 Problem algorithm_workspace(const Offers& offers, int algo, int algo_count, const ConvShape& s,
                             size_t* bytes) {
@@ -277,17 +292,10 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
     const cudnnFilterDescriptor_t filterDesc, const cudnnConvolutionDescriptor_t convDesc,
     const cudnnTensorDescriptor_t destDesc, const int requestedAlgoCount, int* returnedAlgoCount,
     cudnnConvolutionFwdAlgoPerf_t* perfResults) {
-  const char* call = "cudnnGetConvolutionForwardAlgorithm_v7";
-  ConvShape s;
-  if (Problem p = usable(handle)) return refuse(call, p);
-  if (Problem p = conv_problem(srcDesc, filterDesc, convDesc, destDesc,
-                               {"srcDesc", "filterDesc", "destDesc"}, &s))
-    return refuse(call, p);
-  if (Problem p = heuristics_outputs(requestedAlgoCount, returnedAlgoCount, perfResults))
-    return refuse(call, p);
-  list_offers<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
-      kFwdOffers, s, convDesc->math, requestedAlgoCount, returnedAlgoCount, perfResults);
-  return CUDNN_STATUS_SUCCESS;
+  return query_offers<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
+      "cudnnGetConvolutionForwardAlgorithm_v7", handle, srcDesc, filterDesc, convDesc, destDesc,
+      {"srcDesc", "filterDesc", "destDesc"}, kFwdOffers, requestedAlgoCount, returnedAlgoCount,
+      perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
@@ -295,17 +303,10 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
     const cudnnTensorDescriptor_t diffDesc, const cudnnConvolutionDescriptor_t convDesc,
     const cudnnTensorDescriptor_t gradDesc, const int requestedAlgoCount, int* returnedAlgoCount,
     cudnnConvolutionBwdDataAlgoPerf_t* perfResults) {
-  const char* call = "cudnnGetConvolutionBackwardDataAlgorithm_v7";
-  ConvShape s;
-  if (Problem p = usable(handle)) return refuse(call, p);
-  if (Problem p = conv_problem(gradDesc, filterDesc, convDesc, diffDesc,
-                               {"gradDesc", "filterDesc", "diffDesc"}, &s))
-    return refuse(call, p);
-  if (Problem p = heuristics_outputs(requestedAlgoCount, returnedAlgoCount, perfResults))
-    return refuse(call, p);
-  list_offers<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
-      kBwdDataOffers, s, convDesc->math, requestedAlgoCount, returnedAlgoCount, perfResults);
-  return CUDNN_STATUS_SUCCESS;
+  return query_offers<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
+      "cudnnGetConvolutionBackwardDataAlgorithm_v7", handle, gradDesc, filterDesc, convDesc,
+      diffDesc, {"gradDesc", "filterDesc", "diffDesc"}, kBwdDataOffers, requestedAlgoCount,
+      returnedAlgoCount, perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
@@ -313,17 +314,10 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
     const cudnnTensorDescriptor_t diffDesc, const cudnnConvolutionDescriptor_t convDesc,
     const cudnnFilterDescriptor_t gradDesc, const int requestedAlgoCount, int* returnedAlgoCount,
     cudnnConvolutionBwdFilterAlgoPerf_t* perfResults) {
-  const char* call = "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
-  ConvShape s;
-  if (Problem p = usable(handle)) return refuse(call, p);
-  if (Problem p = conv_problem(srcDesc, gradDesc, convDesc, diffDesc,
-                               {"srcDesc", "gradDesc", "diffDesc"}, &s))
-    return refuse(call, p);
-  if (Problem p = heuristics_outputs(requestedAlgoCount, returnedAlgoCount, perfResults))
-    return refuse(call, p);
-  list_offers<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
-      kBwdFilterOffers, s, convDesc->math, requestedAlgoCount, returnedAlgoCount, perfResults);
-  return CUDNN_STATUS_SUCCESS;
+  return query_offers<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
+      "cudnnGetConvolutionBackwardFilterAlgorithm_v7", handle, srcDesc, gradDesc, convDesc,
+      diffDesc, {"srcDesc", "gradDesc", "diffDesc"}, kBwdFilterOffers, requestedAlgoCount,
+      returnedAlgoCount, perfResults);
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,

@@ -193,12 +193,9 @@ bool capture_allows(const char* call, cudaStream_t stream) {
   for (CUstream_st* s : d.streams) {
     if (!s->capture || !forbids(*s->capture, s, stream)) continue;
     if (s->capture->spoiled_by.empty()) s->capture->spoiled_by = call;
-    std::fprintf(stderr,
-                 "kernel simulator: %s during a stream capture, which forbids it: the capture "
-                 "is invalidated\n",
-                 call);
-    ++t_reports;
-    if (t_last_error == cudaSuccess) t_last_error = cudaErrorStreamCaptureUnsupported;
+    report(cudaErrorStreamCaptureUnsupported,
+           std::string(call) +
+               " during a stream capture, which forbids it: the capture is invalidated");
     return false;
   }
   return true;
