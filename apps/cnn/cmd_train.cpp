@@ -51,6 +51,7 @@ struct TrainFlags {
   // Learning-rate schedule.
   LrScheduleConfig schedule;
   std::string schedule_name = "constant";
+  bool no_cycle_momentum = false;
   // Augmentation.
   bool augment_flip = false;
   bool cuda_graphs = true;
@@ -101,6 +102,9 @@ FitOptions options_from_flags(const TrainFlags& f) {
   opt.early_stopping.restore_best_weights = f.restore_best;
   opt.lr_schedule = f.schedule;
   opt.lr_schedule.kind = parse_lr_schedule(f.schedule_name);
+  // One-cycle cycles the momentum of the optimizers that have one (RMSprop has none).
+  opt.lr_schedule.cycle_momentum =
+      !f.no_cycle_momentum && opt.optimizer.kind != OptimizerKind::Rmsprop;
   opt.augment.flip = f.augment_flip;
   opt.cuda_graphs = f.cuda_graphs;
   opt.augment.max_shift = f.augment_shift;
@@ -135,6 +139,9 @@ const std::vector<std::pair<std::string, std::string>>& option_flags() {
       {"--lr-pct-start", "/lr_schedule/pct_start"},
       {"--lr-div-factor", "/lr_schedule/div_factor"},
       {"--lr-final-div-factor", "/lr_schedule/final_div_factor"},
+      {"--lr-no-cycle-momentum", "/lr_schedule/cycle_momentum"},
+      {"--lr-base-momentum", "/lr_schedule/base_momentum"},
+      {"--lr-max-momentum", "/lr_schedule/max_momentum"},
       {"--lr-monitor", "/lr_schedule/monitor"},
       {"--lr-patience", "/lr_schedule/patience"},
       {"--lr-min-delta", "/lr_schedule/min_delta"},
@@ -546,6 +553,17 @@ void add_train_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--lr-final-div-factor", s.final_div_factor,
                   "onecycle: end at the start rate / this")
       ->check(CLI::Range(1.0, 1e12))
+      ->capture_default_str();
+  cmd->add_flag("--lr-no-cycle-momentum", f->no_cycle_momentum,
+                "onecycle: keep the momentum fixed (by default SGD's momentum or Adam's beta1 "
+                "falls from --lr-max-momentum to --lr-base-momentum as the rate rises, and "
+                "back; rmsprop has none to cycle)");
+  cmd->add_option("--lr-base-momentum", s.base_momentum, "onecycle: the momentum at the peak rate")
+      ->check(CLI::Range(0.0, 0.999999))
+      ->capture_default_str();
+  cmd->add_option("--lr-max-momentum", s.max_momentum,
+                  "onecycle: the momentum at the start and the end")
+      ->check(CLI::Range(0.0, 0.999999))
       ->capture_default_str();
   cmd->add_option("--lr-monitor", s.monitor, "plateau: the metric watched")
       ->check(CLI::IsMember({"val_loss", "val_accuracy", "loss", "accuracy"}))

@@ -122,12 +122,16 @@ class Backend {
   virtual Metrics metrics_read() = 0;
 
   // Optimizer updates over the whole flat parameter buffer, one call per step. `rate` is
-  // the step's learning rate (Adam: its bias-corrected step size, adam_step_size), Live so
-  // that a captured step reads each step's; the hyper-parameters' own lr is not read.
-  virtual void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w,
-                          const float* g, float* velocity) = 0;
-  virtual void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w,
-                           const float* g, float* m, float* v) = 0;
+  // the step's learning rate (Adam: its bias-corrected step size, adam_step_size) and
+  // `momentum` SGD's momentum or Adam's beta1, Live so that a captured step reads each
+  // step's; the hyper-parameters' own lr, momentum and beta1 are not read. SGD without a
+  // velocity (null) is plain SGD.
+  virtual void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate,
+                          cnnk::Live<float> momentum, float* w, const float* g,
+                          float* velocity) = 0;
+  virtual void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate,
+                           cnnk::Live<float> beta1, float* w, const float* g, float* m,
+                           float* v) = 0;
   virtual void rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
                               const float* g, float* v) = 0;
 

@@ -168,16 +168,20 @@ void CpuBackend::softmax_xent(const LossGeometry& g, const float* logits, const 
   metrics_.count += g.rows;
 }
 
-void CpuBackend::sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w,
-                            const float* g, float* velocity) {
-  SgdHyper at_rate = h;
-  at_rate.lr = rate.get();
-  ref::sgd_update(n, at_rate, w, g, velocity);
+void CpuBackend::sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate,
+                            cnnk::Live<float> momentum, float* w, const float* g, float* velocity) {
+  SgdHyper at_step = h;
+  at_step.lr = rate.get();
+  at_step.momentum = momentum.get();
+  ref::sgd_update(n, at_step, w, g, velocity);
 }
 
-void CpuBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w,
-                             const float* g, float* m, float* v) {
-  ref::adam_apply(n, h, rate.get(), w, g, m, v);
+void CpuBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate,
+                             cnnk::Live<float> beta1, float* w, const float* g, float* m,
+                             float* v) {
+  AdamHyper at_step = h;
+  at_step.beta1 = beta1.get();
+  ref::adam_apply(n, at_step, rate.get(), w, g, m, v);
 }
 
 void CpuBackend::rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,

@@ -73,10 +73,10 @@ class CpuBackend final : public Backend {
   void metrics_reset() override { metrics_ = {}; }
   Metrics metrics_read() override { return metrics_; }
 
-  void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w, const float* g,
-                  float* velocity) override;
-  void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w, const float* g,
-                   float* m, float* v) override;
+  void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, cnnk::Live<float> momentum,
+                  float* w, const float* g, float* velocity) override;
+  void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, cnnk::Live<float> beta1,
+                   float* w, const float* g, float* m, float* v) override;
   void rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
                       const float* g, float* v) override;
 

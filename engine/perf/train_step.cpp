@@ -50,7 +50,7 @@ TrainStep::TrainStep(Model& model, Backend& backend, const Dataset& train, int64
 // and replayed.
 void TrainStep::run(bool use_graph) {
   backend_.set_step({order_.get() + (steps_ % batches_) * batch_, optimizer_->iterations(),
-                     optimizer_->next_rate()});
+                     optimizer_->next_rate(), optimizer_->momentum()});
   const cnnk::StepScalars* live = backend_.step_scalars();
   const auto body = [&] {
     const cnnk::Live<const int32_t*> rows(nullptr, &live->rows);

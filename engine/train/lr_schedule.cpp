@@ -60,11 +60,16 @@ std::string LrScheduleConfig::describe() const {
     case LrScheduleKind::Cosine:
       return fmt::format("cosine(warmup_epochs={}, min_lr={}, schedule_epochs={})", warmup_epochs,
                          min_lr, schedule_epochs);
-    case LrScheduleKind::OneCycle:
+    case LrScheduleKind::OneCycle: {
+      const std::string momentum =
+          cycle_momentum
+              ? fmt::format("momentum {} -> {} -> {}", max_momentum, base_momentum, max_momentum)
+              : std::string("momentum not cycled");
       return fmt::format(
           "onecycle(pct_start={}, div_factor={}, final_div_factor={}, "
-          "schedule_epochs={})",
-          pct_start, div_factor, final_div_factor, schedule_epochs);
+          "schedule_epochs={}, {})",
+          pct_start, div_factor, final_div_factor, schedule_epochs, momentum);
+    }
     case LrScheduleKind::Plateau:
       return fmt::format(
           "plateau(monitor={}, factor={}, patience={}, min_delta={}, cooldown={}, "
@@ -84,6 +89,9 @@ nlohmann::json lr_schedule_to_json(const LrScheduleConfig& c) {
           {"pct_start", c.pct_start},
           {"div_factor", c.div_factor},
           {"final_div_factor", c.final_div_factor},
+          {"cycle_momentum", c.cycle_momentum},
+          {"base_momentum", c.base_momentum},
+          {"max_momentum", c.max_momentum},
           {"monitor", c.monitor},
           {"patience", c.patience},
           {"min_delta", c.min_delta},
@@ -101,6 +109,10 @@ LrScheduleConfig lr_schedule_from_json(const nlohmann::json& j) {
   c.pct_start = j.at("pct_start").get<double>();
   c.div_factor = j.at("div_factor").get<double>();
   c.final_div_factor = j.at("final_div_factor").get<double>();
+  // Runs saved before one-cycle cycled the momentum resume as they ran: without it.
+  c.cycle_momentum = j.contains("cycle_momentum") && j.at("cycle_momentum").get<bool>();
+  if (j.contains("base_momentum")) c.base_momentum = j.at("base_momentum").get<double>();
+  if (j.contains("max_momentum")) c.max_momentum = j.at("max_momentum").get<double>();
   c.monitor = j.at("monitor").get<std::string>();
   c.patience = json_whole<int>(j.at("patience"));
   c.min_delta = j.at("min_delta").get<double>();
@@ -141,6 +153,11 @@ LrSchedule::LrSchedule(const LrScheduleConfig& config, double base_lr, int64_t s
       CNN_CHECK(config.div_factor >= 1.0 && config.final_div_factor >= 1.0, ConfigError,
                 "one-cycle: the div factors must be at least 1, got {} and {}", config.div_factor,
                 config.final_div_factor);
+      CNN_CHECK(
+          !config.cycle_momentum || (config.base_momentum >= 0.0 && config.base_momentum < 1.0 &&
+                                     config.max_momentum >= 0.0 && config.max_momentum < 1.0),
+          ConfigError, "one-cycle: the momenta must be in [0, 1), got {} and {}",
+          config.base_momentum, config.max_momentum);
       break;
     case LrScheduleKind::Plateau:
       // Keras refuses a factor >= 1 ("does not support a factor >= 1.0").
@@ -186,20 +203,35 @@ double LrSchedule::lr(int64_t step) const {
       return config_.min_lr + (base_ - config_.min_lr) * cosine;
     }
     case LrScheduleKind::OneCycle: {
-      // PyTorch's OneCycleLR with two phases and cosine annealing.
       const double initial = base_ / config_.div_factor;
       const double final_lr = initial / config_.final_div_factor;
-      const double end1 = config_.pct_start * total - 1.0;
-      const double end2 = total - 1.0;
-      if (s <= end1) return anneal_cos(initial, base_, end1 > 0.0 ? s / end1 : 1.0);
-      const double span = end2 - end1;
-      const double pct = span > 0.0 ? std::min((s - end1) / span, 1.0) : 1.0;
-      return anneal_cos(base_, final_lr, pct);
+      const CyclePoint p = cycle_point(step);
+      return p.rising ? anneal_cos(initial, base_, p.pct) : anneal_cos(base_, final_lr, p.pct);
     }
     case LrScheduleKind::Plateau:
       return plateau_.lr;
   }
   return base_;
+}
+
+// PyTorch's OneCycleLR with two phases: phase 1 ends at step pct_start * total - 1, phase 2
+// at total - 1; past it the values stay at their ends.
+LrSchedule::CyclePoint LrSchedule::cycle_point(int64_t step) const {
+  const double s = static_cast<double>(step);
+  const double total =
+      static_cast<double>(schedule_epochs_) * static_cast<double>(steps_per_epoch_);
+  const double end1 = config_.pct_start * total - 1.0;
+  const double end2 = total - 1.0;
+  if (s <= end1) return {true, end1 > 0.0 ? s / end1 : 1.0};
+  const double span = end2 - end1;
+  return {false, span > 0.0 ? std::min((s - end1) / span, 1.0) : 1.0};
+}
+
+std::optional<double> LrSchedule::momentum(int64_t step) const {
+  if (!cycles_momentum()) return std::nullopt;
+  const CyclePoint p = cycle_point(step);
+  return p.rising ? anneal_cos(config_.max_momentum, config_.base_momentum, p.pct)
+                  : anneal_cos(config_.base_momentum, config_.max_momentum, p.pct);
 }
 
 bool LrSchedule::on_epoch_end(std::optional<double> value) {

@@ -1,6 +1,6 @@
 // Learning-rate schedules. The optimizer's learning rate is set before every step from
 // the schedule: step decay, cosine decay with linear warmup (Keras's CosineDecay), the
-// one-cycle policy (PyTorch's OneCycleLR, learning rate only) and reduce-on-plateau
+// one-cycle policy (PyTorch's OneCycleLR, momentum cycled too) and reduce-on-plateau
 // (Keras's ReduceLROnPlateau). All but the last are pure functions of the step; the
 // plateau schedule keeps a small state that a checkpoint stores.
 #pragma once
@@ -32,6 +32,11 @@ struct LrScheduleConfig {
   // first pct_start of the steps, then down to base / div_factor / final_div_factor, both
   // along cosine curves.
   double pct_start = 0.3, div_factor = 25.0, final_div_factor = 1e4;
+  // one-cycle: the momentum (SGD's, or Adam's beta1) moves against the rate, from
+  // max_momentum down to base_momentum at the peak and back up, along the same cosines.
+  // RMSprop has no momentum to cycle (PyTorch's OneCycleLR would switch its momentum on).
+  bool cycle_momentum = true;
+  double base_momentum = 0.85, max_momentum = 0.95;
   // plateau (Keras's defaults): monitor, patience, min_delta, cooldown.
   std::string monitor = "val_loss";
   int patience = 10;
@@ -67,6 +72,12 @@ class LrSchedule {
 
   // The learning rate of step `step` (0-based: the optimizer's iterations before it).
   double lr(int64_t step) const;
+  // The momentum of step `step` when the schedule sets it (one-cycle with
+  // cycle_momentum), else none: the optimizer keeps its own.
+  std::optional<double> momentum(int64_t step) const;
+  bool cycles_momentum() const {
+    return config_.kind == LrScheduleKind::OneCycle && config_.cycle_momentum;
+  }
   // Feeds an epoch's metrics: the plateau schedule may reduce the rate for the next
   // epoch. Returns true when it did. `value` is the monitored metric (absent: ignored,
   // as Keras warns and skips).
@@ -81,6 +92,13 @@ class LrSchedule {
   void restore_state(const nlohmann::json& j);
 
  private:
+  // One-cycle: where step `step` is, as PyTorch's OneCycleLR counts it.
+  struct CyclePoint {
+    bool rising;  // phase 1: the rate rises (the momentum falls)
+    double pct;   // progress through the phase, in [0, 1]
+  };
+  CyclePoint cycle_point(int64_t step) const;
+
   LrScheduleConfig config_;
   double base_;
   int64_t steps_per_epoch_;

@@ -70,10 +70,20 @@ OptimizerConfig optimizer_from_json(const nlohmann::json& j) {
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, Parameters& params, Backend& backend)
-    : config_(config), params_(params), backend_(backend), lr_(config.lr()) {
+    : config_(config),
+      params_(params),
+      backend_(backend),
+      lr_(config.lr()),
+      momentum_(config.kind == OptimizerKind::Sgd    ? config.momentum
+                : config.kind == OptimizerKind::Adam ? config.beta1
+                                                     : 0.0f) {
   CNN_CHECK(config.lr() > 0.0f, ConfigError, "learning rate must be positive, got {}", config.lr());
   CNN_CHECK(config.momentum >= 0.0f && config.momentum < 1.0f, ConfigError,
             "SGD momentum must be in [0, 1), got {}", config.momentum);
+  CNN_CHECK(config.kind != OptimizerKind::Adam || (config.beta1 >= 0.0f && config.beta1 < 1.0f &&
+                                                   config.beta2 >= 0.0f && config.beta2 < 1.0f),
+            ConfigError, "Adam's betas must be in [0, 1), got {} and {}", config.beta1,
+            config.beta2);
   const Shape shape{std::max<int64_t>(params.trainable_count(), 1)};
   const bool needs_slot1 = config.kind != OptimizerKind::Sgd || config.momentum > 0.0f;
   if (needs_slot1) slot1_ = backend.zeros(shape);
@@ -84,6 +94,17 @@ void Optimizer::set_learning_rate(float lr) {
   CNN_CHECK(lr >= 0.0f && std::isfinite(lr), ConfigError,
             "learning rate must be finite and not negative, got {}", lr);
   lr_ = lr;
+}
+
+void Optimizer::set_momentum(float momentum) {
+  CNN_CHECK(momentum >= 0.0f && momentum < 1.0f, ConfigError, "momentum must be in [0, 1), got {}",
+            momentum);
+  CNN_CHECK(config_.kind != OptimizerKind::Rmsprop, ConfigError,
+            "rmsprop has no momentum to set (use sgd or adam, or keep the momentum fixed)");
+  CNN_CHECK(config_.kind != OptimizerKind::Sgd || slot1_.defined(), ConfigError,
+            "SGD without momentum keeps no velocity, so its momentum cannot be set: build it "
+            "with a momentum > 0");
+  momentum_ = momentum;
 }
 
 std::vector<Optimizer::Slot> Optimizer::slots() const {
@@ -106,7 +127,8 @@ void Optimizer::step() {
 
 float Optimizer::next_rate() const {
   if (config_.kind != OptimizerKind::Adam) return lr_;
-  return adam_step_size({lr_, config_.beta1, config_.beta2, config_.epsilon}, iterations_ + 1);
+  // With a varying beta1 the bias correction uses the step's, as PyTorch's Adam does.
+  return adam_step_size({lr_, momentum_, config_.beta2, config_.epsilon}, iterations_ + 1);
 }
 
 void Optimizer::launch_update(const cnnk::StepScalars* live) {
@@ -114,16 +136,18 @@ void Optimizer::launch_update(const cnnk::StepScalars* live) {
   if (n == 0) return;
   const cnnk::Live<float> rate =
       live ? cnnk::Live<float>(next_rate(), &live->rate) : cnnk::Live<float>(next_rate());
+  const cnnk::Live<float> momentum =
+      live ? cnnk::Live<float>(momentum_, &live->momentum) : cnnk::Live<float>(momentum_);
   float* w = params_.values().data();
   const float* g = params_.grads().data();
   switch (config_.kind) {
     case OptimizerKind::Sgd:
-      backend_.sgd_update(n, {lr_, config_.momentum, config_.nesterov}, rate, w, g,
+      backend_.sgd_update(n, {lr_, momentum_, config_.nesterov}, rate, momentum, w, g,
                           slot1_.defined() ? slot1_.data() : nullptr);
       break;
     case OptimizerKind::Adam:
-      backend_.adam_update(n, {lr_, config_.beta1, config_.beta2, config_.epsilon}, rate, w, g,
-                           slot1_.data(), slot2_.data());
+      backend_.adam_update(n, {lr_, momentum_, config_.beta2, config_.epsilon}, rate, momentum, w,
+                           g, slot1_.data(), slot2_.data());
       break;
     case OptimizerKind::Rmsprop:
       backend_.rmsprop_update(n, {lr_, config_.rho, config_.epsilon}, rate, w, g, slot1_.data());

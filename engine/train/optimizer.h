@@ -1,8 +1,9 @@
 // Optimizers with Keras's defaults: SGD (lr 0.01, optional momentum and nesterov), Adam
 // (lr 1e-3, beta1 0.9, beta2 0.999, epsilon 1e-7), RMSprop (lr 1e-3, rho 0.9,
 // epsilon 1e-7). State lives beside the parameters on the backend, one buffer each. The
-// learning rate can change before any step (schedules); the state (moments, step count)
-// can be read and restored, so a checkpoint resumes exactly.
+// learning rate and the momentum (SGD's, or Adam's beta1) can change before any step
+// (schedules); the state (moments, step count) can be read and restored, so a checkpoint
+// resumes exactly.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -42,8 +43,9 @@ class Optimizer {
   // Applies the gradients in params.grads() to params.values(): one backend call.
   void step();
   // step() in two halves, for a step captured into a CUDA graph (whose host code runs once,
-  // at capture): launch_update only launches, reading the rate from live->rate when `live`
-  // is given (the caller stores next_rate() there first); advance counts the step.
+  // at capture): launch_update only launches, reading the rate and the momentum from
+  // live->rate and live->momentum when `live` is given (the caller stores next_rate() and
+  // momentum() there first); advance counts the step.
   void launch_update(const cnnk::StepScalars* live);
   void advance() { ++iterations_; }
   // The rate the next update applies: the learning rate, or for Adam its bias-corrected
@@ -55,6 +57,11 @@ class Optimizer {
   // The learning rate of the next steps (starts at config().lr()).
   float learning_rate() const { return lr_; }
   void set_learning_rate(float lr);
+  // The momentum of the next steps: SGD's momentum or Adam's beta1 (starts at the
+  // config's); 0 for RMSprop, which has none. Setting it needs a momentum to set: SGD
+  // built with momentum > 0 (so that it keeps a velocity), or Adam.
+  float momentum() const { return momentum_; }
+  void set_momentum(float momentum);
 
   // The state buffers, laid out as params.values(): Keras's names for them ("m" and "v"
   // for Adam, "momentum" for SGD with momentum, "velocity" for RMSprop). Plain SGD has
@@ -71,7 +78,7 @@ class Optimizer {
   Backend& backend_;
   Tensor slot1_, slot2_;  // velocity / first moment, second moment
   int64_t iterations_ = 0;
-  float lr_;
+  float lr_, momentum_;
 };
 
 }  // namespace cnn

@@ -277,7 +277,6 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
     Executor& exec;
     ~InputRelease() { exec.release_input(); }
   } input_release{exec};
-  Optimizer optimizer(opt.optimizer, params_, backend_);
   const Tensor batch_x = backend_.empty(images.shape().with_batch(opt.batch_size));
   const Tensor batch_y = backend_.empty(Shape{opt.batch_size});
   const Tensor batch_raw =
@@ -293,6 +292,17 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
   const int64_t n_trainable = params_.trainable_count();
   LrSchedule schedule(opt.lr_schedule, static_cast<double>(opt.optimizer.lr()), batches,
                       opt.epochs);
+  OptimizerConfig optimizer_config = opt.optimizer;
+  if (schedule.cycles_momentum()) {
+    CNN_CHECK(opt.optimizer.kind != OptimizerKind::Rmsprop, ConfigError,
+              "one-cycle cannot cycle the momentum of rmsprop, which has none: turn "
+              "cycle_momentum off (--lr-no-cycle-momentum) or use sgd or adam");
+    // As PyTorch's OneCycleLR, which sets SGD's momentum even where it was 0: the
+    // optimizer then keeps a velocity.
+    if (optimizer_config.kind == OptimizerKind::Sgd)
+      optimizer_config.momentum = static_cast<float>(*schedule.momentum(0));
+  }
+  Optimizer optimizer(optimizer_config, params_, backend_);
 
   History history;
   Parameters::Snapshot best_weights;
@@ -379,9 +389,12 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
   const auto begin_step = [&](const IndexBuffer& idx, int64_t b) {
     const float lr = static_cast<float>(schedule.lr(optimizer.iterations()));
     optimizer.set_learning_rate(lr);
+    if (const std::optional<double> m = schedule.momentum(optimizer.iterations()))
+      optimizer.set_momentum(static_cast<float>(*m));
     last_lr = static_cast<double>(lr);
     const int64_t begin = b * opt.batch_size;
-    backend_.set_step({idx.get() + begin, optimizer.iterations(), optimizer.next_rate()});
+    backend_.set_step(
+        {idx.get() + begin, optimizer.iterations(), optimizer.next_rate(), optimizer.momentum()});
     cur_count = std::min(opt.batch_size, n_train - begin);
     cur_x = batch_x.slice_batch(0, cur_count);
   };

@@ -21,10 +21,10 @@ __global__ void sgd_plain_kernel(int64_t n, Live<float> live_lr, float* __restri
 }
 
 // v = momentum * v - lr * g; w += v, or with nesterov w += momentum * v - lr * g.
-__global__ void sgd_momentum_kernel(int64_t n, Live<float> live_lr, float momentum, bool nesterov,
-                                    float* __restrict__ w, const float* __restrict__ g,
-                                    float* __restrict__ velocity) {
-  const float lr = live_lr.get();
+__global__ void sgd_momentum_kernel(int64_t n, Live<float> live_lr, Live<float> live_momentum,
+                                    bool nesterov, float* __restrict__ w,
+                                    const float* __restrict__ g, float* __restrict__ velocity) {
+  const float lr = live_lr.get(), momentum = live_momentum.get();
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float gi = g[i];
     const float v = __fsub_rn(__fmul_rn(momentum, velocity[i]), __fmul_rn(lr, gi));
@@ -35,11 +35,12 @@ __global__ void sgd_momentum_kernel(int64_t n, Live<float> live_lr, float moment
 }
 
 // m += (g - m) * (1 - b1); v += (g * g - v) * (1 - b2); w -= (m * step) / (sqrt(v) + eps).
-__global__ void adam_kernel(int64_t n, Live<float> live_step_size, float one_minus_b1,
+__global__ void adam_kernel(int64_t n, Live<float> live_step_size, Live<float> live_beta1,
                             float one_minus_b2, float epsilon, float* __restrict__ w,
                             const float* __restrict__ g, float* __restrict__ m,
                             float* __restrict__ v) {
   const float step_size = live_step_size.get();
+  const float one_minus_b1 = __fsub_rn(1.0f, live_beta1.get());  // as the reference
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float gi = g[i];
     const float mi = __fadd_rn(m[i], __fmul_rn(__fsub_rn(gi, m[i]), one_minus_b1));
@@ -65,11 +66,12 @@ __global__ void rmsprop_kernel(int64_t n, Live<float> live_lr, float rho, float 
 
 }  // namespace
 
-// With momentum 0 it is w -= lr * g and velocity is neither read nor written (may be null).
-cudaError_t sgd_update(int64_t n, Live<float> lr, float momentum, bool nesterov, float* w,
+// Without a velocity it is w -= lr * g. The choice is made at launch, the momentum read
+// when the kernel runs: a captured step keeps its kernel and reads each step's momentum.
+cudaError_t sgd_update(int64_t n, Live<float> lr, Live<float> momentum, bool nesterov, float* w,
                        const float* g, float* velocity, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
-  if (momentum == 0.0f)
+  if (velocity == nullptr)
     detail::launch(sgd_plain_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, lr, w, g);
   else
     detail::launch(sgd_momentum_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, lr,
@@ -79,12 +81,13 @@ cudaError_t sgd_update(int64_t n, Live<float> lr, float momentum, bool nesterov,
 
 // step_size = lr * sqrt(1 - b2^t) / (1 - b1^t), computed by the caller in double and
 // rounded to float, as the reference's alpha.
-cudaError_t adam_update(int64_t n, Live<float> step_size, float beta1, float beta2, float epsilon,
-                        float* w, const float* g, float* m, float* v, cudaStream_t stream) {
+cudaError_t adam_update(int64_t n, Live<float> step_size, Live<float> beta1, float beta2,
+                        float epsilon, float* w, const float* g, float* m, float* v,
+                        cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
-  const float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;  // as the reference
-  detail::launch(adam_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, step_size,
-                 one_minus_b1, one_minus_b2, epsilon, w, g, m, v);
+  const float one_minus_b2 = 1.0f - beta2;  // as the reference
+  detail::launch(adam_kernel, detail::grid_for(n), detail::kThreads, 0, stream, n, step_size, beta1,
+                 one_minus_b2, epsilon, w, g, m, v);
   return cudaGetLastError();
 }
 

@@ -242,6 +242,30 @@ TEST_F(CliTrain, ATerminalGetsAProgressBarAndLinesOnRequest) {
   EXPECT_TRUE(contains(forced.out, "\r13/13 [")) << forced.out;
 }
 
+// One-cycle cycles the momentum of SGD and Adam unless told not to, never RMSprop's (it
+// has none), and the report says which.
+TEST_F(CliTrain, OneCycleRecordsWhetherItCyclesTheMomentum) {
+  const auto schedule_of = [&](const std::string& out, std::vector<std::string> extra) {
+    for (const char* flag : {"--epochs", "1", "--lr-schedule", "onecycle", "-q", "--out"})
+      extra.emplace_back(flag);
+    extra.push_back(out);
+    expect_success(train(extra));
+    return read_json(in_work(out + "/report.json"))["lr_schedule"];
+  };
+  const json sgd = schedule_of("sgd", {"--optimizer", "sgd", "--lr", "0.05"});
+  EXPECT_EQ(sgd["cycle_momentum"], true);
+  EXPECT_TRUE(contains(sgd["description"].get<std::string>(), "momentum 0.95 -> 0.85 -> 0.95"))
+      << sgd.dump();
+  const json rmsprop = schedule_of("rmsprop", {"--optimizer", "rmsprop"});
+  EXPECT_EQ(rmsprop["cycle_momentum"], false);
+  EXPECT_TRUE(contains(rmsprop["description"].get<std::string>(), "momentum not cycled"));
+  EXPECT_EQ(schedule_of("off", {"--lr-no-cycle-momentum"})["cycle_momentum"], false);
+  const json adam = schedule_of("adam", {"--lr-max-momentum", "0.9", "--lr-base-momentum", "0.8"});
+  EXPECT_EQ(adam["cycle_momentum"], true);
+  EXPECT_EQ(adam["max_momentum"], 0.9);
+  EXPECT_EQ(adam["base_momentum"], 0.8);
+}
+
 // Two epochs straight against one, then a resume to two: the same weights file, history
 // and CSV; and what a resume refuses.
 TEST_F(CliTrain, ResumeEndsBitIdenticalAndRefusesAnotherRun) {

@@ -272,6 +272,7 @@ TEST_P(ResumeBitIdentical, OneAndOneAndOneEqualsThree) {
   o.optimizer.momentum = c.momentum;
   if (c.optimizer == OptimizerKind::Sgd) o.optimizer.learning_rate = 0.05f;
   o.lr_schedule.kind = c.schedule;
+  o.lr_schedule.cycle_momentum = c.optimizer != OptimizerKind::Rmsprop;  // it has none
   o.lr_schedule.schedule_epochs = 3;
   o.lr_schedule.warmup_epochs = 0.5;
   o.lr_schedule.step_epochs = 1;
@@ -315,6 +316,9 @@ INSTANTIATE_TEST_SUITE_P(
         ResumeCase{"AdamCosineAugmented", OptimizerKind::Adam, 0.0f, LrScheduleKind::Cosine, true},
         ResumeCase{"SgdMomentumPlateau", OptimizerKind::Sgd, 0.9f, LrScheduleKind::Plateau, false},
         ResumeCase{"RmspropOneCycle", OptimizerKind::Rmsprop, 0.0f, LrScheduleKind::OneCycle, true},
+        // One-cycle gives SGD without momentum a velocity and cycles its momentum.
+        ResumeCase{"SgdOneCycleMomentum", OptimizerKind::Sgd, 0.0f, LrScheduleKind::OneCycle,
+                   false},
         ResumeCase{"SgdStep", OptimizerKind::Sgd, 0.0f, LrScheduleKind::Step, false}),
     [](const ::testing::TestParamInfo<ResumeCase>& p) { return std::string(p.param.label); });
 

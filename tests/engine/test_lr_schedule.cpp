@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "engine/backend/cpu_backend.h"
 #include "engine/core/error.h"
 #include "engine/train/lr_schedule.h"
+#include "engine/train/optimizer.h"
 #include "engine/train/trainer.h"
 #include "support/engine_fixtures.h"
 
@@ -89,6 +91,37 @@ TEST(LrSchedule, OneCycleFollowsPyTorchsTwoCosinePhases) {
   EXPECT_NEAR(s.lr(50), final_lr, 1e-15);  // past the end: the final rate
 }
 
+// PyTorch's cycle_momentum: the momentum mirrors the rate along the same two phases.
+TEST(LrSchedule, OneCycleMovesTheMomentumAgainstTheRate) {
+  LrScheduleConfig c = config(LrScheduleKind::OneCycle);
+  const LrSchedule s(c, 1.0, 5, 2);  // 10 steps: the peak at step 2, the end at step 9
+  ASSERT_TRUE(s.cycles_momentum());
+  const auto anneal = [](double start, double end, double pct) {
+    return end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1.0);
+  };
+  EXPECT_NEAR(*s.momentum(0), 0.95, 1e-15);
+  EXPECT_NEAR(*s.momentum(1), 0.90, 1e-15);  // halfway down
+  EXPECT_NEAR(*s.momentum(2), 0.85, 1e-15);  // the rate's peak: the least momentum
+  EXPECT_NEAR(*s.momentum(3), anneal(0.85, 0.95, 1.0 / 7.0), 1e-15);
+  EXPECT_NEAR(*s.momentum(9), 0.95, 1e-15);
+  EXPECT_NEAR(*s.momentum(50), 0.95, 1e-15);
+  // Wherever the rate rises the momentum falls, and the other way round.
+  for (int64_t i = 0; i + 1 < 10; ++i)
+    EXPECT_LT((s.lr(i + 1) - s.lr(i)) * (*s.momentum(i + 1) - *s.momentum(i)), 0.0) << "step " << i;
+
+  c.base_momentum = 0.5;
+  c.max_momentum = 0.7;
+  EXPECT_NEAR(*LrSchedule(c, 1.0, 5, 2).momentum(2), 0.5, 1e-15);
+  EXPECT_NEAR(*LrSchedule(c, 1.0, 5, 2).momentum(0), 0.7, 1e-15);
+  c.cycle_momentum = false;
+  EXPECT_FALSE(LrSchedule(c, 1.0, 5, 2).momentum(2).has_value());
+  // Only one-cycle sets the momentum.
+  EXPECT_FALSE(LrSchedule(config(LrScheduleKind::Cosine), 1.0, 5, 2).momentum(0).has_value());
+  c.cycle_momentum = true;
+  c.max_momentum = 1.0;
+  EXPECT_THROW(LrSchedule(c, 1.0, 5, 2), ConfigError);
+}
+
 // Keras's ReduceLROnPlateau, epoch by epoch, with cooldown and the min_lr floor.
 TEST(LrSchedule, PlateauReducesAfterPatienceWithCooldownAndFloor) {
   LrScheduleConfig c = config(LrScheduleKind::Plateau);
@@ -152,8 +185,15 @@ TEST(LrSchedule, ConfigRoundTripsAndBadParametersAreRefused) {
   LrScheduleConfig c = config(LrScheduleKind::OneCycle);
   c.pct_start = 0.25;
   c.schedule_epochs = 7;
+  c.cycle_momentum = false;
+  c.base_momentum = 0.8;
   const LrScheduleConfig back = lr_schedule_from_json(lr_schedule_to_json(c));
   EXPECT_EQ(lr_schedule_to_json(back), lr_schedule_to_json(c));
+  // A run saved before the momentum cycled resumes without it.
+  nlohmann::json old = lr_schedule_to_json(config(LrScheduleKind::OneCycle));
+  for (const char* key : {"cycle_momentum", "base_momentum", "max_momentum"}) old.erase(key);
+  EXPECT_FALSE(lr_schedule_from_json(old).cycle_momentum);
+  EXPECT_TRUE(config(LrScheduleKind::OneCycle).cycle_momentum);  // new runs cycle it
   EXPECT_EQ(parse_lr_schedule("cosine"), LrScheduleKind::Cosine);
   EXPECT_THROW(parse_lr_schedule("exponential"), ConfigError);
 
@@ -200,6 +240,65 @@ TEST(LrSchedule, FitRecordsThePerEpochRateAndAppliesItPerStep) {
   };
   EXPECT_GT(moved(after[0], after[1]), 1e-3);
   EXPECT_LT(moved(after[2], after[3]), 1e-6);
+}
+
+// Inside fit, each step's momentum reaches the update: one-cycle with the momentum held at
+// 0.9 (base = max) trains exactly as SGD with momentum 0.9 under the same rates does, and
+// cycling it changes the weights. SGD built without momentum gets a velocity from it.
+TEST(LrSchedule, FitAppliesTheCycledMomentumPerStep) {
+  CpuBackend be;
+  const std::vector<float> fixed = testing::one_cycle_sgd(be, 0.9f, false, 0, 0).weights;
+  const std::vector<float> held = testing::one_cycle_sgd(be, 0.0f, true, 0.9, 0.9).weights;
+  const std::vector<float> cycled = testing::one_cycle_sgd(be, 0.0f, true, 0.85, 0.95).weights;
+  ASSERT_EQ(fixed.size(), held.size());
+  EXPECT_EQ(0, std::memcmp(fixed.data(), held.data(), fixed.size() * sizeof(float)));
+  EXPECT_NE(fixed, cycled);
+}
+
+// What a schedule may set: SGD's momentum where it keeps a velocity, Adam's beta1 (whose
+// bias correction then uses the step's value), never RMSprop's.
+TEST(Optimizer, TheMomentumIsSetOnlyWhereThereIsOne) {
+  CpuBackend be;
+  Model m = testing::small_stochastic_model();
+  Trainer t(m, be, 4);
+  Parameters& params = t.parameters();
+  OptimizerConfig c;
+  c.kind = OptimizerKind::Adam;
+  Optimizer adam(c, params, be);
+  EXPECT_EQ(adam.momentum(), 0.9f);
+  const float before = adam.next_rate();
+  adam.set_momentum(0.5f);
+  EXPECT_EQ(adam.momentum(), 0.5f);
+  EXPECT_EQ(adam.next_rate(), adam_step_size({c.lr(), 0.5f, c.beta2, c.epsilon}, 1));
+  EXPECT_NE(adam.next_rate(), before);
+  EXPECT_THROW(adam.set_momentum(1.0f), ConfigError);
+  EXPECT_THROW(adam.set_momentum(-0.1f), ConfigError);
+
+  c.kind = OptimizerKind::Sgd;
+  c.momentum = 0.0f;
+  Optimizer plain(c, params, be);
+  EXPECT_THROW(plain.set_momentum(0.9f), ConfigError);  // no velocity to carry it
+  c.momentum = 0.5f;
+  Optimizer sgd(c, params, be);
+  sgd.set_momentum(0.9f);
+  EXPECT_EQ(sgd.momentum(), 0.9f);
+
+  c.kind = OptimizerKind::Rmsprop;
+  Optimizer rmsprop(c, params, be);
+  EXPECT_EQ(rmsprop.momentum(), 0.0f);
+  EXPECT_THROW(rmsprop.set_momentum(0.9f), ConfigError);
+}
+
+TEST(LrSchedule, OneCycleCannotCycleRmspropsMomentum) {
+  CpuBackend be;
+  Model m = testing::small_stochastic_model();
+  Trainer t(m, be, 4);
+  FitOptions o;
+  o.optimizer.kind = OptimizerKind::Rmsprop;
+  o.lr_schedule.kind = LrScheduleKind::OneCycle;
+  EXPECT_THROW(t.fit(testing::quadrant_dataset(40, 2), o), ConfigError);
+  o.lr_schedule.cycle_momentum = false;
+  EXPECT_NO_THROW(t.fit(testing::quadrant_dataset(40, 2), o));
 }
 
 TEST(LrSchedule, PlateauOnAValidationMetricNeedsAValidationSplit) {

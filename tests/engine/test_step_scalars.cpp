@@ -24,18 +24,36 @@ TEST(StepScalars, CpuOpsReadTheStepWrittenLast) {
   std::vector<float> w = {1.0f}, g = {2.0f};
   const cnnk::Live<const int32_t*> rows(nullptr, &live->rows);
   const cnnk::Live<float> rate(-100.0f, &live->rate);  // the value must not be used
+  const cnnk::Live<float> momentum(-100.0f, &live->momentum);
 
-  be.set_step({order.data(), 0, 0.25f});
+  be.set_step({order.data(), 0, 0.25f, 0.0f});
   be.gather_rows(src.data(), 2, rows, 1, dst.data());
   EXPECT_EQ(dst, (std::vector<float>{30, 31}));
-  be.sgd_update(1, SgdHyper{}, rate, w.data(), g.data(), nullptr);
+  be.sgd_update(1, SgdHyper{}, rate, momentum, w.data(), g.data(), nullptr);
   EXPECT_EQ(w[0], 0.5f);
 
-  be.set_step({order.data() + 1, 1, 0.125f});
+  be.set_step({order.data() + 1, 1, 0.125f, 0.0f});
   be.gather_rows(src.data(), 2, rows, 1, dst.data());
   EXPECT_EQ(dst, (std::vector<float>{10, 11}));
-  be.sgd_update(1, SgdHyper{}, rate, w.data(), g.data(), nullptr);
+  be.sgd_update(1, SgdHyper{}, rate, momentum, w.data(), g.data(), nullptr);
   EXPECT_EQ(w[0], 0.25f);
+
+  // With a velocity, the momentum is the step's too: v = momentum * v - rate * g.
+  float v = 0.5f;
+  be.set_step({nullptr, 2, 0.125f, 0.5f});
+  be.sgd_update(1, SgdHyper{}, rate, momentum, w.data(), g.data(), &v);
+  EXPECT_EQ(v, 0.5f * 0.5f - 0.125f * 2.0f);  // 0
+  EXPECT_EQ(w[0], 0.25f);
+  be.set_step({nullptr, 3, 0.125f, 0.75f});
+  v = 1.0f;
+  be.sgd_update(1, SgdHyper{}, rate, momentum, w.data(), g.data(), &v);
+  EXPECT_EQ(v, 0.75f - 0.25f);
+  EXPECT_EQ(w[0], 0.75f);
+  // Adam's beta1 too: m += (g - m) * (1 - beta1).
+  float am = 0.0f, av = 0.0f;
+  be.set_step({nullptr, 4, 0.0f, 0.75f});
+  be.adam_update(1, AdamHyper{}, rate, momentum, w.data(), g.data(), &am, &av);
+  EXPECT_EQ(am, 2.0f * 0.25f);
 }
 
 TEST(StepScalars, ALiveStepSeedsDropoutAsItsValueWould) {

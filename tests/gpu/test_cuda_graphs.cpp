@@ -28,7 +28,8 @@ struct RunResult {
 };
 
 // Three epochs of a model with dropout, batch norm and augmentation, a schedule that
-// changes the rate every step, and a last batch smaller than the others (320 samples
+// changes the rate every step (one-cycle: the momentum of SGD and Adam too), and a last
+// batch smaller than the others (320 samples
 // less a quarter for validation, batch 28: 8 full batches and one of 16).
 RunResult train(ImplPolicy policy, bool graphs, OptimizerKind optimizer) {
   auto be = gpu(policy);
@@ -42,7 +43,8 @@ RunResult train(ImplPolicy policy, bool graphs, OptimizerKind optimizer) {
   o.augment.max_shift = 1;
   o.optimizer.kind = optimizer;
   o.optimizer.momentum = optimizer == OptimizerKind::Sgd ? 0.9f : 0.0f;
-  o.lr_schedule.kind = LrScheduleKind::Cosine;
+  o.lr_schedule.kind = LrScheduleKind::OneCycle;
+  o.lr_schedule.cycle_momentum = optimizer != OptimizerKind::Rmsprop;  // it has none
   o.lr_schedule.schedule_epochs = 3;
   o.cuda_graphs = graphs;
   RunResult r;
@@ -75,6 +77,25 @@ TEST(CudaGraphs, ReplayedStepsEqualLaunchedStepsBitForBit) {
       EXPECT_EQ(eager.history.epochs[e].val_loss, graphed.history.epochs[e].val_loss);
     }
   }
+}
+
+// One-cycle's momentum reaches the replayed updates: held at 0.9 it trains exactly as a
+// fixed momentum of 0.9 does, and cycled it trains otherwise (were the step's momentum
+// lost, both would read the same stale value).
+TEST(CudaGraphs, ReplayedStepsReadEachStepsMomentum) {
+  REQUIRE_GPU();
+  const auto run = [](float sgd_momentum, bool cycle, double base, double max) {
+    auto be = gpu(ImplPolicy::Native);
+    const testing::OneCycleRun r = testing::one_cycle_sgd(*be, sgd_momentum, cycle, base, max);
+    EXPECT_GT(r.replayed, 0);
+    return r.weights;
+  };
+  const std::vector<float> fixed = run(0.9f, false, 0, 0);
+  const std::vector<float> held = run(0.0f, true, 0.9, 0.9);
+  const std::vector<float> cycled = run(0.0f, true, 0.85, 0.95);
+  ASSERT_EQ(fixed.size(), held.size());
+  EXPECT_EQ(0, std::memcmp(fixed.data(), held.data(), fixed.size() * sizeof(float)));
+  EXPECT_NE(fixed, cycled);
 }
 
 // cuDNN's paths are captured too; cuDNN's algorithms need not be deterministic, so the
@@ -137,8 +158,8 @@ TEST(CudaGraphs, AReplaySeesTheScalarsSetBeforeIt) {
   auto g = be->capture([&] {
     be->gather_rows(d_src.data(), 1, cnnk::Live<const int32_t*>(nullptr, &live->rows), 1,
                     dst.data());
-    be->sgd_update(1, SgdHyper{}, cnnk::Live<float>(0.0f, &live->rate), w.data(), grad.data(),
-                   nullptr);
+    be->sgd_update(1, SgdHyper{}, cnnk::Live<float>(0.0f, &live->rate),
+                   cnnk::Live<float>(0.0f, &live->momentum), w.data(), grad.data(), nullptr);
   });
   ASSERT_NE(g, nullptr);
   float w_expected = 0.0f;

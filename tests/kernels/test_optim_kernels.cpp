@@ -121,6 +121,48 @@ TEST(OptimKernel, RmspropMatchesReferenceBitForBit) {
     }
 }
 
+// One-cycle changes SGD's momentum and Adam's beta1 every step: the kernels follow the
+// reference step by step with each step's value, read from device memory as a captured
+// step reads it.
+TEST(OptimKernel, AMomentumThatChangesEveryStepMatchesTheReference) {
+  CNN_REQUIRE_GPU();
+  const int64_t n = 10007;
+  const size_t un = static_cast<size_t>(n);
+  const float momenta[] = {0.95f, 0.85f, 0.9f, 0.0f, 0.925f};
+  DeviceBuffer<float> d_mu(1);
+  ASSERT_TRUE(d_mu.ok());
+  const cnnk::Live<float> live_mu(-1.0f, d_mu.get());
+  for (const bool adam : {false, true}) {
+    SCOPED_TRACE(adam ? "adam" : "sgd nesterov");
+    const uint64_t seed = adam ? 6700 : 6600;
+    std::vector<float> w = values(n, seed, -1.0, 1.0), s1(un, 0.f), s2(un, 0.f);
+    DeviceBuffer<float> d_w(w), d_s1(s1), d_s2(s2), d_g(un);
+    ASSERT_TRUE(d_w.ok() && d_s1.ok() && d_s2.ok() && d_g.ok());
+    int step = 0;
+    for (const float mu : momenta) {
+      ++step;
+      const std::vector<float> g = gradient(n, seed, step);
+      CNN_CUDA_OK(d_g.upload(g));
+      CNN_CUDA_OK(d_mu.upload(std::vector<float>{mu}));
+      if (adam) {
+        const AdamHyper h{1e-2f, mu, 0.999f, 1e-7f};
+        const float step_size = adam_step_size(h, step);
+        ref::adam_apply(n, h, step_size, w.data(), g.data(), s1.data(), s2.data());
+        CNN_CUDA_OK(cnnk::adam_update(n, step_size, live_mu, h.beta2, h.epsilon, d_w.get(),
+                                      d_g.get(), d_s1.get(), d_s2.get(), nullptr));
+      } else {
+        const SgdHyper h{1e-2f, mu, true};
+        ref::sgd_update(n, h, w.data(), g.data(), s1.data());
+        CNN_CUDA_OK(cnnk::sgd_update(n, h.lr, live_mu, h.nesterov, d_w.get(), d_g.get(), d_s1.get(),
+                                     nullptr));
+      }
+    }
+    CNN_CUDA_OK(test::sync_status());
+    EXPECT_TRUE(test::all_equal("w", d_w.download(), w));
+    EXPECT_TRUE(test::all_equal("state", d_s1.download(), s1));
+  }
+}
+
 // Empty parameter buffers launch nothing (no device needed).
 TEST(OptimKernel, EmptyBuffersLaunchNothing) {
   EXPECT_EQ(cnnk::sgd_update(0, 0.1f, 0.9f, true, nullptr, nullptr, nullptr, nullptr), cudaSuccess);

@@ -36,7 +36,7 @@ TEST(StepKernels, StoreWritesTheWholeBlock) {
   DeviceStep step;
   ASSERT_TRUE(step.buf.ok());
   const int32_t dummy = 0;
-  const cnnk::StepScalars want{&dummy, 123456789012LL, 0.0625f};
+  const cnnk::StepScalars want{&dummy, 123456789012LL, 0.0625f, 0.875f};
   CNN_CUDA_OK(step.store(want));
   CNN_CUDA_OK(test::sync_status());
   const std::vector<cnnk::StepScalars> got = step.buf.download();
@@ -44,6 +44,7 @@ TEST(StepKernels, StoreWritesTheWholeBlock) {
   EXPECT_EQ(got[0].rows, want.rows);
   EXPECT_EQ(got[0].iteration, want.iteration);
   EXPECT_EQ(got[0].rate, want.rate);
+  EXPECT_EQ(got[0].momentum, want.momentum);
 }
 
 TEST(StepKernels, GatherReadsItsRowsFromTheStep) {
@@ -103,7 +104,7 @@ TEST(StepKernels, DropoutAndAugmentDrawFromTheLiveStep) {
   }
 }
 
-TEST(StepKernels, OptimizersReadTheirRateFromTheStep) {
+TEST(StepKernels, OptimizersReadTheirRateAndMomentumFromTheStep) {
   CNN_REQUIRE_GPU();
   const int64_t n = 1000;
   const size_t un = static_cast<size_t>(n);
@@ -111,20 +112,25 @@ TEST(StepKernels, OptimizersReadTheirRateFromTheStep) {
   const std::vector<float> g = test::cast_all<float>(test::random_values(un, 6, -1.0, 1.0));
   DeviceStep step;
   ASSERT_TRUE(step.buf.ok());
-  const float rate = 0.0125f;
-  CNN_CUDA_OK(step.store({nullptr, 0, rate}));
-  const cnnk::Live<float> live(-1.0f, &step.get()->rate);
-  // Each optimizer twice from the same start: the rate as a value, then from the step.
+  const float rate = 0.0125f, momentum = 0.8f;
+  CNN_CUDA_OK(step.store({nullptr, 0, rate, momentum}));
+  // -1: a kernel that used the value instead of reading the step would move differently.
+  const cnnk::Live<float> live_rate(-1.0f, &step.get()->rate);
+  const cnnk::Live<float> live_momentum(-1.0f, &step.get()->momentum);
+  // Each optimizer twice from the same start: the rate and momentum (SGD's, Adam's beta1)
+  // as values, then from the step.
   for (int kind = 0; kind < 3; ++kind) {
     std::vector<std::vector<float>> results;
-    for (const cnnk::Live<float> r : {cnnk::Live<float>(rate), live}) {
+    for (const bool from_step : {false, true}) {
+      const cnnk::Live<float> r = from_step ? live_rate : cnnk::Live<float>(rate);
+      const cnnk::Live<float> mu = from_step ? live_momentum : cnnk::Live<float>(momentum);
       DeviceBuffer<float> d_w(w0), d_g(g), d_s1(std::vector<float>(un, 0.1f)),
           d_s2(std::vector<float>(un, 0.2f));
       ASSERT_TRUE(d_w.ok() && d_g.ok() && d_s1.ok() && d_s2.ok());
       if (kind == 0)
-        CNN_CUDA_OK(cnnk::sgd_update(n, r, 0.9f, true, d_w.get(), d_g.get(), d_s1.get(), nullptr));
+        CNN_CUDA_OK(cnnk::sgd_update(n, r, mu, true, d_w.get(), d_g.get(), d_s1.get(), nullptr));
       else if (kind == 1)
-        CNN_CUDA_OK(cnnk::adam_update(n, r, 0.9f, 0.999f, 1e-7f, d_w.get(), d_g.get(), d_s1.get(),
+        CNN_CUDA_OK(cnnk::adam_update(n, r, mu, 0.999f, 1e-7f, d_w.get(), d_g.get(), d_s1.get(),
                                       d_s2.get(), nullptr));
       else
         CNN_CUDA_OK(

@@ -9,6 +9,7 @@
 #include "engine/graph/layers.h"
 #include "engine/graph/model.h"
 #include "engine/io/dataset.h"
+#include "engine/train/trainer.h"
 
 namespace cnn::testing {
 
@@ -57,6 +58,31 @@ inline std::vector<int64_t> layer_params(const Model& m) {
   for (const Node& n : m.nodes())
     if (n.layer) out.push_back(n.param_count());
   return out;
+}
+
+// Two epochs of SGD (lr 0.05) under one-cycle on `be`: the momentum fixed at
+// `sgd_momentum` (cycle false) or cycled from `max` down to `base` and back. The tests
+// that each step's momentum reaches the update compare such runs.
+struct OneCycleRun {
+  std::vector<float> weights;
+  int64_t replayed = 0;  // steps replayed from a CUDA graph
+};
+inline OneCycleRun one_cycle_sgd(Backend& be, float sgd_momentum, bool cycle, double base,
+                                 double max) {
+  Model m = small_stochastic_model();
+  Trainer t(m, be, 4);
+  FitOptions o;
+  o.epochs = 2;
+  o.batch_size = 25;
+  o.optimizer.kind = OptimizerKind::Sgd;
+  o.optimizer.learning_rate = 0.05f;
+  o.optimizer.momentum = sgd_momentum;
+  o.lr_schedule.kind = LrScheduleKind::OneCycle;
+  o.lr_schedule.cycle_momentum = cycle;
+  o.lr_schedule.base_momentum = base;
+  o.lr_schedule.max_momentum = max;
+  t.fit(quadrant_dataset(200, 2), o);
+  return {t.parameters().snapshot().values, t.graph_stats().replayed};
 }
 
 // The real dataset folder, or "" when this machine does not have it.

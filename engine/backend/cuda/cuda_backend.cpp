@@ -509,15 +509,16 @@ Metrics CudaBackend::metrics_read() {
 
 // ---- optimizers ------------------------------------------------------------------------------
 
-void CudaBackend::sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w,
-                             const float* g, float* velocity) {
-  launched(cnnk::sgd_update(n, rate, h.momentum, h.nesterov, w, g, velocity, stream_),
-           "sgd_update");
+void CudaBackend::sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate,
+                             cnnk::Live<float> momentum, float* w, const float* g,
+                             float* velocity) {
+  launched(cnnk::sgd_update(n, rate, momentum, h.nesterov, w, g, velocity, stream_), "sgd_update");
 }
 
-void CudaBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w,
-                              const float* g, float* m, float* v) {
-  launched(cnnk::adam_update(n, rate, h.beta1, h.beta2, h.epsilon, w, g, m, v, stream_),
+void CudaBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate,
+                              cnnk::Live<float> beta1, float* w, const float* g, float* m,
+                              float* v) {
+  launched(cnnk::adam_update(n, rate, beta1, h.beta2, h.epsilon, w, g, m, v, stream_),
            "adam_update");
 }
 

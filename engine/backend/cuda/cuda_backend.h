@@ -96,10 +96,10 @@ class CudaBackend final : public Backend {
   void metrics_reset() override;
   Metrics metrics_read() override;
 
-  void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, float* w, const float* g,
-                  float* velocity) override;
-  void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, float* w, const float* g,
-                   float* m, float* v) override;
+  void sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate, cnnk::Live<float> momentum,
+                  float* w, const float* g, float* velocity) override;
+  void adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate, cnnk::Live<float> beta1,
+                   float* w, const float* g, float* m, float* v) override;
   void rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
                       const float* g, float* v) override;
 
@@ -141,7 +141,7 @@ class CudaBackend final : public Backend {
   float* loss_rows_ = nullptr;  // per-row loss and correct flags, 2 * loss_capacity_
   size_t loss_capacity_ = 0;
   cnnk::StepScalars* step_ = nullptr;  // device memory: see cnnk/step.h
-  void* cublas_workspace_ = nullptr;    // fixed, so cuBLAS never allocates inside a capture
+  void* cublas_workspace_ = nullptr;   // fixed, so cuBLAS never allocates inside a capture
   std::map<std::string, std::string> choices_;
   std::map<std::string, Impl> decided_;
 };

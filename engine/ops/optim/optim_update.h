@@ -7,7 +7,8 @@
 namespace cnn {
 
 // SGD: v = momentum * v - lr * g; w += v, or with nesterov w += momentum * v - lr * g.
-// With momentum 0 it is w -= lr * g (velocity untouched, may be null).
+// Without a velocity (null) it is w -= lr * g: the engine passes none when the momentum is
+// 0 throughout. (With a velocity and momentum 0 the weights move alike, bit for bit.)
 struct SgdHyper {
   float lr = 0.01f, momentum = 0.0f;
   bool nesterov = false;

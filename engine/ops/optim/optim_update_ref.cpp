@@ -18,7 +18,7 @@ float adam_step_size(const AdamHyper& h, int64_t step) {
 namespace ref {
 
 void sgd_update(int64_t n, const SgdHyper& h, float* w, const float* g, float* velocity) {
-  if (h.momentum == 0.0f) {
+  if (velocity == nullptr) {
     for (int64_t i = 0; i < n; ++i) w[i] -= h.lr * g[i];
     return;
   }

@@ -2,7 +2,7 @@
 //
 // A training step captured once into a CUDA graph replays the same launches with the
 // same arguments. The few values that differ per step (the batch's sample rows, the step
-// count that seeds dropout and augmentation, the learning rate) therefore travel in
+// count that seeds dropout and augmentation, the learning rate and momentum) therefore travel in
 // device memory: the host writes one StepScalars before each replay, in stream order,
 // and the launches carry Live values that point at its fields. Without a graph (the CPU,
 // tests, debugging) a Live holds a plain value instead, and both read the same way.
@@ -31,6 +31,7 @@ struct StepScalars {
   const int32_t* rows = nullptr;  // the batch's sample indices (into the epoch's order)
   int64_t iteration = 0;          // optimizer steps taken before this one
   float rate = 0.0f;              // the update's step size: lr, or Adam's bias-corrected one
+  float momentum = 0.0f;          // SGD's momentum or Adam's beta1 (one-cycle varies it)
 };
 
 // A seed that changes every step: mix(base ^ mix(step * golden ^ salt)). Dropout salts it
