@@ -74,7 +74,8 @@ int run_profile(const ProfileFlags& f) {
       "profile: {}, batch {}: {} warm-up steps, then {} steps between profiler start and stop "
       "(nsys --capture-range=cudaProfilerApi, ncu --profile-from-start off), then {} observed "
       "steps for the table\n",
-      model.name(), step.batch(), f.options.warmup_steps(), f.options.steps, f.options.steps);
+      model.name(), step.batch(), f.options.warmup_steps(!backend->device().is_host()),
+      f.options.steps, f.options.steps);
   std::fflush(stdout);
   const perf::StepProfile prof = perf::profile_steps(step, model, f.options);
   fmt::print("step: {:.4f} ms profiled ({}), {:.4f} ms observed per layer (launched)\n",

@@ -87,12 +87,13 @@ StepProfile profile_steps(TrainStep& step, const Model& model, const ProfileOpti
   Backend& backend = exec.backend();
   StepProfile prof;
   prof.batch = step.batch();
-  prof.warmup = options.warmup_steps();
+  const int warmup = options.warmup_steps(!backend.device().is_host());
+  prof.warmup = warmup;
   prof.steps = options.steps;
 
   // Warm-up: the first step allocates and chooses implementations, the second captures
   // the graph (when asked for and possible), the rest replay it.
-  for (int i = 0; i < options.warmup_steps(); ++i) step.run(options.cuda_graphs);
+  for (int i = 0; i < warmup; ++i) step.run(options.cuda_graphs);
   {
     // The region the profilers capture: the steps, and two timeline marks (events, not
     // kernels) so the span excludes the profiler's own start and stop.

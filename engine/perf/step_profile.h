@@ -25,8 +25,11 @@ struct ProfileOptions {
   // backend captures one. The per-layer table comes from separate, launched steps (a
   // replay has no layer boundaries to mark).
   bool cuda_graphs = true;
-  // The warm-up steps run: at least two with graphs (one launched, one captured).
-  int warmup_steps() const { return cuda_graphs && warmup < 2 ? 2 : warmup; }
+  // The warm-up steps run: at least two where a graph is captured (one launched, one
+  // captured); `captures`: the backend captures graphs (the CPU's does not).
+  int warmup_steps(bool captures) const {
+    return cuda_graphs && captures && warmup < 2 ? 2 : warmup;
+  }
 };
 
 struct LayerPassTime {

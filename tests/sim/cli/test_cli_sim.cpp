@@ -151,6 +151,7 @@ TEST_F(CliSim, ProfileBracketsMeasuredStepsAndNamesTheKernels) {
   expect_success(r);
   const json j = read_json("profile.json");
   EXPECT_EQ(j["steps"], 2);
+  EXPECT_EQ(j["warmup"], 2);  // --warmup 1 is raised: one step launched, one captured
   // The measured steps replay a graph, as training does; the table's are launched.
   EXPECT_EQ(j["step_replayed_from_graph"], true);
   EXPECT_TRUE(contains(r.out, "replayed from a CUDA graph")) << r.out;
