@@ -8,6 +8,7 @@ that failed or ran out of time leaves a gap, recorded under "missing"):
   gpu.txt                          nvidia-smi: "name, driver"
   layers.json                      cnn bench --json: layer rows (under "rows" or "layers",
                                    or a list) and "epoch" (a training-only epoch time)
+  layers-tiles128.json             the same rows with --conv-tiles 128 (igemm-128)
   ours-{fp32,tf32}-b{32,256}.json  cnn train --report, one per precision and batch size
   ours-ttt.json                    cnn train --target-accuracy --report: "time_to_target"
   torch*.json                      bench/torch_bench.py --json: rows, skipped, time_to_92
@@ -15,7 +16,7 @@ that failed or ran out of time leaves a gap, recorded under "missing"):
 
 Writes: commit, kernels_tree, date, gpu, driver, cuda, cudnn, torch, epochs, layers,
 peak_fraction_b256 (with peak_fp32_tflops and peak_fraction_basis beside it), time_to_92,
-ratios, and skipped/missing so a gap says why it is there.
+ratios, layers_conv_tiles_128, and skipped/missing so a gap says why it is there.
 """
 import argparse
 import datetime
@@ -236,7 +237,20 @@ def geomean_conv_ratio(layers, batch_size=256):
     return math.exp(sum(logs) / len(logs)) if logs else None
 
 
-def ratios(epochs, layers):
+def geomean_tile_ratio(large, small, batch_size=256):
+    """Geometric mean of native_ms with 128x128 tiles / with 64x64 tiles over the conv
+    rows (every pass) present in both."""
+    def key(r):
+        return (r["model"], r["layer"], r["pass"], r["batch_size"])
+    base = {key(r): r["native_ms"] for r in small if is_conv(r)}
+    logs = [math.log(r["native_ms"] / base[key(r)]) for r in large
+            if is_conv(r) and r["batch_size"] == batch_size and r["model"] in (MODEL, None)
+            and key(r) in base and r["native_ms"] and base[key(r)]
+            and r["native_ms"] > 0 and base[key(r)] > 0]
+    return math.exp(sum(logs) / len(logs)) if logs else None
+
+
+def ratios(epochs, layers, layers_128=()):
     """The figures of issue 4: seconds per epoch, ours over torch (above 1: ours slower)."""
     out = {"definition": "seconds per epoch of fashion-cnn, ours / torch (above 1: ours is "
                          "slower); conv: native_ms / cudnn_ms (above 1: our kernels slower)"}
@@ -248,6 +262,8 @@ def ratios(epochs, layers):
         out[f"ours_over_best_torch_b{bs}_{prec}"] = ratio(find_row(epochs, "ours", bs, prec), best)
         out[f"best_torch_b{bs}_{prec}"] = best["engine"] if best else None
     out["conv_native_over_cudnn_geomean_b256"] = geomean_conv_ratio(layers)
+    # Below 1: --conv-tiles 128 is faster than the default 64x64 tiles.
+    out["conv_tiles_128_over_64_geomean_b256"] = geomean_tile_ratio(layers_128, layers)
     return out
 
 
@@ -306,6 +322,9 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
     bench_epoch = bench.get("epoch") if isinstance(bench, dict) else None
     if not layers:
         missing.append("layers.json")
+    layers_128 = layer_rows(load_json(os.path.join(work, "layers-tiles128.json")))
+    if not layers_128:
+        missing.append("layers-tiles128.json")
 
     torch_version, torch_cudnn, skipped, time_to_92 = None, None, [], []
     ttt = load_json(os.path.join(work, "ours-ttt.json"))
@@ -347,7 +366,8 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         "peak_fp32_tflops": peak_tflops,
         "peak_fraction_basis": basis,
         "time_to_92": time_to_92,
-        "ratios": ratios(epochs, layers),
+        "ratios": ratios(epochs, layers, layers_128),
+        "layers_conv_tiles_128": layers_128,
         "skipped": skipped,
         "missing": missing,
         "stages": read_stages(os.path.join(work, "stages.txt")),

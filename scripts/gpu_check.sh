@@ -177,7 +177,10 @@ bench() {
   stage torch-ttt 60 "${torch[@]}" --batch-sizes "$ttt_batch" --epochs "$ttt_epochs" \
     --patience 2 --variants eager --precisions fp32 --target-accuracy "$target" \
     --json "$work/torch-ttt.json"
-  # 6. torch.compile (CUDA graphs; autotuning), with whatever time is left.
+  # 6. The conv layers again on the 128x128 implicit-GEMM tiles (opt-in until these say).
+  stage layers-tiles128 30 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 256 \
+    --epochs 0 --conv-tiles 128 --seed 42 --json "$work/layers-tiles128.json"
+  # 7. torch.compile (CUDA graphs; autotuning), with whatever time is left.
   stage torch-compile 90 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
     --variants compile-reduce-overhead,compile-max-autotune --precisions fp32,tf32 \
     --json "$work/torch-compile.json" --time-budget "$(($(time_left) - 30))"

@@ -38,6 +38,11 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   cmd.add_flag("--tf32", f.tf32,
                "GPU: allow TF32 tensor cores in convolutions (native and cuDNN) and cuBLAS "
                "(faster; products keep 10 mantissa bits). Default: strict FP32");
+  cmd.add_option("--conv-tiles", f.conv_tiles,
+                 "GPU: the block tile of the native convolutions' FP32 implicit GEMM, 64 "
+                 "(64x64x16, 4x4 per thread) or 128 (128x128x8, 8x8 per thread)")
+      ->check(CLI::IsMember({64, 128}))
+      ->capture_default_str();
 }
 
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
@@ -55,6 +60,7 @@ BackendOptions backend_options(const CommonFlags& f) {
   o.sync_debug = f.sync_debug;
   o.workspace_limit = static_cast<size_t>(f.workspace_mb) << 20;
   o.tf32 = f.tf32;
+  o.large_tiles = f.conv_tiles == 128;
   return o;
 }
 
@@ -63,9 +69,9 @@ std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
   if (f.device == "auto" && d.is_host())
     fmt::print("device: cpu (no usable GPU: {})\n", probe_cuda().reason);
   else if (d.is_cuda())
-    fmt::print("device: {} ({}), kernels: {}{}\n", d.str(),
+    fmt::print("device: {} ({}), kernels: {}{}{}\n", d.str(),
                probe_cuda().gpus.at(static_cast<size_t>(d.index)).name, f.impl,
-               f.tf32 ? ", tf32" : "");
+               f.tf32 ? ", tf32" : "", f.conv_tiles == 128 ? ", 128x128 conv tiles" : "");
   else
     fmt::print("device: cpu\n");
   return make_backend(d, backend_options(f));

@@ -196,6 +196,9 @@ struct BackendOptions {
   // --tf32: convolutions (native and cuDNN) and cuBLAS GEMMs may use TF32 tensor cores
   // (10-bit mantissas in the products). Off: strict FP32 everywhere.
   bool tf32 = false;
+  // --conv-tiles 128: the native convolutions' strict-FP32 implicit GEMMs run on 128x128
+  // tiles (kernel igemm-128) instead of 64x64 (igemm). Opt-in until timed on the H200.
+  bool large_tiles = false;
 };
 
 // The backend for a device: CPU for the host, CUDA (when built) for a GPU.

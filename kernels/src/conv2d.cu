@@ -12,20 +12,32 @@ namespace {
 
 using namespace conv2d_detail;
 
-template <class Problem>
-cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunks, bool tf32,
-                        cudaStream_t stream) {
-  const dim3 grid(ceil_div(fast, kTileF), ceil_div(slow, kTileS), static_cast<unsigned>(chunks));
-  if (tf32)
-    detail::launch(implicit_gemm_kernel<Problem, Tf32Math>, grid, kThreads, 0, stream, pb);
-  else
-    detail::launch(implicit_gemm_kernel<Problem, FmaMath>, grid, kThreads, 0, stream, pb);
+template <class Math, class Problem>
+cudaError_t launch_tiles(const Problem& pb, int64_t fast, int64_t slow, int chunks,
+                         cudaStream_t stream) {
+  using Tile = typename Math::Tile;
+  const dim3 grid(ceil_div(fast, Tile::kTileF), ceil_div(slow, Tile::kTileS),
+                  static_cast<unsigned>(chunks));
+  detail::launch(implicit_gemm_kernel<Problem, Math>, grid, kThreads, 0, stream, pb);
   return cudaGetLastError();
+}
+
+// v: a launchable implicit-GEMM variant (gemm_launchable).
+template <class Problem>
+cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunks, ConvVariant v,
+                        cudaStream_t stream) {
+  if (v == ConvVariant::IgemmTf32) return launch_tiles<Tf32Math>(pb, fast, slow, chunks, stream);
+  if (v == ConvVariant::Igemm128) return launch_tiles<FmaMath128>(pb, fast, slow, chunks, stream);
+  return launch_tiles<FmaMath>(pb, fast, slow, chunks, stream);
+}
+
+bool is_gemm(ConvVariant v) {
+  return v == ConvVariant::Igemm || v == ConvVariant::Igemm128 || v == ConvVariant::IgemmTf32;
 }
 
 // Checks a resolved implicit-GEMM variant: cudaSuccess, or why it cannot launch.
 cudaError_t gemm_launchable(ConvVariant v) {
-  if (v == ConvVariant::Igemm) return cudaSuccess;
+  if (v == ConvVariant::Igemm || v == ConvVariant::Igemm128) return cudaSuccess;
   if (v == ConvVariant::IgemmTf32)
     return conv2d_device_has_tf32() ? cudaSuccess : cudaErrorNotSupported;
   return cudaErrorInvalidValue;
@@ -88,7 +100,9 @@ Support conv2d_supports(const Conv2dGeometry& g) {
 
 ConvVariant conv2d_variant(ConvPass pass, const Conv2dGeometry& g, const ConvOptions& o) {
   if (o.variant != ConvVariant::Auto) return o.variant;
-  const ConvVariant gemm = o.tf32 ? ConvVariant::IgemmTf32 : ConvVariant::Igemm;
+  const ConvVariant gemm = o.tf32          ? ConvVariant::IgemmTf32
+                           : o.large_tiles ? ConvVariant::Igemm128
+                                           : ConvVariant::Igemm;
   switch (pass) {
     case ConvPass::Forward:
       return direct_forward_plan(g).why ? gemm : ConvVariant::Direct;
@@ -120,6 +134,8 @@ const char* conv2d_variant_name(ConvVariant v) {
       return "igemm";
     case ConvVariant::IgemmTf32:
       return "igemm-tf32";
+    case ConvVariant::Igemm128:
+      return "igemm-128";
   }
   return "?";
 }
@@ -161,7 +177,7 @@ cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
   pb.y = y;
   pb.act = act;
   pb.m = g.n * g.p * g.q;
-  return launch_gemm(pb, pb.m, g.k, 1, v == ConvVariant::IgemmTf32, stream);
+  return launch_gemm(pb, pb.m, g.k, 1, v, stream);
 }
 
 cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w,
@@ -177,7 +193,7 @@ cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const
   pb.dx = dx;
   pb.krs = g.k * g.r * g.s;
   pb.m = g.n * g.h * g.w;
-  return launch_gemm(pb, pb.m, g.c, 1, v == ConvVariant::IgemmTf32, stream);
+  return launch_gemm(pb, pb.m, g.c, 1, v, stream);
 }
 
 namespace {
@@ -188,7 +204,7 @@ int filter_partials(const Conv2dGeometry& g, ConvVariant v) {
     const DirectFilterPlan plan = direct_filter_plan(g);
     return plan.why ? 0 : plan.splits;
   }
-  if (v == ConvVariant::Igemm || v == ConvVariant::IgemmTf32) return filter_split(g).splits;
+  if (is_gemm(v)) return filter_split(g).splits;
   return 0;
 }
 }  // namespace
@@ -227,7 +243,7 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
       pb.out = out;
       pb.npq = g.n * g.p * g.q;
       pb.chunk = split.chunk;
-      err = launch_gemm(pb, pb.crs, g.k, split.splits, v == ConvVariant::IgemmTf32, stream);
+      err = launch_gemm(pb, pb.crs, g.k, split.splits, v, stream);
     }
     if (err != cudaSuccess) return err;
     if (partials > 1) {

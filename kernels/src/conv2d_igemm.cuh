@@ -14,13 +14,19 @@
 // epilogue's stores coalesce. One kernel template runs all three; a Problem struct says
 // how to gather each operand and where each result goes.
 //
-// Block tile: 64 (fast) x 64 (slow) x 16 (reduction), 256 threads. The staged tiles are
-// multiplied either with FP32 FMAs (FmaMath: a 4 x 4 register tile per thread; thread t
-// computes fast rows (t % 16) + 16 i and slow columns (t / 16) + 16 j, i, j in [0, 4):
-// strided so that 16 neighbouring threads store 16 neighbouring outputs and read 16
-// neighbouring shared-memory words, no bank conflicts) or on TF32 tensor cores
-// (Tf32Math: wmma 16x16x8, each warp a 16 x 32 piece). Both share the loaders and the
-// epilogue's stores, so the two differ only in how the product is formed.
+// Block tiles, 256 threads each: Tile64, 64 (fast) x 64 (slow) x 16 (reduction), and
+// Tile128, 128 x 128 x 8. The staged tiles are multiplied either with FP32 FMAs (FmaMath:
+// a register tile per thread, 4 x 4 in Tile64 and 8 x 8 in Tile128; thread t computes
+// fast rows (t % 16) + 16 i and slow columns (t / 16) + 16 j: strided so that 16
+// neighbouring threads store 16 neighbouring outputs and read 16 neighbouring
+// shared-memory words, no bank conflicts) or on TF32 tensor cores (Tf32Math, Tile64 only:
+// wmma 16x16x8, each warp a 16 x 32 piece). All share the loaders and the epilogue's
+// stores, so they differ only in how the product is formed.
+//
+// Why two FP32 tiles: per reduction index a 4 x 4 register tile issues 16 FMAs against 8
+// shared-memory loads, an 8 x 8 one 64 against 16, so Tile128 leaves the FMA pipes less
+// starved by load issue on large layers, at the price of 4 times fewer blocks (a small
+// layer may not fill the GPU) and about twice the registers per thread.
 #pragma once
 
 #include <mma.h>
@@ -37,22 +43,25 @@ namespace cnnk {
 namespace conv2d_detail {
 
 constexpr int kThreads = 256;
-constexpr int kTileF = 64;                  // fast rows per block
-constexpr int kTileS = 64;                  // slow columns per block
-constexpr int kTileK = 16;                  // reduction step
-constexpr int kMicro = 4;                   // register tile is kMicro x kMicro
-constexpr int kThreadsF = kTileF / kMicro;  // 16 threads along fast
-constexpr int kThreadsS = kTileS / kMicro;  // 16 threads along slow
+constexpr int kThreadsF = 16;  // threads along fast in the register-tile grid
+constexpr int kThreadsS = 16;  // threads along slow; results go out at this column stride
 static_assert(kThreadsF * kThreadsS == kThreads, "one register tile per thread");
+constexpr int kLoads = 4;  // values of each operand per thread per reduction step
 
-// Loading a reduction step: the fast operand (kTileK x kTileF values) is read by thread t
-// at fast row t % 64 and the 4 consecutive reduction indices 4 * (t / 64) + l; the slow
-// operand (kTileK x kTileS) at reduction index t % 16 and slow columns t / 16 + 16 l.
-constexpr int kLoads = 4;  // values of each operand per thread per step
-static_assert(kThreads / kTileF * kLoads == kTileK, "fast loads cover the step");
-static_assert(kThreads % kTileK == 0 && kThreads / kTileK * kLoads == kTileS,
-              "slow loads cover the step");
-static_assert(kThreadsF == kTileK, "a slow column stride of 16 serves both mappings");
+// Loading a reduction step: the fast operand (K x F values) is read by thread t at fast
+// row t % F and the 4 consecutive reduction indices 4 * (t / F) + l; the slow operand
+// (K x S) at reduction index t % K and slow columns t / K + kSlowStride * l.
+template <int F, int S, int K>
+struct TileT {
+  static constexpr int kTileF = F, kTileS = S, kTileK = K;
+  static constexpr int kMicroF = F / kThreadsF, kMicroS = S / kThreadsS;  // register tile
+  static constexpr int kSlowStride = kThreads / K;
+  static_assert(F % kThreadsF == 0 && S % kThreadsS == 0, "whole register tiles");
+  static_assert(kThreads % F == 0 && kThreads / F * kLoads == K, "fast loads cover the step");
+  static_assert(kThreads % K == 0 && kSlowStride * kLoads == S, "slow loads cover the step");
+};
+using Tile64 = TileT<64, 64, 16>;
+using Tile128 = TileT<128, 128, 8>;
 
 // Row, column and reduction indices are 32-bit (tensor offsets are 64-bit): each of these
 // products must stay below this, with room for a tile of overhang.
@@ -96,7 +105,10 @@ struct FilterSplit {
 inline FilterSplit filter_split(const Conv2dGeometry& g) {
   const int64_t npq = int64_t(g.n) * g.p * g.q;
   const int64_t crs = int64_t(g.c) * g.r * g.s;
-  const int64_t tiles = ((crs + kTileF - 1) / kTileF) * ((int64_t(g.k) + kTileS - 1) / kTileS);
+  // Counted in Tile64's tiles whatever the variant, so that the workspace is one size for
+  // all; chunks are multiples of 16 reduction indices, whole steps of either tile.
+  const int64_t tiles = ((crs + Tile64::kTileF - 1) / Tile64::kTileF) *
+                        ((int64_t(g.k) + Tile64::kTileS - 1) / Tile64::kTileS);
   FilterSplit f;
   f.chunk = static_cast<int>(npq);
   if (npq <= kMinChunk || tiles == 0) return f;
@@ -108,7 +120,7 @@ inline FilterSplit filter_split(const Conv2dGeometry& g) {
   if (splits > kMaxSplits) splits = kMaxSplits;
   if (splits <= 1) return f;
   int64_t chunk = (npq + splits - 1) / splits;
-  chunk = (chunk + kTileK - 1) / kTileK * kTileK;
+  chunk = (chunk + Tile64::kTileK - 1) / Tile64::kTileK * Tile64::kTileK;
   f.splits = static_cast<int>((npq + chunk - 1) / chunk);  // every chunk non-empty
   f.chunk = static_cast<int>(chunk);
   return f;
@@ -180,22 +192,24 @@ struct ForwardProblem : ConvShape {
 
   // w viewed as [K, C*R*S]: columns col, col + 16, col + 32, col + 48.
   struct Slow {
-    int col;
-    __device__ Slow(const ForwardProblem&, int first_col) : col(first_col) {}
+    int col, stride;
+    __device__ Slow(const ForwardProblem&, int first_col, int col_stride)
+        : col(first_col), stride(col_stride) {}
     __device__ void load(const ForwardProblem& pb, int red, int end, float (&v)[kLoads]) const {
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
-        const int kk = col + l * kThreadsS;
+        const int kk = col + l * stride;
         v[l] = (kk < pb.k && red < end) ? pb.w[int64_t(kk) * pb.crs + red] : 0.f;
       }
     }
   };
 
-  __device__ void store(int row, int first_col, const float (&v)[kMicro], int) const {
+  template <int N>
+  __device__ void store(int row, int first_col, const float (&v)[N], int) const {
     const int n = row / pq, pix = row - n * pq;
     float* out = y + int64_t(n) * k * pq + pix;
 #pragma unroll
-    for (int j = 0; j < kMicro; ++j) {
+    for (int j = 0; j < N; ++j) {
       const int kk = first_col + j * kThreadsS;
       if (kk < k) out[int64_t(kk) * pq] = act_detail::activate(act, b ? v[j] + b[kk] : v[j]);
     }
@@ -261,25 +275,27 @@ struct BackwardDataProblem : ConvShape {
 
   // w[k, c, r, s] for reduction index (k, r, s) and channels col + 16 l.
   struct Slow {
-    int col;
-    __device__ Slow(const BackwardDataProblem&, int first_col) : col(first_col) {}
+    int col, stride;
+    __device__ Slow(const BackwardDataProblem&, int first_col, int col_stride)
+        : col(first_col), stride(col_stride) {}
     __device__ void load(const BackwardDataProblem& pb, int red, int end,
                          float (&v)[kLoads]) const {
       const int ki = red / pb.rs, t = red - ki * pb.rs;
       const float* wk = pb.w + int64_t(ki) * pb.crs + t;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
-        const int ci = col + l * kThreadsS;
+        const int ci = col + l * stride;
         v[l] = (ci < pb.c && red < end) ? wk[int64_t(ci) * pb.rs] : 0.f;
       }
     }
   };
 
-  __device__ void store(int row, int first_col, const float (&v)[kMicro], int) const {
+  template <int N>
+  __device__ void store(int row, int first_col, const float (&v)[N], int) const {
     const int n = row / hw, pix = row - n * hw;
     float* out = dx + int64_t(n) * c * hw + pix;
 #pragma unroll
-    for (int j = 0; j < kMicro; ++j) {
+    for (int j = 0; j < N; ++j) {
       const int ci = first_col + j * kThreadsS;
       if (ci < c) out[int64_t(ci) * hw] = v[j];
     }
@@ -341,24 +357,26 @@ struct BackwardFilterProblem : ConvShape {
 
   // dy[n, k, p, q] for reduction index (n, p, q) and filters col + 16 l.
   struct Slow {
-    int col;
-    __device__ Slow(const BackwardFilterProblem&, int first_col) : col(first_col) {}
+    int col, stride;
+    __device__ Slow(const BackwardFilterProblem&, int first_col, int col_stride)
+        : col(first_col), stride(col_stride) {}
     __device__ void load(const BackwardFilterProblem& pb, int red, int end,
                          float (&v)[kLoads]) const {
       const int n = red / pb.pq, t = red - n * pb.pq;
       const float* dyn = pb.dy + int64_t(n) * pb.k * pb.pq + t;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
-        const int kk = col + l * kThreadsS;
+        const int kk = col + l * stride;
         v[l] = (kk < pb.k && red < end) ? dyn[int64_t(kk) * pb.pq] : 0.f;
       }
     }
   };
 
-  __device__ void store(int col, int first_row, const float (&v)[kMicro], int z) const {
+  template <int N>
+  __device__ void store(int col, int first_row, const float (&v)[N], int z) const {
     float* dst = out + int64_t(z) * k * crs + col;
 #pragma unroll
-    for (int j = 0; j < kMicro; ++j) {
+    for (int j = 0; j < N; ++j) {
       const int kk = first_row + j * kThreadsS;
       if (kk < k) dst[int64_t(kk) * crs] = v[j];
     }
@@ -366,37 +384,39 @@ struct BackwardFilterProblem : ConvShape {
 };
 
 // ---------------------------------------------------------------------------------------
-// How a block multiplies its staged tiles. Each Math provides the slow tile's row pitch,
-// clear(), step() (one reduction step of kTileK over the staged tiles) and epilogue()
-// (hands every result of the block tile to Problem::store).
+// How a block multiplies its staged tiles. Each Math names its Tile and provides the slow
+// tile's row pitch, clear(), step() (one reduction step of Tile::kTileK over the staged
+// tiles) and epilogue() (hands every result of the block tile to Problem::store).
 
-// FP32 FMAs, a 4 x 4 register tile per thread (see the top of this file). kPitch is the
-// slow tile's row pitch in floats.
-template <int kPitch>
+// FP32 FMAs, a kMicroF x kMicroS register tile per thread (see the top of this file).
+// kPitch is the slow tile's row pitch in floats (see FmaMath).
+template <class TileType, int kPitch>
 struct FmaMathT {
+  using Tile = TileType;
   static constexpr int kSlowPitch = kPitch;
-  float acc[kMicro][kMicro];
+  static constexpr int kMF = Tile::kMicroF, kMS = Tile::kMicroS;
+  float acc[kMF][kMS];
 
   __device__ void clear() {
 #pragma unroll
-    for (int i = 0; i < kMicro; ++i)
+    for (int i = 0; i < kMF; ++i)
 #pragma unroll
-      for (int j = 0; j < kMicro; ++j) acc[i][j] = 0.f;
+      for (int j = 0; j < kMS; ++j) acc[i][j] = 0.f;
   }
-  __device__ void step(const float (*fast_tile)[kTileF], const float (*slow_tile)[kSlowPitch],
+  __device__ void step(const float (*fast_tile)[Tile::kTileF], const float (*slow_tile)[kSlowPitch],
                        int tid) {
     const int tf = tid % kThreadsF, ts = tid / kThreadsF;
 #pragma unroll
-    for (int kk = 0; kk < kTileK; ++kk) {
-      float a[kMicro], bv[kMicro];
+    for (int kk = 0; kk < Tile::kTileK; ++kk) {
+      float a[kMF], bv[kMS];
 #pragma unroll
-      for (int i = 0; i < kMicro; ++i) a[i] = fast_tile[kk][tf + i * kThreadsF];
+      for (int i = 0; i < kMF; ++i) a[i] = fast_tile[kk][tf + i * kThreadsF];
 #pragma unroll
-      for (int j = 0; j < kMicro; ++j) bv[j] = slow_tile[kk][ts + j * kThreadsS];
+      for (int j = 0; j < kMS; ++j) bv[j] = slow_tile[kk][ts + j * kThreadsS];
 #pragma unroll
-      for (int i = 0; i < kMicro; ++i)
+      for (int i = 0; i < kMF; ++i)
 #pragma unroll
-        for (int j = 0; j < kMicro; ++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);
+        for (int j = 0; j < kMS; ++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);
     }
   }
   template <class Problem>
@@ -404,22 +424,24 @@ struct FmaMathT {
     const int tf = tid % kThreadsF, ts = tid / kThreadsF;
     const int fast_dim = pb.fast_dim();
 #pragma unroll
-    for (int i = 0; i < kMicro; ++i) {
+    for (int i = 0; i < kMF; ++i) {
       const int f = f0 + tf + i * kThreadsF;
       if (f < fast_dim) pb.store(f, s0 + ts, acc[i], z);
     }
   }
 };
-// The slow tile's rows are padded by one word: its stores (reduction index t % 16 varies
-// fastest across a warp) would otherwise all fall into two banks.
-using FmaMath = FmaMathT<kTileS + 1>;
+// The slow tile's pitch: a warp's stores cover K reduction rows (16 in Tile64, 8 in
+// Tile128) times 32 / K neighbouring columns; a pitch of 2 (mod 32) words for Tile64 and
+// 4 for Tile128 lays those 32 words in 32 different banks.
+using FmaMath = FmaMathT<Tile64, Tile64::kTileS + 2>;
+using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 
-// TF32 tensor cores through wmma (m16n16k8, compute capability 8.0+). The staged tiles
-// are the GEMM's operands as they lie: fast_tile[k][f] is A (f x k) in column-major order
-// with ldm 64, slow_tile[k][s] is B (k x s) in row-major order with ldm 68. Warp w owns
-// fast rows 16 (w % 4) .. +16 and slow columns 32 (w / 4) .. +32: two 16 x 16
-// accumulators sharing one A fragment per 8-deep sub-step. Operands are rounded to TF32
-// (cvt.rna: to nearest, ties away) after loading; products and sums are FP32.
+// TF32 tensor cores through wmma (m16n16k8, compute capability 8.0+), on Tile64. The
+// staged tiles are the GEMM's operands as they lie: fast_tile[k][f] is A (f x k) in
+// column-major order with ldm 64, slow_tile[k][s] is B (k x s) in row-major order with
+// ldm 68. Warp w owns fast rows 16 (w % 4) .. +16 and slow columns 32 (w / 4) .. +32: two
+// 16 x 16 accumulators sharing one A fragment per 8-deep sub-step. Operands are rounded
+// to TF32 (cvt.rna: to nearest, ties away) after loading; products and sums are FP32.
 //
 // wmma wants ldm a multiple of 4 floats and every fragment pointer 32-byte aligned: the
 // tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * 64
@@ -428,23 +450,26 @@ using FmaMath = FmaMathT<kTileS + 1>;
 // them in FmaMath's pattern and stores through the same Problem::store.
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 struct Tf32Math {
-  static constexpr int kSlowPitch = kTileS + 4;
-  static constexpr int kOutPitch = kTileF + 4;
+  using Tile = Tile64;
+  static constexpr int kSlowPitch = Tile::kTileS + 4;
+  static constexpr int kOutPitch = Tile::kTileF + 4;
+  static constexpr int kMicro = Tile::kMicroF;
+  static_assert(Tile::kMicroF == Tile::kMicroS, "the epilogue reads square register tiles");
   nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[2];
 
   __device__ void clear() {
     nvcuda::wmma::fill_fragment(acc[0], 0.f);
     nvcuda::wmma::fill_fragment(acc[1], 0.f);
   }
-  __device__ void step(const float (*fast_tile)[kTileF], const float (*slow_tile)[kSlowPitch],
+  __device__ void step(const float (*fast_tile)[Tile::kTileF], const float (*slow_tile)[kSlowPitch],
                        int tid) {
     using namespace nvcuda;
     const int warp = tid / 32;
     const int f_off = 16 * (warp % 4), s_off = 32 * (warp / 4);
 #pragma unroll
-    for (int kk = 0; kk < kTileK; kk += 8) {
+    for (int kk = 0; kk < Tile::kTileK; kk += 8) {
       wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a;
-      wmma::load_matrix_sync(a, &fast_tile[kk][f_off], kTileF);
+      wmma::load_matrix_sync(a, &fast_tile[kk][f_off], Tile::kTileF);
 #pragma unroll
       for (int e = 0; e < a.num_elements; ++e) a.x[e] = wmma::__float_to_tf32(a.x[e]);
 #pragma unroll
@@ -460,7 +485,7 @@ struct Tf32Math {
   template <class Problem>
   __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
     using namespace nvcuda;
-    __shared__ __align__(32) float out_tile[kTileS][kOutPitch];
+    __shared__ __align__(32) float out_tile[Tile::kTileS][kOutPitch];
     const int warp = tid / 32;
     const int f_off = 16 * (warp % 4), s_off = 32 * (warp / 4);
 #pragma unroll
@@ -484,30 +509,33 @@ struct Tf32Math {
 // No TF32 tensor cores below compute capability 8.0 (the launchers refuse TF32 on such
 // devices); should this code still run there (PTX built for an older target), it
 // computes in FP32 rather than not at all.
-struct Tf32Math : FmaMathT<kTileS + 4> {};
+struct Tf32Math : FmaMathT<Tile64, Tile64::kTileS + 4> {};
 #endif
 
 // ---------------------------------------------------------------------------------------
-// The GEMM. grid = (ceil(fast / 64), ceil(slow / 64), reduction chunks), block = 256.
-// Shared memory: fast tile 16 x 64 floats (4096 B) + slow tile 16 x Math::kSlowPitch
-// floats (4160 B for FP32; 4352 B, plus the 17408 B result tile, for TF32).
+// The GEMM. grid = (ceil(fast / F), ceil(slow / S), reduction chunks), block = 256.
+// Shared memory: fast tile K x F floats + slow tile K x Math::kSlowPitch floats: 4096 +
+// 4224 B for Tile64 in FP32 (TF32: 4096 + 4352, plus the 17408 B result tile), 4096 +
+// 4224 B for Tile128.
 template <class Problem, class Math>
 __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem pb) {
-  __shared__ __align__(32) float fast_tile[kTileK][kTileF];
-  __shared__ __align__(32) float slow_tile[kTileK][Math::kSlowPitch];
+  using Tile = typename Math::Tile;
+  constexpr int kF = Tile::kTileF, kS = Tile::kTileS, kK = Tile::kTileK;
+  __shared__ __align__(32) float fast_tile[kK][kF];
+  __shared__ __align__(32) float slow_tile[kK][Math::kSlowPitch];
 
   const int tid = static_cast<int>(threadIdx.x);
-  const int f0 = static_cast<int>(blockIdx.x) * kTileF;
-  const int s0 = static_cast<int>(blockIdx.y) * kTileS;
+  const int f0 = static_cast<int>(blockIdx.x) * kF;
+  const int s0 = static_cast<int>(blockIdx.y) * kS;
   const int z = static_cast<int>(blockIdx.z);
   int begin = 0, end = 0;
   pb.reduction_range(z, begin, end);
 
-  // Loading roles (see kLoads).
-  const int load_f = tid % kTileF, load_fk = (tid / kTileF) * kLoads;
-  const int load_sk = tid % kTileK, load_s = tid / kTileK;
+  // Loading roles (see TileT).
+  const int load_f = tid % kF, load_fk = (tid / kF) * kLoads;
+  const int load_sk = tid % kK, load_s = tid / kK;
   const typename Problem::Fast fast(pb, f0 + load_f);
-  const typename Problem::Slow slow(pb, s0 + load_s);
+  const typename Problem::Slow slow(pb, s0 + load_s, Tile::kSlowStride);
 
   Math math;
   math.clear();
@@ -518,15 +546,15 @@ __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem p
     fast.load(pb, begin + load_fk, end, fr);
     slow.load(pb, begin + load_sk, end, sr);
   }
-  for (int k0 = begin; k0 < end; k0 += kTileK) {
+  for (int k0 = begin; k0 < end; k0 += kK) {
 #pragma unroll
     for (int l = 0; l < kLoads; ++l) fast_tile[load_fk + l][load_f] = fr[l];
 #pragma unroll
-    for (int l = 0; l < kLoads; ++l) slow_tile[load_sk][load_s + l * kThreadsS] = sr[l];
+    for (int l = 0; l < kLoads; ++l) slow_tile[load_sk][load_s + l * Tile::kSlowStride] = sr[l];
     __syncthreads();
-    if (k0 + kTileK < end) {
-      fast.load(pb, k0 + kTileK + load_fk, end, fr);
-      slow.load(pb, k0 + kTileK + load_sk, end, sr);
+    if (k0 + kK < end) {
+      fast.load(pb, k0 + kK + load_fk, end, fr);
+      slow.load(pb, k0 + kK + load_sk, end, sr);
     }
     math.step(fast_tile, slow_tile, tid);
     __syncthreads();  // the tiles are overwritten next step

@@ -83,6 +83,10 @@ class MergeTest(unittest.TestCase):
             layer("conv2d_1", "backward_filter", 256, 8.0, 16.0, 100.0),
             layer("dense", "forward", 256, 1.0, 1.0, 10.0),
             layer("conv2d_1", "forward", 32, 50.0, 1.0, 12.5)]})
+        self.write(self.work, "layers-tiles128.json", {"layers": [
+            layer("conv2d_1", "forward", 256, 1.0, 1.0, 100.0),
+            layer("conv2d_1", "backward_data", 256, 8.0, 4.0, 100.0),
+            layer("conv2d_1", "backward_filter", 256, 8.0, 16.0, 100.0)]})
 
     def test_keys_and_environment(self):
         self.full_inputs()
@@ -134,6 +138,15 @@ class MergeTest(unittest.TestCase):
         self.assertAlmostEqual(ratios["ours_over_best_torch_b256_tf32"], 2.0)
         # Conv rows at batch 256 only: 2, 1 and 0.5 have a geometric mean of 1.
         self.assertAlmostEqual(ratios["conv_native_over_cudnn_geomean_b256"], 1.0)
+        # 128x128 tiles against 64x64, the rows in both: 1/2, 8/4 and 8/8 give 1; a 128x128
+        # row that has no 64x64 partner would not count.
+        self.assertAlmostEqual(ratios["conv_tiles_128_over_64_geomean_b256"], 1.0)
+        self.write(self.work, "layers-tiles128.json", {"layers": [
+            layer("conv2d_1", "forward", 256, 1.0, 1.0, 100.0),
+            layer("conv2d_9", "forward", 256, 100.0, 1.0, 100.0)]})
+        r = self.build()
+        self.assertAlmostEqual(r["ratios"]["conv_tiles_128_over_64_geomean_b256"], 0.5)
+        self.assertEqual(len(r["layers_conv_tiles_128"]), 2)
 
     def test_peak_fraction_from_the_train_report(self):
         # No epoch in layers.json: cnn train's b256 epochs (1 s each after the first), whose
@@ -185,6 +198,8 @@ class MergeTest(unittest.TestCase):
         self.assertIsNone(r["peak_fraction_b256"])
         self.assertIsNone(r["ratios"]["ours_over_torch_eager_b32_fp32"])
         self.assertIsNone(r["ratios"]["conv_native_over_cudnn_geomean_b256"])
+        self.assertIsNone(r["ratios"]["conv_tiles_128_over_64_geomean_b256"])
+        self.assertIn("layers-tiles128.json", r["missing"])
         self.assertEqual(r["cudnn"], "")
         self.assertIn("torch*.json", r["missing"])
 

@@ -86,6 +86,50 @@ TEST(CudaBackend, TrainsTheQuadrantTaskAndRepeatsExactly) {
   EXPECT_EQ(0, std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)));
 }
 
+// The 128x128 tiles (--conv-tiles 128) run every output's reduction in the same order as
+// the 64x64 ones (ascending, one FMA at a time, the same backward-filter chunks): training
+// with either gives the same bits, and the choices name the kernel that ran.
+TEST(CudaBackend, LargeTilesComputeWhatTheDefaultTilesDo) {
+  REQUIRE_GPU();
+  const auto run = [](bool large, std::map<std::string, std::string>* choices) {
+    cuda::CudaOptions o;
+    o.policy = ImplPolicy::Native;
+    o.verbose = false;
+    o.large_tiles = large;
+    cuda::CudaBackend be(o);
+    // A second convolution past the direct kernel's small reductions (C*R*S 72 > 64 with
+    // more than 4 channels), so every pass of it runs the implicit GEMM.
+    Model m("two-convs");
+    m.input(Shape{1, 8, 8});
+    m.add(layers::conv2d(8, 3, "same", Activation::Relu));
+    m.add(layers::conv2d(6, 3, "same", Activation::Relu));
+    m.add(layers::max_pool2d(2));
+    m.add(layers::flatten());
+    m.add(layers::dense(4, Activation::Softmax));
+    m.finish();
+    Trainer t(m, be, 5);
+    FitOptions fo;
+    fo.epochs = 2;
+    fo.batch_size = 16;
+    t.fit(testing::quadrant_dataset(200, 1), fo);
+    *choices = be.implementation_choices();
+    return t.parameters().snapshot();
+  };
+  std::map<std::string, std::string> small_choices, large_choices;
+  const Parameters::Snapshot small = run(false, &small_choices);
+  const Parameters::Snapshot large = run(true, &large_choices);
+  const auto count = [](const std::map<std::string, std::string>& choices, const char* kernel) {
+    int n = 0;
+    for (const auto& [op, impl] : choices) n += impl.find(kernel) != std::string::npos;
+    return n;
+  };
+  EXPECT_EQ(count(small_choices, "igemm-128"), 0);
+  EXPECT_GE(count(large_choices, "igemm-128"), 3) << "forward, backward data and filter";
+  ASSERT_EQ(small.values.size(), large.values.size());
+  EXPECT_EQ(0, std::memcmp(small.values.data(), large.values.data(),
+                           small.values.size() * sizeof(float)));
+}
+
 TEST(CudaBackend, NoDeviceMallocAfterTheFirstSteps) {
   REQUIRE_GPU();
   auto be = gpu(ImplPolicy::Native);

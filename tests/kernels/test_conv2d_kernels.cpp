@@ -149,7 +149,8 @@ struct ConvResults {
 
 // The variants each case runs. A pass that a variant cannot run on the geometry (direct
 // has no backward data; its shared memory limits the shapes) runs the FP32 implicit GEMM.
-const ConvVariant kVariants[] = {ConvVariant::Direct, ConvVariant::Igemm, ConvVariant::IgemmTf32};
+const ConvVariant kVariants[] = {ConvVariant::Direct, ConvVariant::Igemm, ConvVariant::IgemmTf32,
+                                 ConvVariant::Igemm128};
 
 ConvOptions options_for(ConvPass pass, const Conv2dGeometry& g, ConvVariant v) {
   ConvOptions o;
@@ -419,10 +420,12 @@ TEST(Conv2dKernelWorkspace, SizedForTheSplitReduction) {
       EXPECT_LE(bytes / partial, 32u) << cc.name;
     }
     EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g, igemm)) << cc.name;
-    // TF32 multiplies the same tiles: the same split.
-    ConvOptions tf32;
-    tf32.variant = ConvVariant::IgemmTf32;
-    EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g, tf32)) << cc.name;
+    // TF32 multiplies the same tiles, and the 128x128 tiles split alike: the same split.
+    for (const ConvVariant other : {ConvVariant::IgemmTf32, ConvVariant::Igemm128}) {
+      ConvOptions o;
+      o.variant = other;
+      EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g, o)) << cc.name;
+    }
   }
   const Conv2dGeometry capped = geometry_of(by_name("split_capped_at_32"));
   EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(capped, igemm),
@@ -486,8 +489,10 @@ TEST(Conv2dKernelEmpty, ZeroBatchForwardAndBackwardDataDoNothing) {
 
 // Which kernel runs is a pure function of the pass, the geometry and the options.
 TEST(Conv2dKernelVariants, FirstLayersRunTheDirectKernel) {
-  ConvOptions tf32;
+  ConvOptions tf32, large, both;
   tf32.tf32 = true;
+  large.large_tiles = true;
+  both.tf32 = both.large_tiles = true;
   for (const char* name : {"fmnist_conv1_1to64_k7_28", "mnist_conv1_1to16_valid_28",
                            "k3_valid_c3_k17", "k7_same_s2_13"}) {
     const Conv2dGeometry g = geometry_of(by_name(name));
@@ -499,6 +504,9 @@ TEST(Conv2dKernelVariants, FirstLayersRunTheDirectKernel) {
     EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardData, g), ConvVariant::Igemm) << name;
     EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardData, g, tf32), ConvVariant::IgemmTf32)
         << name;
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, g, large), ConvVariant::Direct) << name;
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardData, g, large), ConvVariant::Igemm128)
+        << name;
   }
   for (const char* name : {"fmnist_conv2_64to128_14", "fmnist_conv5_256to256_7", "c130_k1"}) {
     const Conv2dGeometry g = geometry_of(by_name(name));
@@ -506,11 +514,14 @@ TEST(Conv2dKernelVariants, FirstLayersRunTheDirectKernel) {
          {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardFilter}) {
       EXPECT_EQ(cnnk::conv2d_variant(pass, g), ConvVariant::Igemm) << name;
       EXPECT_EQ(cnnk::conv2d_variant(pass, g, tf32), ConvVariant::IgemmTf32) << name;
+      EXPECT_EQ(cnnk::conv2d_variant(pass, g, large), ConvVariant::Igemm128) << name;
+      EXPECT_EQ(cnnk::conv2d_variant(pass, g, both), ConvVariant::IgemmTf32) << name;
     }
   }
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Direct), "direct");
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Igemm), "igemm");
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::IgemmTf32), "igemm-tf32");
+  EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Igemm128), "igemm-128");
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Auto), "auto");
 }
 
@@ -548,7 +559,7 @@ TEST(Conv2dKernelVariants, ForcedDirectIsRefusedWhereItCannotRun) {
   EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, big_window), ConvVariant::Igemm);
   // The implicit GEMM takes every supported geometry.
   for (const ConvCase& cc : kCases)
-    for (const ConvVariant v : {ConvVariant::Igemm, ConvVariant::IgemmTf32})
+    for (const ConvVariant v : {ConvVariant::Igemm, ConvVariant::IgemmTf32, ConvVariant::Igemm128})
       EXPECT_TRUE(cnnk::conv2d_variant_supports(ConvPass::BackwardData, geometry_of(cc), v).ok)
           << cc.name;
 }
