@@ -101,7 +101,7 @@ void Optimizer::set_momentum(float momentum) {
             momentum);
   CNN_CHECK(config_.kind != OptimizerKind::Rmsprop, ConfigError,
             "rmsprop has no momentum to set (use sgd or adam, or keep the momentum fixed)");
-  CNN_CHECK(config_.kind != OptimizerKind::Sgd || slot1_.defined(), ConfigError,
+  CNN_CHECK(config_.kind != OptimizerKind::Sgd || slot1_.defined() || momentum == 0.0f, ConfigError,
             "SGD without momentum keeps no velocity, so its momentum cannot be set: build it "
             "with a momentum > 0");
   momentum_ = momentum;

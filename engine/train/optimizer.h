@@ -59,7 +59,7 @@ class Optimizer {
   void set_learning_rate(float lr);
   // The momentum of the next steps: SGD's momentum or Adam's beta1 (starts at the
   // config's); 0 for RMSprop, which has none. Setting it needs a momentum to set: SGD
-  // built with momentum > 0 (so that it keeps a velocity), or Adam.
+  // built with momentum > 0 (so that it keeps a velocity; without, only 0), or Adam.
   float momentum() const { return momentum_; }
   void set_momentum(float momentum);
 

@@ -298,9 +298,11 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
               "one-cycle cannot cycle the momentum of rmsprop, which has none: turn "
               "cycle_momentum off (--lr-no-cycle-momentum) or use sgd or adam");
     // As PyTorch's OneCycleLR, which sets SGD's momentum even where it was 0: the
-    // optimizer then keeps a velocity.
+    // optimizer then keeps a velocity (unless the cycle is 0 throughout). Each step sets
+    // its own momentum before the update.
     if (optimizer_config.kind == OptimizerKind::Sgd)
-      optimizer_config.momentum = static_cast<float>(*schedule.momentum(0));
+      optimizer_config.momentum =
+          static_cast<float>(std::max(opt.lr_schedule.base_momentum, opt.lr_schedule.max_momentum));
   }
   Optimizer optimizer(optimizer_config, params_, backend_);
 

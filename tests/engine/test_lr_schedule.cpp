@@ -253,6 +253,11 @@ TEST(LrSchedule, FitAppliesTheCycledMomentumPerStep) {
   ASSERT_EQ(fixed.size(), held.size());
   EXPECT_EQ(0, std::memcmp(fixed.data(), held.data(), fixed.size() * sizeof(float)));
   EXPECT_NE(fixed, cycled);
+  // A cycle that starts at 0 still gets a velocity; one at 0 throughout is plain SGD.
+  EXPECT_NO_THROW(testing::one_cycle_sgd(be, 0.0f, true, 0.5, 0.0));
+  const std::vector<float> plain = testing::one_cycle_sgd(be, 0.0f, false, 0, 0).weights;
+  const std::vector<float> zero = testing::one_cycle_sgd(be, 0.0f, true, 0, 0).weights;
+  EXPECT_EQ(0, std::memcmp(plain.data(), zero.data(), plain.size() * sizeof(float)));
 }
 
 // What a schedule may set: SGD's momentum where it keeps a velocity, Adam's beta1 (whose
@@ -278,6 +283,7 @@ TEST(Optimizer, TheMomentumIsSetOnlyWhereThereIsOne) {
   c.momentum = 0.0f;
   Optimizer plain(c, params, be);
   EXPECT_THROW(plain.set_momentum(0.9f), ConfigError);  // no velocity to carry it
+  plain.set_momentum(0.0f);                             // what it does anyway
   c.momentum = 0.5f;
   Optimizer sgd(c, params, be);
   sgd.set_momentum(0.9f);
