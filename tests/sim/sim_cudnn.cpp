@@ -186,6 +186,17 @@ Problem dims_problem(cudnnTensorFormat_t format, cudnnDataType_t type, const Dim
   return {};
 }
 
+// Sets a tensor or filter descriptor (both are four dimensions) after the checks above.
+template <class Desc>
+cudnnStatus_t set_dims(const char* call, Desc* desc, const char* desc_name,
+                       cudnnTensorFormat_t format, cudnnDataType_t type, const Dims4& d) {
+  if (!desc) return refuse(call, bad(std::string(desc_name) + " is null"));
+  if (Problem p = dims_problem(format, type, d)) return refuse(call, p);
+  desc->dims = d;
+  desc->set = true;
+  return CUDNN_STATUS_SUCCESS;
+}
+
 }  // namespace
 
 cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* tensorDesc) {
@@ -198,13 +209,8 @@ cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t tensorDesc) {
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t tensorDesc,
                                          cudnnTensorFormat_t format, cudnnDataType_t dataType,
                                          int n, int c, int h, int w) {
-  const char* call = "cudnnSetTensor4dDescriptor";
-  if (!tensorDesc) return refuse(call, bad("tensorDesc is null"));
-  const Dims4 d{n, c, h, w};
-  if (Problem p = dims_problem(format, dataType, d)) return refuse(call, p);
-  tensorDesc->dims = d;
-  tensorDesc->set = true;
-  return CUDNN_STATUS_SUCCESS;
+  return set_dims("cudnnSetTensor4dDescriptor", tensorDesc, "tensorDesc", format, dataType,
+                  Dims4{n, c, h, w});
 }
 
 cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* filterDesc) {
@@ -217,13 +223,8 @@ cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t filterDesc) {
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t filterDesc,
                                          cudnnDataType_t dataType, cudnnTensorFormat_t format,
                                          int k, int c, int h, int w) {
-  const char* call = "cudnnSetFilter4dDescriptor";
-  if (!filterDesc) return refuse(call, bad("filterDesc is null"));
-  const Dims4 d{k, c, h, w};
-  if (Problem p = dims_problem(format, dataType, d)) return refuse(call, p);
-  filterDesc->dims = d;
-  filterDesc->set = true;
-  return CUDNN_STATUS_SUCCESS;
+  return set_dims("cudnnSetFilter4dDescriptor", filterDesc, "filterDesc", format, dataType,
+                  Dims4{k, c, h, w});
 }
 
 cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t* convDesc) {

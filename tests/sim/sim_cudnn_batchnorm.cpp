@@ -66,9 +66,13 @@ Problem pair_given(const char* names, const void* a, const void* b) {
   return bad(std::string(names) + ": one is null and the other is not; give both or neither");
 }
 
-// The descriptors of a batch-norm call: x-like tensors all alike, parameters 1xCx1x1.
-Problem bn_shapes(cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t y, const char* y_name,
-                  cudnnTensorDescriptor_t param, const char* param_name) {
+// What every batch-norm call checks first: the handle, the mode, and the descriptors
+// (x-like tensors all alike, parameters 1xCx1x1).
+Problem bn_call(cudnnHandle_t handle, cudnnBatchNormMode_t mode, cudnnTensorDescriptor_t x,
+                cudnnTensorDescriptor_t y, const char* y_name, cudnnTensorDescriptor_t param,
+                const char* param_name) {
+  if (Problem p = usable(handle)) return p;
+  if (Problem p = bn_mode(mode)) return p;
   if (Problem p = described("xDesc", x)) return p;
   if (Problem p = described(y_name, y)) return p;
   if (Problem p = described(param_name, param)) return p;
@@ -86,10 +90,8 @@ cudnnStatus_t cudnnBatchNormalizationForwardTraining(
     void* resultRunningVariance, double epsilon, void* resultSaveMean,
     void* resultSaveInvVariance) {
   const char* call = "cudnnBatchNormalizationForwardTraining";
-  if (Problem p = usable(handle)) return refuse(call, p);
-  if (Problem p = bn_mode(mode)) return refuse(call, p);
-  if (Problem p =
-          bn_shapes(xDesc, yDesc, "yDesc", bnScaleBiasMeanVarDesc, "bnScaleBiasMeanVarDesc"))
+  if (Problem p = bn_call(handle, mode, xDesc, yDesc, "yDesc", bnScaleBiasMeanVarDesc,
+                          "bnScaleBiasMeanVarDesc"))
     return refuse(call, p);
   const Dims4 d = xDesc->dims;
   const size_t param_bytes = static_cast<size_t>(d.c) * sizeof(float);
@@ -153,10 +155,8 @@ cudnnStatus_t cudnnBatchNormalizationForwardInference(
     void* y, const cudnnTensorDescriptor_t bnScaleBiasMeanVarDesc, const void* bnScale,
     const void* bnBias, const void* estimatedMean, const void* estimatedVariance, double epsilon) {
   const char* call = "cudnnBatchNormalizationForwardInference";
-  if (Problem p = usable(handle)) return refuse(call, p);
-  if (Problem p = bn_mode(mode)) return refuse(call, p);
-  if (Problem p =
-          bn_shapes(xDesc, yDesc, "yDesc", bnScaleBiasMeanVarDesc, "bnScaleBiasMeanVarDesc"))
+  if (Problem p = bn_call(handle, mode, xDesc, yDesc, "yDesc", bnScaleBiasMeanVarDesc,
+                          "bnScaleBiasMeanVarDesc"))
     return refuse(call, p);
   const Dims4 d = xDesc->dims;
   const size_t param_bytes = static_cast<size_t>(d.c) * sizeof(float);
@@ -193,9 +193,8 @@ cudnnStatus_t cudnnBatchNormalizationBackward(
     const cudnnTensorDescriptor_t bnScaleBiasDiffDesc, const void* bnScale, void* resultBnScaleDiff,
     void* resultBnBiasDiff, double epsilon, const void* savedMean, const void* savedInvVariance) {
   const char* call = "cudnnBatchNormalizationBackward";
-  if (Problem p = usable(handle)) return refuse(call, p);
-  if (Problem p = bn_mode(mode)) return refuse(call, p);
-  if (Problem p = bn_shapes(xDesc, dyDesc, "dyDesc", bnScaleBiasDiffDesc, "bnScaleBiasDiffDesc"))
+  if (Problem p = bn_call(handle, mode, xDesc, dyDesc, "dyDesc", bnScaleBiasDiffDesc,
+                          "bnScaleBiasDiffDesc"))
     return refuse(call, p);
   if (Problem p = alike({{"xDesc", xDesc}, {"dxDesc", dxDesc}})) return refuse(call, p);
   const Dims4 d = xDesc->dims;

@@ -234,7 +234,7 @@ void CudaBackend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const floa
                                        const float* w, const float* b, Activation act, float* y) {
   // Softmax is no elementwise epilogue: the convolution, then softmax's own pass.
   if (act == Activation::Softmax) return Backend::conv2d_forward_fused(g, x, w, b, act, y);
-  const cnnk::ConvOptions o{options_.tf32, options_.large_tiles};
+  const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
     launched(cnnk::conv2d_forward(g, x, w, b, y, stream_, act_kind(act), o), "conv2d_forward");
   };
@@ -261,7 +261,7 @@ void CudaBackend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const floa
 
 void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
                                        const float* w, float* dx) {
-  const cnnk::ConvOptions o{options_.tf32, options_.large_tiles};
+  const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
     launched(cnnk::conv2d_backward_data(g, dy, w, dx, stream_, o), "conv2d_backward_data");
   };
@@ -277,7 +277,7 @@ void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const floa
 
 void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
                                          const float* dy, float* dw, float* db) {
-  const cnnk::ConvOptions o{options_.tf32, options_.large_tiles};
+  const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
     const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, o);
     launched(cnnk::conv2d_backward_filter(g, x, dy, dw, db, bytes ? scratch(bytes) : nullptr, bytes,

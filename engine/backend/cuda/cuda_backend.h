@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "cnnk/conv2d.h"
 #include "engine/backend/backend.h"
 #include "engine/backend/cuda/cudnn_context.h"
 #include "engine/backend/cuda/device_allocator.h"
@@ -129,6 +130,8 @@ class CudaBackend final : public Backend {
               const std::function<void()>& run_cudnn);
   double median_ms(const std::function<void()>& f);
   void* scratch(size_t bytes);  // the native kernels' workspace (grown once per shape)
+  // What the native convolutions may use: TF32 (--tf32), the 128x128 tiles (--conv-tiles).
+  cnnk::ConvOptions conv_options() const { return {options_.tf32, options_.large_tiles}; }
 
   CudaOptions options_;
   std::shared_ptr<DeviceAllocator> allocator_;
