@@ -20,12 +20,13 @@
 #
 # Commit the JSON as bench/results/gpu-check-DATE-SHORTSHA.json and the log beside it;
 # bench.json as bench/results/bench-DATE-SHORTSHA.json.
-# Environment for run: GPU_CHECK_EPOCHS (default 20, the seed recipe's cap),
-# GPU_CHECK_SKIP_TRAIN=1 to stop after the tests and verify. For bench: BENCH_BUDGET
-# (seconds, default 560), BENCH_EPOCHS (timed runs, default 3), BENCH_TARGET (0.92),
-# BENCH_TTT_BATCH (32), BENCH_TTT_EPOCHS (20), BENCH_TORCH_ARGS (more flags for
-# bench/torch_bench.py, e.g. "--limit 2048" for a quick try). On a fresh machine the build takes part
-# of the budget: `run` first, then `bench` while the machine is warm, leaves it all.
+# Environment for run: RUN_BUDGET (seconds, default 570), GPU_CHECK_EPOCHS (default 20,
+# the seed recipe's cap), GPU_CHECK_SKIP_TRAIN=1 to stop after the tests and verify. For
+# bench: BENCH_BUDGET (seconds, default 560), BENCH_EPOCHS (timed runs, default 3),
+# BENCH_TARGET (0.92), BENCH_TTT_BATCH (32), BENCH_TTT_EPOCHS (20), BENCH_TORCH_ARGS (more
+# flags for bench/torch_bench.py, e.g. "--limit 2048" for a quick try). On a fresh machine
+# the build takes part of the budget: `run` first, then `bench` while the machine is warm,
+# leaves it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 carry=.carry
@@ -69,35 +70,66 @@ configure_gpu_build() {
     -DCNN_CPU_BLAS=none ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} 2>&1 | tee "$log"
 }
 
+# stage NAME MIN_SECONDS MAX_SECONDS COMMAND...: runs COMMAND under what is left of the
+# step's budget (BUDGET seconds from START, RESERVE kept back for the report), and under
+# MAX_SECONDS too when that is not 0; skips it when less than MIN_SECONDS are left. Its
+# output goes to LOG and to WORK/NAME.log, its "NAME STATUS SECONDS" line (ok, failed-N,
+# skipped) to WORK/stages.txt, which the reports read.
+time_left() { echo $((BUDGET - (SECONDS - START) - RESERVE)); }
+stage() {
+  local name=$1 need=$2 cap=$3 left t0=$SECONDS status=0
+  shift 3
+  left=$(time_left)
+  if ((left < need)); then
+    echo "$name: skipped, ${left} s left" | tee -a "$LOG"
+    echo "$name skipped 0" >>"$WORK/stages.txt"
+    return 0
+  fi
+  if ((cap > 0 && cap < left)); then left=$cap; fi
+  echo "$name (${left} s at most): $*" | tee -a "$LOG"
+  set +e
+  timeout --kill-after=10 "$left" "$@" 2>&1 | tee -a "$LOG" "$WORK/$name.log"
+  status=${PIPESTATUS[0]}
+  set -e
+  echo "$name $([[ $status == 0 ]] && echo ok || echo "failed-$status") $((SECONDS - t0))" \
+    >>"$WORK/stages.txt"
+}
+
+# The test step. A device command may last 10 minutes, so every stage runs under what is
+# left of RUN_BUDGET seconds, most important first (build, tests, verify, then the two
+# training runs, each capped at half of what is left when it starts); the JSON is written
+# whatever was cut, and says which stages ran.
 run() {
   : "${OUT:?run this on the GPU machine, where OUT is set}"
-  local epochs=${GPU_CHECK_EPOCHS:-20}
-  local log=$OUT/gpu-test-log.txt
+  local epochs=${GPU_CHECK_EPOCHS:-20} m impl
+  BUDGET=${RUN_BUDGET:-570} START=$SECONDS RESERVE=15
+  LOG=$OUT/gpu-test-log.txt
   # At most 8 files come back from OUT: intermediates stay in a work folder.
-  local work=/tmp/gpu-check
-  rm -rf "$work" && mkdir -p "$work"
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$work/gpu.txt"
-  configure_gpu_build "$log"
-  cmake --build build-gpu --parallel 16 2>&1 | tail -n 30 | tee -a "$log"
+  WORK=/tmp/gpu-check
+  rm -rf "$WORK" && mkdir -p "$WORK"
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
+  configure_gpu_build "$LOG" >/dev/null || echo "configure failed" | tee -a "$LOG"
+  stage build 60 0 cmake --build build-gpu --parallel 16
   local cnn=build-gpu/apps/cnn/cnn
   export CNN_DATA_DIR=$PWD/$carry/data
-  $cnn devices | tee -a "$log"
-  set +e
-  ctest --test-dir build-gpu --output-on-failure -j 8 --timeout 300 >>"$log" 2>&1
-  set -e
-  tail -n 5 "$log"
+  stage devices 5 30 "$cnn" devices
+  # Tests first; what is left after them goes to verify (seconds) and the two trainings.
+  stage tests 60 $(($(time_left) - 60)) \
+    ctest --test-dir build-gpu --output-on-failure -j 8 --timeout 240
   for m in fashion-cnn mnist-cnn mnist-functional mnist-nopool; do
-    $cnn verify --model "$m" --device cuda --batch-size 8 --json "$work/verify-$m.json" \
-      >>"$log" 2>&1 || true
+    stage "verify-$m" 10 60 "$cnn" verify --model "$m" --device cuda --batch-size 8 \
+      --json "$WORK/verify-$m.json"
   done
   if [[ ${GPU_CHECK_SKIP_TRAIN:-0} != 1 ]]; then
     for impl in native cudnn; do
-      $cnn train --model fashion-cnn --device cuda --impl "$impl" --epochs "$epochs" \
-        --batch-size 32 --validation-split 0.2 --patience 2 --optimizer adam \
-        --report "$work/train-$impl.json" 2>&1 | tee -a "$log" || true
+      local cap=$(($(time_left) / 2))
+      [[ $impl == cudnn ]] && cap=0
+      stage "train-$impl" 30 "$cap" "$cnn" train --model fashion-cnn --device cuda \
+        --impl "$impl" --epochs "$epochs" --batch-size 32 --validation-split 0.2 --patience 2 \
+        --optimizer adam --progress lines --report "$WORK/train-$impl.json"
     done
   fi
-  python3 scripts/gpu_check_report.py "$carry" "$work" "$log" "$OUT/gpu-check.json"
+  python3 scripts/gpu_check_report.py "$carry" "$WORK" "$LOG" "$OUT/gpu-check.json"
 }
 
 # The benchmark step: our epoch times, layer timings and time to 92% against PyTorch's,
@@ -106,31 +138,12 @@ run() {
 # first; one that fails or would not fit is recorded as such, and the report still comes.
 bench() {
   : "${OUT:?run this on the GPU machine, where OUT is set}"
-  local budget=${BENCH_BUDGET:-560} epochs=${BENCH_EPOCHS:-3} target=${BENCH_TARGET:-0.92}
+  local epochs=${BENCH_EPOCHS:-3} target=${BENCH_TARGET:-0.92}
   local ttt_batch=${BENCH_TTT_BATCH:-32} ttt_epochs=${BENCH_TTT_EPOCHS:-20}
-  local reserve=20 start=$SECONDS
-  local work=/tmp/gpu-bench log=$OUT/bench-log.txt
+  BUDGET=${BENCH_BUDGET:-560} START=$SECONDS RESERVE=20
+  WORK=/tmp/gpu-bench LOG=$OUT/bench-log.txt
+  local work=$WORK bs
   rm -rf "$work" && mkdir -p "$work"
-  time_left() { echo $((budget - (SECONDS - start) - reserve)); }
-  # stage NAME MIN_SECONDS COMMAND...: runs COMMAND under the time left, or skips it when
-  # less than MIN_SECONDS are left; its status goes to stages.txt for the report.
-  stage() {
-    local name=$1 need=$2 left t0=$SECONDS status=0
-    shift 2
-    left=$(time_left)
-    if ((left < need)); then
-      echo "bench: $name skipped, ${left} s left" | tee -a "$log"
-      echo "$name skipped 0" >>"$work/stages.txt"
-      return 0
-    fi
-    echo "bench: $name (${left} s left): $*" | tee -a "$log"
-    set +e
-    timeout --kill-after=10 "$left" "$@" 2>&1 | tee -a "$log"
-    status=${PIPESTATUS[0]}
-    set -e
-    echo "$name $([[ $status == 0 ]] && echo ok || echo "failed-$status") $((SECONDS - t0))" \
-      >>"$work/stages.txt"
-  }
 
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$work/gpu.txt"
   # A failed build is logged, not fatal: the PyTorch stages still run and the report
@@ -138,9 +151,9 @@ bench() {
   configure_gpu_build "$work/build-log.txt" >/dev/null || echo "bench: configure failed"
   cmake --build build-gpu --target cnn --parallel 16 2>&1 | tail -n 30 |
     tee -a "$work/build-log.txt" || echo "bench: build failed"
-  cat "$work/build-log.txt" >>"$log"
+  cat "$work/build-log.txt" >>"$LOG"
   export CNN_DATA_DIR=$PWD/$carry/data
-  local cnn=build-gpu/apps/cnn/cnn bs
+  local cnn=build-gpu/apps/cnn/cnn
   local common=(--model fashion-cnn --device cuda --validation-split 0.2 --optimizer adam
     --seed 42 --progress lines)
   local torch_extra=()
@@ -150,21 +163,21 @@ bench() {
 
   # 1. Our epoch times in strict FP32 (the first epoch of each is reported apart).
   for bs in 32 256; do
-    stage "ours-fp32-b$bs" 30 "$cnn" train "${common[@]}" --epochs "$epochs" --batch-size "$bs" \
+    stage "ours-fp32-b$bs" 30 0 "$cnn" train "${common[@]}" --epochs "$epochs" --batch-size "$bs" \
       --report "$work/ours-fp32-b$bs.json"
   done
   # 2. PyTorch eager, NCHW and channels-last, FP32 and TF32.
-  stage torch-eager 60 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
+  stage torch-eager 60 0 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
     --variants eager,channels-last --precisions fp32,tf32 --json "$work/torch-eager.json" \
     --time-budget "$(($(time_left) - 30))"
   # 3. Ours with TF32 tensor cores.
   for bs in 32 256; do
-    stage "ours-tf32-b$bs" 30 "$cnn" train "${common[@]}" --tf32 --epochs "$epochs" \
+    stage "ours-tf32-b$bs" 30 0 "$cnn" train "${common[@]}" --tf32 --epochs "$epochs" \
       --batch-size "$bs" --report "$work/ours-tf32-b$bs.json"
   done
   # 4. Every conv and pooling layer per pass, native against cuDNN, and a training-only
   #    epoch at batch 256 (the peak fraction's time).
-  stage layers 40 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 32,256 \
+  stage layers 40 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 32,256 \
     --batch-size 256 --epochs 2 --seed 42 --json "$work/layers.json"
   # 5. Time to 92% test accuracy from process start, the seed recipe, ours then PyTorch's.
   local recipe="fashion-cnn, fp32, Adam lr 1e-3 (Keras defaults), batch $ttt_batch, validation"
@@ -172,21 +185,21 @@ bench() {
   recipe+=" (best weights restored), at most $ttt_epochs epochs, seed 42, test accuracy after"
   recipe+=" every epoch; seconds from process start to the end of that epoch's test evaluation"
   echo "ours (cnn train, default --impl), $recipe" >"$work/ours-ttt.recipe"
-  stage ours-ttt 60 "$cnn" train "${common[@]}" --epochs "$ttt_epochs" --batch-size "$ttt_batch" \
+  stage ours-ttt 60 0 "$cnn" train "${common[@]}" --epochs "$ttt_epochs" --batch-size "$ttt_batch" \
     --patience 2 --target-accuracy "$target" --report "$work/ours-ttt.json"
-  stage torch-ttt 60 "${torch[@]}" --batch-sizes "$ttt_batch" --epochs "$ttt_epochs" \
+  stage torch-ttt 60 0 "${torch[@]}" --batch-sizes "$ttt_batch" --epochs "$ttt_epochs" \
     --patience 2 --variants eager --precisions fp32 --target-accuracy "$target" \
     --json "$work/torch-ttt.json"
   # 6. The conv layers again on the 128x128 implicit-GEMM tiles (opt-in until these say).
-  stage layers-tiles128 30 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 256 \
+  stage layers-tiles128 30 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 256 \
     --epochs 0 --conv-tiles 128 --seed 42 --json "$work/layers-tiles128.json"
   # 7. torch.compile (CUDA graphs; autotuning), with whatever time is left.
-  stage torch-compile 90 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
+  stage torch-compile 90 0 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
     --variants compile-reduce-overhead,compile-max-autotune --precisions fp32,tf32 \
     --json "$work/torch-compile.json" --time-budget "$(($(time_left) - 30))"
 
   python3 bench/bench_report.py --carry "$carry" --work "$work" --log "$work/build-log.txt" \
-    --out "$OUT/bench.json" | tee -a "$log"
+    --out "$OUT/bench.json" | tee -a "$LOG"
   # The raw inputs of the report, for a second look at anything it could not read.
   tar -czf "$OUT/bench-raw.tar.gz" -C "$work" .
 }

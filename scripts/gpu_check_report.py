@@ -4,78 +4,108 @@
 Usage: gpu_check_report.py CARRY_DIR WORK_DIR TEST_LOG OUTPUT_JSON
 
 Keys: commit, kernels_tree, engine_tree, date, gpu, driver, cuda, cudnn, tests {passed,
-failed, skipped}, verify [...], train [...]. Reads what scripts/gpu_check.sh run left in
-its work folder, the test log, and the carried commit ids.
+failed, skipped, ...}, verify [...], train [...], and stages (what `scripts/gpu_check.sh
+run` ran, and how each ended). Reads what that step left in its work folder, the test
+log, and the carried commit ids. Every input may be missing or cut short (a stage that
+failed or ran out of time): the report says what it has, and never claims the rest.
 """
 import datetime
 import glob
 import json
 import os
 import re
-import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from bench_report import load_json, nvcc_release, read_stages, read_text  # noqa: E402
 
-def read(path, default=""):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return default
+# One finished test in ctest's output: "12/600 Test #571: Suite.Name ....***Skipped 0.6 sec".
+CTEST_LINE = re.compile(r"^\s*\d+/(\d+) Test\s+#\d+: (\S+) \.*\s*(\*\*\*)?(.*?)\s+[\d.]+ sec\s*$")
+# One epoch of `cnn train --progress lines`: "Epoch 3/20 - 1500 steps - 2.4s - ...".
+EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+) - \d+ steps - ([\d.]+)s\b", re.M)
+
+
+def parse_ctest(log):
+    """Counts of the tests ctest finished, read line by line so that a run cut short still
+    counts what it finished; total is what ctest meant to run."""
+    passed, failed, skipped, total, failed_names = 0, 0, 0, 0, []
+    for line in log.splitlines():
+        m = CTEST_LINE.match(line)
+        if not m:
+            continue
+        total = int(m.group(1))
+        name, status = m.group(2), m.group(4)
+        if status == "Passed":
+            passed += 1
+        elif status.startswith("Skipped") or status == "Not Run (Disabled)":
+            skipped += 1
+        else:  # Failed, Timeout, Exception: ..., Not Run (no executable)
+            failed += 1
+            failed_names.append(name)
+    tests = {"passed": passed, "failed": failed, "skipped": skipped, "total": total}
+    tests["complete"] = total > 0 and passed + failed + skipped == total
+    if failed_names:
+        tests["failed_names"] = failed_names
+    return tests
+
+
+def train_entry(work, impl, stages):
+    """One training run's row: from its report when it finished, else from the epochs its
+    log shows (a run the budget cut), with test_accuracy None."""
+    report = load_json(os.path.join(work, f"train-{impl}.json"))
+    status = next((s["status"] for s in stages if s["stage"] == f"train-{impl}"), None)
+    if report is not None:
+        secs = [e["seconds"] for e in report.get("history", [])]
+        epochs_run, cap = report["epochs_run"], report["epochs_requested"]
+        accuracy, model, batch = report["test_accuracy"], report["model"], report["batch_size"]
+    else:
+        epochs = EPOCH_LINE.findall(read_text(os.path.join(work, f"train-{impl}.log")))
+        if not epochs and status is None:
+            return None
+        secs = [float(e[2]) for e in epochs]
+        epochs_run, cap = len(epochs), int(epochs[0][1]) if epochs else None
+        accuracy, model, batch = None, "fashion-cnn", 32
+    return {
+        "model": model, "impl": impl, "batch_size": batch, "epochs_run": epochs_run,
+        "test_accuracy": accuracy,
+        "seconds_per_epoch": sum(secs) / len(secs) if secs else None,
+        "first_epoch_seconds": secs[0] if secs else None,
+        "status": status or "ok",
+        "recipe": "adam, batch 32, validation split 0.2, early stopping on val_loss "
+                  "patience 2, at most %s epochs" % cap,
+    }
+
+
+def build_report(carry, work, log, now=None, cuda=None):
+    gpu_line = read_text(os.path.join(work, "gpu.txt")).splitlines()
+    gpu, driver = (gpu_line[0].split(", ") + ["", ""])[:2] if gpu_line else ("", "")
+    stages = read_stages(os.path.join(work, "stages.txt"))
+    verify = []
+    for path in sorted(glob.glob(os.path.join(work, "verify-*.json"))):
+        verify += load_json(path) or []
+    train = [t for t in (train_entry(work, impl, stages) for impl in ("native", "cudnn")) if t]
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return {
+        "commit": read_text(os.path.join(carry, "commit")),
+        "kernels_tree": read_text(os.path.join(carry, "kernels_tree")),
+        "engine_tree": read_text(os.path.join(carry, "engine_tree")),
+        "date": now.isoformat(timespec="seconds"),
+        "gpu": gpu, "driver": driver,
+        "cuda": nvcc_release() if cuda is None else cuda,
+        "cudnn": (re.findall(r"cuDNN (\d+\.\d+\.\d+)", log) or [""])[0],
+        "tests": parse_ctest(log), "verify": verify, "train": train, "stages": stages,
+    }
 
 
 def main():
-    carry, out, log_path, result_path = sys.argv[1:5]
-    log = read(log_path)
-    gpu_line = read(os.path.join(out, "gpu.txt")).splitlines()
-    gpu, driver = (gpu_line[0].split(", ") + ["", ""])[:2] if gpu_line else ("", "")
-    nvcc = subprocess.run(["nvcc", "--version"], capture_output=True, text=True).stdout
-    cuda = (re.findall(r"release ([\d.]+)", nvcc) or [""])[0]
-    cudnn = (re.findall(r"cuDNN (\d+\.\d+\.\d+)", log) or [""])[0]
-
-    tests = {"passed": 0, "failed": 0, "skipped": 0}
-    m = re.search(r"(\d+)% tests passed, (\d+) tests failed out of (\d+)", log)
-    if m:
-        failed, total = int(m.group(2)), int(m.group(3))
-        skipped = len(re.findall(r"\*\*\*Skipped|Not Run", log))
-        tests = {"passed": total - failed - skipped, "failed": failed, "skipped": skipped}
-
-    verify = []
-    for path in sorted(glob.glob(os.path.join(out, "verify-*.json"))):
-        try:
-            verify += json.load(open(path))
-        except (OSError, ValueError):
-            pass
-
-    train = []
-    for impl in ("native", "cudnn"):
-        path = os.path.join(out, f"train-{impl}.json")
-        if not os.path.exists(path):
-            continue
-        r = json.load(open(path))
-        secs = [e["seconds"] for e in r["history"]]
-        train.append({
-            "model": r["model"], "impl": impl, "batch_size": r["batch_size"],
-            "epochs_run": r["epochs_run"], "test_accuracy": r["test_accuracy"],
-            "seconds_per_epoch": sum(secs) / len(secs) if secs else None,
-            "recipe": "adam, batch 32, validation split 0.2, early stopping on val_loss "
-                      "patience 2, at most %d epochs" % r["epochs_requested"],
-        })
-
-    result = {
-        "commit": read(os.path.join(carry, "commit")),
-        "kernels_tree": read(os.path.join(carry, "kernels_tree")),
-        "engine_tree": read(os.path.join(carry, "engine_tree")),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "gpu": gpu, "driver": driver, "cuda": cuda, "cudnn": cudnn,
-        "tests": tests, "verify": verify, "train": train,
-    }
+    carry, work, log_path, result_path = sys.argv[1:5]
+    result = build_report(carry, work, read_text(log_path))
     tmp = result_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
     os.replace(tmp, result_path)
-    print(json.dumps({k: result[k] for k in ("gpu", "tests")}, indent=2))
+    print(json.dumps({k: result[k] for k in ("gpu", "tests", "stages")}, indent=2))
 
 
 if __name__ == "__main__":
