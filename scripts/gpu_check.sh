@@ -57,17 +57,31 @@ prepare() {
 
 # Configures build-gpu (a no-op for ninja when a warm machine still has it), logging to $1.
 configure_gpu_build() {
-  local log=$1
+  local log=$1 blas
   # cuDNN: the toolkit's, or the one PyTorch's wheels carry.
   if ! ls /usr/local/cuda/include/cudnn_version.h >/dev/null 2>&1; then
-    CUDNN_ROOT=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))')
+    CUDNN_ROOT=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' || true)
     export CUDNN_ROOT
     export LD_LIBRARY_PATH=$CUDNN_ROOT/lib:${LD_LIBRARY_PATH:-}
   fi
   export LD_LIBRARY_PATH=$PWD/$carry/vendor/lib:${LD_LIBRARY_PATH:-}
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCNN_WITH_CUDA=ON \
-    -DCNN_VENDOR_DIR="$PWD/$carry/vendor" -DCNN_GTEST_SOURCE_DIR="$PWD/$carry/googletest" \
-    -DCNN_CPU_BLAS=none ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"} 2>&1 | tee "$log"
+  echo "nvcc: $(command -v nvcc || echo none); cmake: $(cmake --version | head -n 1)" | tee "$log"
+  local args=(-S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCNN_WITH_CUDA=ON
+    -DCNN_VENDOR_DIR="$PWD/$carry/vendor" -DCNN_GTEST_SOURCE_DIR="$PWD/$carry/googletest"
+    -DCNN_CPU_BLAS=none ${CUDNN_ROOT:+-DCUDNN_ROOT="$CUDNN_ROOT"})
+  cmake "${args[@]}" 2>&1 | tee -a "$log" && return 0
+  # A toolkit without cuBLAS: take the one PyTorch's wheels carry (nvidia/cu13/lib, whose
+  # libraries have only versioned names, which FindCUDAToolkit does not look for).
+  blas=$(python3 -c 'import glob, nvidia
+print(next((f for p in nvidia.__path__ for f in sorted(glob.glob(p + "/*/lib/libcublas.so.*"))), ""))' || true)
+  [[ -n $blas ]] || return 1
+  local dir lt
+  dir=$(dirname "$blas")
+  lt=$(find "$dir" -name 'libcublasLt.so.*' | sort | head -n 1)
+  echo "configure: retrying with cuBLAS from $dir" | tee -a "$log"
+  export LD_LIBRARY_PATH=$dir:$LD_LIBRARY_PATH
+  cmake "${args[@]}" -DCUDA_cublas_LIBRARY="$blas" -DCUDA_cublasLt_LIBRARY="$lt" \
+    -DCMAKE_CXX_FLAGS="-isystem $dir/../include" 2>&1 | tee -a "$log"
 }
 
 # stage NAME MIN_SECONDS MAX_SECONDS COMMAND...: runs COMMAND under what is left of the
