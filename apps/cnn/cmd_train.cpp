@@ -196,6 +196,12 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
                           {"dense", backend.impl_name("dense")},
                           {"pool2d", backend.impl_name("pool2d")},
                           {"batchnorm", backend.impl_name("batchnorm")}};
+  // What the GPU flags asked for (the CPU backend has no use for them).
+  j["gpu_options"] = {{"impl", f.common.impl},
+                      {"tf32", f.common.tf32},
+                      {"conv_tiles", f.common.conv_tiles},
+                      {"deterministic", f.common.deterministic},
+                      {"workspace_mb", f.common.workspace_mb}};
   // What ran: the backend's recorded choices (a GPU's per op and shape; none on the CPU,
   // which has one implementation per family), and per layer at the training batch.
   j["implementation_choices"] = backend.implementation_choices();

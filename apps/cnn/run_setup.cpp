@@ -43,6 +43,10 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                  "(64x64x16, 4x4 per thread) or 128 (128x128x8, 8x8 per thread)")
       ->check(CLI::IsMember({64, 128}))
       ->capture_default_str();
+  cmd.add_flag("--deterministic", f.deterministic,
+               "GPU: the same bits on every run. The native kernels always give them; this "
+               "keeps cuDNN to its deterministic algorithms and makes --impl auto choose "
+               "without timing");
 }
 
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
@@ -61,6 +65,7 @@ BackendOptions backend_options(const CommonFlags& f) {
   o.workspace_limit = static_cast<size_t>(f.workspace_mb) << 20;
   o.tf32 = f.tf32;
   o.large_tiles = f.conv_tiles == 128;
+  o.deterministic = f.deterministic;
   return o;
 }
 
@@ -69,9 +74,10 @@ std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
   if (f.device == "auto" && d.is_host())
     fmt::print("device: cpu (no usable GPU: {})\n", probe_cuda().reason);
   else if (d.is_cuda())
-    fmt::print("device: {} ({}), kernels: {}{}{}\n", d.str(),
+    fmt::print("device: {} ({}), kernels: {}{}{}{}\n", d.str(),
                probe_cuda().gpus.at(static_cast<size_t>(d.index)).name, f.impl,
-               f.tf32 ? ", tf32" : "", f.conv_tiles == 128 ? ", 128x128 conv tiles" : "");
+               f.tf32 ? ", tf32" : "", f.conv_tiles == 128 ? ", 128x128 conv tiles" : "",
+               f.deterministic ? ", deterministic" : "");
   else
     fmt::print("device: cpu\n");
   return make_backend(d, backend_options(f));

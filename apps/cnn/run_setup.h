@@ -21,8 +21,9 @@ struct CommonFlags {
   std::string impl = "native";  // GPU: native | cudnn | auto
   bool sync_debug = false;
   int64_t workspace_mb = 256;
-  bool tf32 = false;    // GPU: TF32 tensor cores in convolutions and GEMMs
-  int conv_tiles = 64;  // GPU: the FP32 implicit GEMM's block tile, 64 or 128
+  bool tf32 = false;           // GPU: TF32 tensor cores in convolutions and GEMMs
+  int conv_tiles = 64;         // GPU: the FP32 implicit GEMM's block tile, 64 or 128
+  bool deterministic = false;  // GPU: the same bits on every run (cuDNN's deterministic paths)
 };
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f);
@@ -31,8 +32,8 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f);
 // split. Prints where the data came from.
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir);
 
-// What the GPU flags (--impl, --sync-debug, --workspace-mb, --tf32, --conv-tiles) ask of a
-// backend.
+// What the GPU flags (--impl, --sync-debug, --workspace-mb, --tf32, --conv-tiles,
+// --deterministic) ask of a backend.
 BackendOptions backend_options(const CommonFlags& f);
 
 // The backend for --device (and, on a GPU, --impl, --sync-debug, --workspace-mb), with a

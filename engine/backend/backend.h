@@ -199,6 +199,12 @@ struct BackendOptions {
   // --conv-tiles 128: the native convolutions' strict-FP32 implicit GEMMs run on 128x128
   // tiles (kernel igemm-128) instead of 64x64 (igemm). Opt-in until timed on the H200.
   bool large_tiles = false;
+  // --deterministic: the same inputs give the same bits on every run. The native kernels
+  // always do (no atomics; split reductions are summed in a fixed order) and so does
+  // cuBLAS (its atomics stay off); this keeps cuDNN to the algorithms it reports
+  // deterministic (and to CUDNN_POOLING_MAX_DETERMINISTIC), and makes --impl auto choose
+  // without timing, since timings, and so the choices, vary from run to run.
+  bool deterministic = false;
 };
 
 // The backend for a device: CPU for the host, CUDA (when built) for a GPU.

@@ -28,6 +28,12 @@ TEST(RunSetup, Tf32IsOffUnlessAskedFor) {
   EXPECT_FALSE(BackendOptions{}.tf32);  // strict FP32 is the default of the options too
 }
 
+TEST(RunSetup, DeterministicIsOffUnlessAskedFor) {
+  EXPECT_FALSE(app::backend_options(parse({})).deterministic);
+  EXPECT_TRUE(app::backend_options(parse({"--deterministic"})).deterministic);
+  EXPECT_FALSE(BackendOptions{}.deterministic);
+}
+
 TEST(RunSetup, GpuFlagsReachTheBackendOptions) {
   const BackendOptions plain = app::backend_options(parse({}));
   EXPECT_EQ(plain.policy, ImplPolicy::Native);

@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "engine/backend/cpu_backend.h"
 #include "engine/backend/cuda/cuda_backend.h"
@@ -14,6 +17,7 @@
 #include "engine/graph/executor.h"
 #include "engine/graph/layers.h"
 #include "engine/graph/zoo.h"
+#include "engine/ops/conv2d/conv2d.h"
 #include "engine/train/trainer.h"
 #include "engine/train/verify.h"
 #include "support/engine_fixtures.h"
@@ -230,10 +234,132 @@ TEST(CudaBackend, DilatedConvolutionFallsBackToCudnnAndSaysSo) {
   t.predict(Tensor::zeros_host(Shape{2, 1, 12, 12}));
   bool fallback = false;
   for (const auto& [op, choice] : be->implementation_choices())
-    if (op.rfind("conv2d forward", 0) == 0 && choice.rfind("cudnn (native does not", 0) == 0)
+    if (op.rfind("conv2d forward", 0) == 0 && choice.rfind("cudnn (", 0) == 0 &&
+        choice.find("native does not support it: dilation") != std::string::npos)
       fallback = true;
   EXPECT_TRUE(fallback);
   EXPECT_EQ(be->impl_name("conv2d"), "cudnn");
+}
+
+// --deterministic keeps cuDNN to the algorithms it reports deterministic and to its
+// deterministic max pooling: two runs from one seed give the same bits (on a GPU, the
+// backward algorithms that add with atomics would not promise that), and every
+// convolution pass names the cuDNN algorithm that ran, none "not deterministic".
+TEST(CudaBackend, DeterministicCudnnRepeatsExactlyOnDeterministicAlgorithms) {
+  REQUIRE_GPU();
+  const auto run = [](std::map<std::string, std::string>* choices) {
+    cuda::CudaOptions o;
+    o.policy = ImplPolicy::Cudnn;
+    o.verbose = false;
+    o.deterministic = true;
+    cuda::CudaBackend be(o);
+    Model m = testing::small_stochastic_model();
+    Trainer t(m, be, 5);
+    FitOptions fo;
+    fo.epochs = 2;
+    fo.batch_size = 16;
+    t.fit(testing::quadrant_dataset(200, 1), fo);
+    *choices = be.implementation_choices();
+    return t.parameters().snapshot();
+  };
+  std::map<std::string, std::string> choices, again;
+  const Parameters::Snapshot a = run(&choices), b = run(&again);
+  int convs = 0;
+  for (const auto& [op, choice] : choices) {
+    if (op.rfind("conv2d ", 0) != 0) continue;
+    ++convs;
+    EXPECT_EQ(choice.rfind("cudnn (", 0), 0u) << op << ": " << choice;
+    EXPECT_EQ(choice.find("not deterministic"), std::string::npos) << op << ": " << choice;
+  }
+  EXPECT_GE(convs, 2) << "forward and backward-filter at least";
+  ASSERT_EQ(a.values.size(), b.values.size());
+  EXPECT_EQ(0, std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)));
+}
+
+// Under --deterministic, auto would time both implementations, and timings (so the choices,
+// so the bits) differ between runs: it runs native where native supports a layer instead.
+TEST(CudaBackend, DeterministicAutoChoosesWithoutTiming) {
+  REQUIRE_GPU();
+  cuda::CudaOptions o;
+  o.policy = ImplPolicy::Auto;
+  o.verbose = false;
+  o.deterministic = true;
+  cuda::CudaBackend be(o);
+  Model m = build_model("mnist-cnn");
+  Trainer t(m, be, 1);
+  t.predict(random_images(8, 4).images, 8);
+  int convs = 0;
+  for (const auto& [op, choice] : be.implementation_choices()) {
+    EXPECT_EQ(choice.find("timed"), std::string::npos) << op << ": " << choice;
+    if (op.rfind("conv2d forward", 0) == 0) {
+      EXPECT_EQ(choice.rfind("native", 0), 0u) << op << ": " << choice;
+      ++convs;
+    }
+  }
+  EXPECT_EQ(convs, 2);
+}
+
+// cuDNN's algorithm choice, on the simulated library's heuristics (sim_cudnn_conv.cpp: a
+// workspace-hungry algorithm first, then a lean one, which for the backward passes is
+// algorithm 0, not deterministic, as cuDNN documents): with no workspace the lean one
+// runs and computes what the reference does, the log says what was passed over and why,
+// and the choice says the algorithm is not deterministic; asked to be deterministic with
+// no workspace, backward data has no algorithm left and says what to change. A GPU's
+// heuristics offer other lists, so this runs on the simulator only.
+TEST(CudaBackend, CudnnAlgorithmsFollowTheWorkspaceBudgetAndDeterminism) {
+#if !defined(CNNK_SIM)
+  GTEST_SKIP() << "the expectations are those of the simulated cuDNN's heuristics";
+#endif
+  REQUIRE_GPU();
+  cnnk::Conv2dGeometry g;
+  g.n = 2, g.c = 3, g.h = g.w = 7, g.k = 4, g.r = g.s = 3, g.p = g.q = 5;
+  const Tensor x = testing::host_random(Shape{2, 3, 7, 7}, 1);
+  const Tensor w = testing::host_random(Shape{4, 3, 3, 3}, 2);
+  const Tensor dy = testing::host_random(Shape{2, 4, 5, 5}, 3);
+  // Forward, backward data, backward filter on `be`, results on the host.
+  const auto passes = [&](Backend& be) {
+    const Tensor dx = be.to_device(x), dw = be.to_device(w), ddy = be.to_device(dy);
+    const Tensor y = be.zeros(Shape{2, 4, 5, 5}), gx = be.zeros(x.shape()),
+                 gw = be.zeros(w.shape());
+    be.conv2d_forward(g, dx.data(), dw.data(), nullptr, y.data());
+    be.conv2d_backward_data(g, ddy.data(), dw.data(), gx.data());
+    be.conv2d_backward_filter(g, dx.data(), ddy.data(), gw.data(), nullptr);
+    return std::vector<Tensor>{be.to_host(y), be.to_host(gx), be.to_host(gw)};
+  };
+  cuda::CudaOptions o;
+  o.policy = ImplPolicy::Cudnn;
+  o.verbose = false;
+  o.workspace_limit = 0;
+  cuda::CudaBackend lean(o);
+  CpuBackend reference(true);
+  const std::vector<Tensor> got = passes(lean), want = passes(reference);
+  for (size_t t = 0; t < want.size(); ++t)
+    for (int64_t i = 0; i < want[t].numel(); ++i)
+      ASSERT_NEAR(got[t].host()[i], want[t].host()[i], 1e-4f) << "pass " << t << " at " << i;
+  const std::vector<std::string>& log = lean.cudnn_log();
+  ASSERT_EQ(log.size(), 3u);
+  for (const std::string& line : log)
+    EXPECT_NE(line.find("bytes of workspace, over the budget of 0; using"), std::string::npos)
+        << line;
+  const auto choice = [&](const char* pass) {
+    return lean.implementation_choices().at(std::string("conv2d ") + pass + " " + describe(g));
+  };
+  EXPECT_EQ(choice("forward"), "cudnn (implicit-gemm)");
+  EXPECT_EQ(choice("backward-data"), "cudnn (algo-0, not deterministic)");
+  EXPECT_EQ(choice("backward-filter"), "cudnn (algo-0, not deterministic)");
+
+  o.deterministic = true;
+  cuda::CudaBackend strict(o);
+  try {
+    passes(strict);
+    FAIL() << "a deterministic backward pass ran without workspace";
+  } catch (const DeviceError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("no deterministic algorithm for conv2d backward-data"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("algo-0 is not deterministic"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--workspace-mb"), std::string::npos) << msg;
+  }
 }
 
 TEST(CudaBackend, AutoTimesBothAndRecordsTheWinner) {

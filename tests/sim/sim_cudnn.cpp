@@ -293,9 +293,11 @@ cudnnStatus_t cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor_t poolingDesc,
   if (windowHeight <= 0 || windowWidth <= 0 || verticalStride <= 0 || horizontalStride <= 0)
     return refuse(call, bad("a window size or stride is not positive"));
   if (verticalPadding < 0 || horizontalPadding < 0) return refuse(call, bad("negative padding"));
-  if (mode != CUDNN_POOLING_MAX && mode != CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING)
+  if (mode != CUDNN_POOLING_MAX && mode != CUDNN_POOLING_MAX_DETERMINISTIC &&
+      mode != CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING)
     return refuse(call, unsupported("pooling mode " + std::to_string(static_cast<int>(mode)) +
-                                    " (only MAX and AVERAGE_COUNT_EXCLUDE_PADDING)"));
+                                    " (only MAX, MAX_DETERMINISTIC and "
+                                    "AVERAGE_COUNT_EXCLUDE_PADDING)"));
   if (maxpoolingNanOpt != CUDNN_NOT_PROPAGATE_NAN)
     return refuse(call, unsupported("NaN propagation (only CUDNN_NOT_PROPAGATE_NAN)"));
   // A window could then lie wholly in the padding, whose result cuDNN does not document.

@@ -76,25 +76,28 @@ Problem conv_problem(cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t wd,
 // What the simulated heuristics offer for a pass, best first: an algorithm that needs an
 // im2col-sized workspace, then a lean one that needs none, then one reported as not
 // supported. So a caller's fallback to a leaner algorithm when the first does not fit its
-// budget runs, and so does its skipping of entries that failed.
+// budget runs, and so does its skipping of entries that failed. Each is reported
+// deterministic or not as cuDNN's documentation says of it: the backward passes' lean
+// algorithm 0 adds with atomics, so a deterministic caller with no workspace has none.
 struct Offer {
   int algo;
   bool needs_buffer;
   cudnnStatus_t status;
+  bool deterministic;
 };
 using Offers = std::array<Offer, 3>;
 constexpr Offers kFwdOffers{
-    {{CUDNN_CONVOLUTION_FWD_ALGO_GEMM, true, CUDNN_STATUS_SUCCESS},
-     {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, false, CUDNN_STATUS_SUCCESS},
-     {CUDNN_CONVOLUTION_FWD_ALGO_FFT, false, CUDNN_STATUS_NOT_SUPPORTED}}};
+    {{CUDNN_CONVOLUTION_FWD_ALGO_GEMM, true, CUDNN_STATUS_SUCCESS, true},
+     {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, false, CUDNN_STATUS_SUCCESS, true},
+     {CUDNN_CONVOLUTION_FWD_ALGO_FFT, false, CUDNN_STATUS_NOT_SUPPORTED, true}}};
 constexpr Offers kBwdDataOffers{
-    {{CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, true, CUDNN_STATUS_SUCCESS},
-     {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, false, CUDNN_STATUS_SUCCESS},
-     {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, false, CUDNN_STATUS_NOT_SUPPORTED}}};
+    {{CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, true, CUDNN_STATUS_SUCCESS, true},
+     {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, false, CUDNN_STATUS_SUCCESS, false},
+     {CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, false, CUDNN_STATUS_NOT_SUPPORTED, true}}};
 constexpr Offers kBwdFilterOffers{
-    {{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, true, CUDNN_STATUS_SUCCESS},
-     {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, false, CUDNN_STATUS_SUCCESS},
-     {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, false, CUDNN_STATUS_NOT_SUPPORTED}}};
+    {{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, true, CUDNN_STATUS_SUCCESS, true},
+     {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, false, CUDNN_STATUS_SUCCESS, false},
+     {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, false, CUDNN_STATUS_NOT_SUPPORTED, true}}};
 
 // The heavy algorithms' workspace: the im2col buffer of the whole batch (n*c*r*s*p*q
 // floats), at least 1 MiB.
@@ -117,7 +120,8 @@ void list_offers(const Offers& offers, const ConvShape& s, cudnnMathType_t math,
     r.status = offers[static_cast<size_t>(i)].status;
     r.time = static_cast<float>(i + 1);  // in the order given: the heuristics' ranking
     r.memory = offer_bytes(offers[static_cast<size_t>(i)], s);
-    r.determinism = CUDNN_DETERMINISTIC;
+    r.determinism = offers[static_cast<size_t>(i)].deterministic ? CUDNN_DETERMINISTIC
+                                                                 : CUDNN_NON_DETERMINISTIC;
     r.mathType = math;
     perf[i] = r;
   }

@@ -1,5 +1,6 @@
 // The simulated cuDNN's pooling (the library itself: sim_cudnn.cpp): max and average
-// (padding excluded) pooling forward and backward, the modes the engine's pooling layers use.
+// (padding excluded) pooling forward and backward, the modes the engine's pooling layers use
+// (max also as MAX_DETERMINISTIC, which --deterministic asks for).
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -66,6 +67,12 @@ Span window_cols(const PoolShape& s, int q) {
   return window(q, s.p.stride_w, s.p.pad_w, s.p.window_w, s.x.w);
 }
 
+// Both max modes compute the same here: on a GPU they differ in whether the backward is
+// reproducible run to run (MAX's uses atomics), and the simulator adds in one order anyway.
+bool is_max(cudnnPoolingMode_t mode) {
+  return mode == CUDNN_POOLING_MAX || mode == CUDNN_POOLING_MAX_DETERMINISTIC;
+}
+
 // Max: padding never wins (and a NaN input does not either: CUDNN_NOT_PROPAGATE_NAN).
 // Average: the mean of the in-bounds inputs (CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING).
 std::vector<double> pool_forward(const PoolShape& s, const float* x) {
@@ -83,8 +90,7 @@ std::vector<double> pool_forward(const PoolShape& s, const float* x) {
               sum += v;
             }
           const int count = (rows.end - rows.begin) * (cols.end - cols.begin);
-          y[static_cast<size_t>(s.y.at(n, c, p, q))] =
-              s.p.mode == CUDNN_POOLING_MAX ? best : sum / count;
+          y[static_cast<size_t>(s.y.at(n, c, p, q))] = is_max(s.p.mode) ? best : sum / count;
         }
   return y;
 }
@@ -104,7 +110,7 @@ std::vector<double> pool_backward(const PoolShape& s, const float* y, const floa
           const Span rows = window_rows(s, p), cols = window_cols(s, q);
           const int64_t o = s.y.at(n, c, p, q);
           const double g = static_cast<double>(dy[o]);
-          if (s.p.mode == CUDNN_POOLING_MAX) {
+          if (is_max(s.p.mode)) {
             int64_t winner = -1;
             for (int h = rows.begin; h < rows.end && winner < 0; ++h)
               for (int w = cols.begin; w < cols.end && winner < 0; ++w)

@@ -81,6 +81,15 @@ CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
   cudnn_ = std::make_unique<CudnnContext>(stream_, allocator_, options_.workspace_limit);
   cudnn_->verbose = options_.verbose;
   cudnn_->tf32 = options_.tf32;
+  cudnn_->deterministic = options_.deterministic;
+  if (options_.deterministic && options_.policy == ImplPolicy::Auto) {
+    // Timings differ between runs, and so would auto's choices and the bits they give.
+    if (options_.verbose)
+      std::fprintf(stderr,
+                   "[cnn] --deterministic: --impl auto does not time; native runs where it "
+                   "supports a layer, cuDNN elsewhere\n");
+    options_.policy = ImplPolicy::Native;
+  }
   // cuBLAS's own workspace would otherwise come from the driver on first use, possibly
   // inside a captured step; 32 MiB is what cuBLAS documents for Hopper.
   constexpr size_t kCublasWorkspace = size_t(32) << 20;
@@ -209,21 +218,36 @@ void CudaBackend::synchronize() { CNN_CUDA(cudaStreamSynchronize(stream_)); }
 // ---- convolution ----------------------------------------------------------------------
 
 namespace {
-// Names the kernel variant behind a native convolution choice: "native (direct)", or
-// "native (direct; <note>)" when the choice carries a note already. Idempotent.
-void tag_variant(std::map<std::string, std::string>& choices, const std::string& id,
-                 cnnk::ConvVariant variant) {
+// Names what ran behind a choice of `impl`: "native (direct)" for a native convolution's
+// kernel variant, "cudnn (implicit-precomp-gemm)" for cuDNN's algorithm, or
+// "<impl> (<tag>; <note>)" when the choice carries a note already. Idempotent; nothing
+// when the choice is another implementation's or the tag is empty.
+void tag_choice(std::map<std::string, std::string>& choices, const std::string& id,
+                const std::string& impl, const std::string& tag) {
   auto it = choices.find(id);
-  const std::string tag = cnnk::conv2d_variant_name(variant);
-  if (it == choices.end() || it->second.rfind("native", 0) != 0 ||
-      it->second.rfind("native (" + tag, 0) == 0)
+  if (tag.empty() || it == choices.end() || it->second.rfind(impl, 0) != 0 ||
+      it->second.rfind(impl + " (" + tag, 0) == 0)
     return;
-  if (it->second == "native")
-    it->second = "native (" + tag + ")";
+  if (it->second == impl)
+    it->second = impl + " (" + tag + ")";
   else
-    it->second.insert(std::strlen("native ("), tag + "; ");
+    it->second.insert(impl.size() + 2, tag + "; ");
 }
 }  // namespace
+
+void CudaBackend::run_conv(Impl impl, const char* pass, const cnnk::Conv2dGeometry& g,
+                           cnnk::ConvPass conv_pass, const std::function<void()>& native,
+                           const std::function<void()>& cudnn) {
+  const std::string id = cudnn::conv2d_algorithm_id(pass, g);
+  if (impl == Impl::Native) {
+    const cnnk::ConvVariant v = cnnk::conv2d_variant(conv_pass, g, conv_options());
+    tag_choice(choices_, id, "native", cnnk::conv2d_variant_name(v));
+    native();
+  } else {
+    cudnn();  // makes the plan, which records the algorithm
+    tag_choice(choices_, id, "cudnn", cudnn_->algorithm(id));
+  }
+}
 
 void CudaBackend::conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
                                  const float* b, float* y) {
@@ -250,13 +274,9 @@ void CudaBackend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const floa
       activation_forward(act, ag, y, y);
     }
   };
-  const std::string key = describe(g);
-  const Impl impl = choose("conv2d", "forward", key, cnnk::conv2d_supports(g),
+  const Impl impl = choose("conv2d", "forward", describe(g), cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
-  if (impl == Impl::Native)
-    tag_variant(choices_, "conv2d forward " + key,
-                cnnk::conv2d_variant(cnnk::ConvPass::Forward, g, o));
-  impl == Impl::Native ? native() : cudnn();
+  run_conv(impl, "forward", g, cnnk::ConvPass::Forward, native, cudnn);
 }
 
 void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
@@ -266,13 +286,9 @@ void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const floa
     launched(cnnk::conv2d_backward_data(g, dy, w, dx, stream_, o), "conv2d_backward_data");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_data(*cudnn_, g, dy, w, dx); };
-  const std::string key = describe(g);
-  const Impl impl = choose("conv2d", "backward-data", key, cnnk::conv2d_supports(g),
+  const Impl impl = choose("conv2d", "backward-data", describe(g), cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
-  if (impl == Impl::Native)
-    tag_variant(choices_, "conv2d backward-data " + key,
-                cnnk::conv2d_variant(cnnk::ConvPass::BackwardData, g, o));
-  impl == Impl::Native ? native() : cudnn();
+  run_conv(impl, "backward-data", g, cnnk::ConvPass::BackwardData, native, cudnn);
 }
 
 void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
@@ -285,13 +301,9 @@ void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const fl
              "conv2d_backward_filter");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_filter(*cudnn_, g, x, dy, dw, db); };
-  const std::string key = describe(g);
-  const Impl impl = choose("conv2d", "backward-filter", key, cnnk::conv2d_supports(g),
+  const Impl impl = choose("conv2d", "backward-filter", describe(g), cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
-  if (impl == Impl::Native)
-    tag_variant(choices_, "conv2d backward-filter " + key,
-                cnnk::conv2d_variant(cnnk::ConvPass::BackwardFilter, g, o));
-  impl == Impl::Native ? native() : cudnn();
+  run_conv(impl, "backward-filter", g, cnnk::ConvPass::BackwardFilter, native, cudnn);
 }
 
 // ---- pooling, batch norm, activations --------------------------------------------------

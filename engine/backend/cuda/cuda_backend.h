@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cnnk/conv2d.h"
 #include "engine/backend/backend.h"
@@ -38,6 +39,9 @@ class CudaBackend final : public Backend {
   DeviceAllocator::Stats memory_stats() const { return allocator_->stats(); }
   cudaStream_t stream() const { return stream_; }
   const CudaOptions& options() const { return options_; }
+  // cuDNN's algorithm choices that differ from its heuristics' first (workspace budget,
+  // --deterministic), one line each.
+  const std::vector<std::string>& cudnn_log() const { return cudnn_->log_lines(); }
 
   Tensor empty(const Shape& shape) override;
   void fill(const Tensor& t, float value) override;
@@ -128,6 +132,11 @@ class CudaBackend final : public Backend {
   Impl choose(const std::string& family, const std::string& pass, const std::string& key,
               cnnk::Support native, cnnk::Support cudnn, const std::function<void()>& run_native,
               const std::function<void()>& run_cudnn);
+  // Runs a convolution pass on `impl` and names what ran in its choice: the native
+  // kernel variant, or cuDNN's algorithm (recorded when its plan is made).
+  void run_conv(Impl impl, const char* pass, const cnnk::Conv2dGeometry& g,
+                cnnk::ConvPass conv_pass, const std::function<void()>& native,
+                const std::function<void()>& cudnn);
   double median_ms(const std::function<void()>& f);
   void* scratch(size_t bytes);  // the native kernels' workspace (grown once per shape)
   // What the native convolutions may use: TF32 (--tf32), the 128x128 tiles (--conv-tiles).

@@ -44,6 +44,16 @@ class CudnnContext {
     return *static_cast<Plan*>(it->second.get());
   }
 
+  // The algorithm chosen for a pass and shape, by an id the op family defines (empty when
+  // none is recorded), for the reports' implementation choices.
+  void record_algorithm(const std::string& id, const std::string& algorithm) {
+    algorithms_[id] = algorithm;
+  }
+  std::string algorithm(const std::string& id) const {
+    const auto it = algorithms_.find(id);
+    return it == algorithms_.end() ? std::string() : it->second;
+  }
+
   // Records a choice (printed once to stderr when verbose).
   void log(const std::string& line);
   const std::vector<std::string>& log_lines() const { return log_; }
@@ -51,6 +61,10 @@ class CudnnContext {
   // Convolutions may use TF32 tensor cores (CUDNN_TENSOR_OP_MATH); otherwise they are
   // held to FP32 (CUDNN_FMA_MATH). Set before the first convolution: plans keep it.
   bool tf32 = false;
+  // Only algorithms and modes cuDNN documents as deterministic (run to run, on one GPU):
+  // convolution algorithms whose perf entry says CUDNN_DETERMINISTIC, and
+  // CUDNN_POOLING_MAX_DETERMINISTIC for max pooling. Set before the first use: plans keep it.
+  bool deterministic = false;
 
  private:
   cudnnHandle_t handle_ = nullptr;
@@ -60,6 +74,7 @@ class CudnnContext {
   size_t workspace_bytes_ = 0;
   std::map<std::string, std::shared_ptr<void>> plans_;
   std::vector<std::string> log_;
+  std::map<std::string, std::string> algorithms_;
 };
 
 // RAII descriptors for the legacy cuDNN API.

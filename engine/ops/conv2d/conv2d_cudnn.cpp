@@ -14,15 +14,24 @@ using cuda::TensorDesc;
 
 std::string key_of(const cnnk::Conv2dGeometry& g) { return "conv2d " + describe(g); }
 
+// A pass's algorithm and its workspace, chosen on the pass's first use: inference never
+// asks for the backward passes' algorithms, which under --deterministic and a small
+// workspace budget may not exist.
+template <class Algo>
+struct Chosen {
+  bool made = false;
+  Algo algo{};
+  size_t bytes = 0;
+};
+
 // Descriptors and the algorithms chosen for one geometry.
 struct ConvPlan {
   TensorDesc x, y, bias;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  cudnnConvolutionFwdAlgo_t fwd{};
-  cudnnConvolutionBwdDataAlgo_t bwd_data{};
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
-  size_t fwd_bytes = 0, bwd_data_bytes = 0, bwd_filter_bytes = 0;
+  Chosen<cudnnConvolutionFwdAlgo_t> fwd;
+  Chosen<cudnnConvolutionBwdDataAlgo_t> bwd_data;
+  Chosen<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
 
   ConvPlan(const cnnk::Conv2dGeometry& g, bool tf32)
       : x(g.n, g.c, g.h, g.w), y(g.n, g.k, g.p, g.q), bias(1, g.k, 1, 1) {
@@ -45,48 +54,122 @@ struct ConvPlan {
   ConvPlan& operator=(const ConvPlan&) = delete;
 };
 
-// The first algorithm in cuDNN's heuristic order that succeeds within the budget.
+// cuDNN's names for its algorithms, in the lower-case hyphenated form of the reports.
+const char* algorithm_name(cudnnConvolutionFwdAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "implicit-gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "implicit-precomp-gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "direct";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "fft";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "fft-tiling";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "winograd";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "winograd-nonfused";
+    default:
+      return "other";
+  }
+}
+const char* algorithm_name(cudnnConvolutionBwdDataAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0:
+      return "algo-0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1:
+      return "algo-1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT:
+      return "fft";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING:
+      return "fft-tiling";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD:
+      return "winograd";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED:
+      return "winograd-nonfused";
+    default:
+      return "other";
+  }
+}
+const char* algorithm_name(cudnnConvolutionBwdFilterAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0:
+      return "algo-0";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1:
+      return "algo-1";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT:
+      return "fft";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3:
+      return "algo-3";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED:
+      return "winograd-nonfused";
+    case CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING:
+      return "fft-tiling";
+    default:
+      return "other";
+  }
+}
+
+// The first algorithm in cuDNN's heuristic order that succeeds within the workspace
+// budget and, under --deterministic, that cuDNN reports deterministic (its documentation
+// names backward-data algorithm 0 and backward-filter algorithms 0 and 3 as using
+// atomics). Passing over an algorithm that would have run is logged with the reason; the
+// choice is recorded under `id` ("conv2d <pass> <shape>", the backend's choice ids).
 template <class Perf, class Algo>
-void pick(CudnnContext& ctx, const char* pass, const std::string& key, const Perf* perf, int count,
-          Algo* algo, size_t* bytes) {
+void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count, Algo* algo,
+          size_t* bytes) {
+  std::string passed_over;
   for (int i = 0; i < count; ++i) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-    if (perf[i].memory > ctx.workspace_limit()) continue;
-    *algo = perf[i].algo;
-    *bytes = perf[i].memory;
-    if (i > 0 && perf[0].status == CUDNN_STATUS_SUCCESS)
-      ctx.log(
-          fmt::format("cudnn {} {}: algorithm {} needs {} bytes of workspace, over the "
-                      "budget of {}; using algorithm {} ({} bytes)",
-                      pass, key, static_cast<int>(perf[0].algo), perf[0].memory,
-                      ctx.workspace_limit(), static_cast<int>(perf[i].algo), perf[i].memory));
+    const Perf& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS) continue;
+    const bool deterministic = p.determinism == CUDNN_DETERMINISTIC;
+    std::string why;
+    if (p.memory > ctx.workspace_limit())
+      why = fmt::format("{} needs {} bytes of workspace, over the budget of {}",
+                        algorithm_name(p.algo), p.memory, ctx.workspace_limit());
+    else if (ctx.deterministic && !deterministic)
+      why = fmt::format("{} is not deterministic", algorithm_name(p.algo));
+    if (!why.empty()) {
+      passed_over += (passed_over.empty() ? "" : "; ") + why;
+      continue;
+    }
+    *algo = p.algo;
+    *bytes = p.memory;
+    ctx.record_algorithm(id, fmt::format("{}{}", algorithm_name(p.algo),
+                                         deterministic ? "" : ", not deterministic"));
+    if (!passed_over.empty())
+      ctx.log(fmt::format("cudnn {}: {}; using {} ({} bytes)", id, passed_over,
+                          algorithm_name(p.algo), p.memory));
     return;
   }
-  throw DeviceError(fmt::format("cuDNN has no {} algorithm for {} within a workspace of {} bytes",
-                                pass, key, ctx.workspace_limit()));
+  throw DeviceError(fmt::format(
+      "cuDNN has no {}algorithm for {} within a workspace of {} bytes{}; raise the workspace "
+      "budget (--workspace-mb) or run the native kernels (--impl native)",
+      ctx.deterministic ? "deterministic " : "", id, ctx.workspace_limit(),
+      passed_over.empty() ? "" : " (" + passed_over + ")"));
 }
 
 ConvPlan& plan_for(CudnnContext& ctx, const cnnk::Conv2dGeometry& g) {
-  const std::string key = key_of(g);
-  return ctx.plan<ConvPlan>(key, [&] {
-    auto p = std::make_unique<ConvPlan>(g, ctx.tf32);
+  return ctx.plan<ConvPlan>(key_of(g), [&] { return std::make_unique<ConvPlan>(g, ctx.tf32); });
+}
+
+// `c`, chosen by pick() from what `query(count, &returned, perf)` (one of the _v7 heuristics
+// calls, asked for all kCount algorithms of the pass) lists, the first time the pass runs.
+template <int kCount, class Perf, class Algo, class Query>
+const Chosen<Algo>& chosen(CudnnContext& ctx, Chosen<Algo>& c, const char* pass,
+                           const cnnk::Conv2dGeometry& g, Query query) {
+  if (!c.made) {
+    Perf perf[kCount];
     int n = 0;
-    cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    CNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(ctx.handle(), p->x.d, p->w, p->conv, p->y.d,
-                                                    CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, fwd));
-    pick(ctx, "forward", key, fwd, n, &p->fwd, &p->fwd_bytes);
-    cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    CNN_CUDA(
-        cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.handle(), p->w, p->y.d, p->conv, p->x.d,
-                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, bd));
-    pick(ctx, "backward-data", key, bd, n, &p->bwd_data, &p->bwd_data_bytes);
-    cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    CNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        ctx.handle(), p->x.d, p->y.d, p->conv, p->w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
-        bf));
-    pick(ctx, "backward-filter", key, bf, n, &p->bwd_filter, &p->bwd_filter_bytes);
-    return p;
-  });
+    query(kCount, &n, perf);
+    pick(ctx, conv2d_algorithm_id(pass, g), perf, n, &c.algo, &c.bytes);
+    c.made = true;
+  }
+  return c;
 }
 
 // cuDNN's output size for symmetric padding pad on one axis.
@@ -96,6 +179,10 @@ int cudnn_out(int in, int pad, int window, int dil, int stride) {
 }
 
 }  // namespace
+
+std::string conv2d_algorithm_id(const char* pass, const cnnk::Conv2dGeometry& g) {
+  return fmt::format("conv2d {} {}", pass, describe(g));
+}
 
 cnnk::Support conv2d_supports(const cnnk::Conv2dGeometry& g) {
   if (cudnn_out(g.h, g.pad_top, g.r, g.dil_h, g.stride_h) != g.p ||
@@ -107,28 +194,44 @@ cnnk::Support conv2d_supports(const cnnk::Conv2dGeometry& g) {
 void conv2d_forward(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* x,
                     const float* w, const float* b, float* y) {
   ConvPlan& p = plan_for(ctx, g);
+  const auto& a = chosen<CUDNN_CONVOLUTION_FWD_ALGO_COUNT, cudnnConvolutionFwdAlgoPerf_t>(
+      ctx, p.fwd, "forward", g, [&](int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
+        CNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(ctx.handle(), p.x.d, p.w, p.conv, p.y.d,
+                                                        count, n, perf));
+      });
   const float one = 1.0f, zero = 0.0f;
-  CNN_CUDA(cudnnConvolutionForward(ctx.handle(), &one, p.x.d, x, p.w, w, p.conv, p.fwd,
-                                   ctx.workspace(p.fwd_bytes), p.fwd_bytes, &zero, p.y.d, y));
+  CNN_CUDA(cudnnConvolutionForward(ctx.handle(), &one, p.x.d, x, p.w, w, p.conv, a.algo,
+                                   ctx.workspace(a.bytes), a.bytes, &zero, p.y.d, y));
   if (b) CNN_CUDA(cudnnAddTensor(ctx.handle(), &one, p.bias.d, b, &one, p.y.d, y));
 }
 
 void conv2d_backward_data(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* dy,
                           const float* w, float* dx) {
   ConvPlan& p = plan_for(ctx, g);
+  const auto& a = chosen<CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, cudnnConvolutionBwdDataAlgoPerf_t>(
+      ctx, p.bwd_data, "backward-data", g,
+      [&](int count, int* n, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+        CNN_CUDA(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.handle(), p.w, p.y.d, p.conv,
+                                                             p.x.d, count, n, perf));
+      });
   const float one = 1.0f, zero = 0.0f;
-  CNN_CUDA(cudnnConvolutionBackwardData(ctx.handle(), &one, p.w, w, p.y.d, dy, p.conv, p.bwd_data,
-                                        ctx.workspace(p.bwd_data_bytes), p.bwd_data_bytes, &zero,
-                                        p.x.d, dx));
+  CNN_CUDA(cudnnConvolutionBackwardData(ctx.handle(), &one, p.w, w, p.y.d, dy, p.conv, a.algo,
+                                        ctx.workspace(a.bytes), a.bytes, &zero, p.x.d, dx));
 }
 
 void conv2d_backward_filter(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* x,
                             const float* dy, float* dw, float* db) {
   ConvPlan& p = plan_for(ctx, g);
+  const auto& a =
+      chosen<CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, cudnnConvolutionBwdFilterAlgoPerf_t>(
+          ctx, p.bwd_filter, "backward-filter", g,
+          [&](int count, int* n, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+            CNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.handle(), p.x.d, p.y.d,
+                                                                   p.conv, p.w, count, n, perf));
+          });
   const float one = 1.0f, zero = 0.0f;
-  CNN_CUDA(cudnnConvolutionBackwardFilter(ctx.handle(), &one, p.x.d, x, p.y.d, dy, p.conv,
-                                          p.bwd_filter, ctx.workspace(p.bwd_filter_bytes),
-                                          p.bwd_filter_bytes, &zero, p.w, dw));
+  CNN_CUDA(cudnnConvolutionBackwardFilter(ctx.handle(), &one, p.x.d, x, p.y.d, dy, p.conv, a.algo,
+                                          ctx.workspace(a.bytes), a.bytes, &zero, p.w, dw));
   if (db)
     CNN_CUDA(cudnnConvolutionBackwardBias(ctx.handle(), &one, p.y.d, dy, &zero, p.bias.d, db));
 }

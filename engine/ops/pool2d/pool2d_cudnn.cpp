@@ -14,11 +14,15 @@ using cuda::TensorDesc;
 struct PoolPlan {
   TensorDesc x, y;
   cudnnPoolingDescriptor_t pool = nullptr;
-  explicit PoolPlan(const cnnk::Pool2dGeometry& g) : x(g.n, g.c, g.h, g.w), y(g.n, g.c, g.p, g.q) {
+  // cuDNN documents CUDNN_POOLING_MAX's backward as not reproducible run to run (it uses
+  // atomics); CUDNN_POOLING_MAX_DETERMINISTIC is, and is what --deterministic asks for.
+  PoolPlan(const cnnk::Pool2dGeometry& g, bool deterministic)
+      : x(g.n, g.c, g.h, g.w), y(g.n, g.c, g.p, g.q) {
     CNN_CUDA(cudnnCreatePoolingDescriptor(&pool));
-    const cudnnPoolingMode_t mode = g.mode == cnnk::PoolMode::Max
-                                        ? CUDNN_POOLING_MAX
-                                        : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+    const cudnnPoolingMode_t max =
+        deterministic ? CUDNN_POOLING_MAX_DETERMINISTIC : CUDNN_POOLING_MAX;
+    const cudnnPoolingMode_t mode =
+        g.mode == cnnk::PoolMode::Max ? max : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
     CNN_CUDA(cudnnSetPooling2dDescriptor(pool, mode, CUDNN_NOT_PROPAGATE_NAN, g.window_h,
                                          g.window_w, g.pad_top, g.pad_left, g.stride_h,
                                          g.stride_w));
@@ -32,7 +36,7 @@ struct PoolPlan {
 
 PoolPlan& plan_for(CudnnContext& ctx, const cnnk::Pool2dGeometry& g) {
   const std::string key = "pool2d " + describe(g);
-  return ctx.plan<PoolPlan>(key, [&] { return std::make_unique<PoolPlan>(g); });
+  return ctx.plan<PoolPlan>(key, [&] { return std::make_unique<PoolPlan>(g, ctx.deterministic); });
 }
 
 int cudnn_out(int in, int pad, int window, int stride) {

@@ -114,6 +114,28 @@ TEST_F(CliSim, CapturedAndUncapturedRunsAgree) {
   EXPECT_EQ(a["test_accuracy"], b["test_accuracy"]);
 }
 
+// --deterministic reaches the backend and the report: the device line and gpu_options say
+// so, and every cuDNN convolution pass names an algorithm cuDNN reports deterministic.
+TEST_F(CliSim, DeterministicCudnnRunSaysSoAndNamesItsAlgorithms) {
+  const CliResult r =
+      run({"train", "--model", "tiny.json", "--device", "cuda", "--impl", "cudnn", "--data", data(),
+           "--epochs", "1", "--seed", "3", "--deterministic", "--report", "det.json"});
+  expect_success(r);
+  EXPECT_TRUE(contains(r.out, "kernels: cudnn, deterministic")) << r.out;
+  const json rep = read_json("det.json");
+  EXPECT_EQ(rep["gpu_options"]["deterministic"], true) << rep["gpu_options"].dump();
+  EXPECT_EQ(rep["gpu_options"]["impl"], "cudnn");
+  int convs = 0;
+  for (const auto& [op, choice] : rep["implementation_choices"].items()) {
+    if (op.rfind("conv2d ", 0) != 0) continue;
+    ++convs;
+    const std::string c = choice.get<std::string>();
+    EXPECT_EQ(c.rfind("cudnn (", 0), 0u) << op << ": " << c;
+    EXPECT_FALSE(contains(c, "not deterministic")) << op << ": " << c;
+  }
+  EXPECT_GE(convs, 2) << rep["implementation_choices"].dump();
+}
+
 TEST_F(CliSim, VerifyChecksBothImplementationsAgainstTheReference) {
   const CliResult r = run({"verify", "--model", "tiny.json", "--data", data(), "--impls", "both",
                            "--json", "verify.json"});
