@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/backend/cpu_backend.h"
@@ -37,6 +38,21 @@ Dataset random_images(int64_t n, uint64_t seed) {
     d.images.host()[i] = static_cast<float>(rng.uniform());
   for (int64_t i = 0; i < n; ++i) d.labels.host()[i] = static_cast<float>(rng.below(10));
   return d;
+}
+
+// Two epochs of `m` on the quadrant task (batch 16, seed 5) on a quiet backend with `o`:
+// the trained parameters, and the implementation choices made.
+Parameters::Snapshot fit_quadrant(cuda::CudaOptions o, Model m,
+                                  std::map<std::string, std::string>* choices) {
+  o.verbose = false;
+  cuda::CudaBackend be(o);
+  Trainer t(m, be, 5);
+  FitOptions fo;
+  fo.epochs = 2;
+  fo.batch_size = 16;
+  t.fit(testing::quadrant_dataset(200, 1), fo);
+  *choices = be.implementation_choices();
+  return t.parameters().snapshot();
 }
 
 class VerifySeedModels : public ::testing::TestWithParam<std::tuple<std::string, ImplPolicy>> {};
@@ -98,9 +114,7 @@ TEST(CudaBackend, LargeTilesComputeWhatTheDefaultTilesDo) {
   const auto run = [](bool large, std::map<std::string, std::string>* choices) {
     cuda::CudaOptions o;
     o.policy = ImplPolicy::Native;
-    o.verbose = false;
     o.large_tiles = large;
-    cuda::CudaBackend be(o);
     // A second convolution past the direct kernel's small reductions (C*R*S 72 > 64 with
     // more than 4 channels), so every pass of it runs the implicit GEMM.
     Model m("two-convs");
@@ -111,13 +125,7 @@ TEST(CudaBackend, LargeTilesComputeWhatTheDefaultTilesDo) {
     m.add(layers::flatten());
     m.add(layers::dense(4, Activation::Softmax));
     m.finish();
-    Trainer t(m, be, 5);
-    FitOptions fo;
-    fo.epochs = 2;
-    fo.batch_size = 16;
-    t.fit(testing::quadrant_dataset(200, 1), fo);
-    *choices = be.implementation_choices();
-    return t.parameters().snapshot();
+    return fit_quadrant(o, std::move(m), choices);
   };
   std::map<std::string, std::string> small_choices, large_choices;
   const Parameters::Snapshot small = run(false, &small_choices);
@@ -247,23 +255,12 @@ TEST(CudaBackend, DilatedConvolutionFallsBackToCudnnAndSaysSo) {
 // convolution pass names the cuDNN algorithm that ran, none "not deterministic".
 TEST(CudaBackend, DeterministicCudnnRepeatsExactlyOnDeterministicAlgorithms) {
   REQUIRE_GPU();
-  const auto run = [](std::map<std::string, std::string>* choices) {
-    cuda::CudaOptions o;
-    o.policy = ImplPolicy::Cudnn;
-    o.verbose = false;
-    o.deterministic = true;
-    cuda::CudaBackend be(o);
-    Model m = testing::small_stochastic_model();
-    Trainer t(m, be, 5);
-    FitOptions fo;
-    fo.epochs = 2;
-    fo.batch_size = 16;
-    t.fit(testing::quadrant_dataset(200, 1), fo);
-    *choices = be.implementation_choices();
-    return t.parameters().snapshot();
-  };
+  cuda::CudaOptions o;
+  o.policy = ImplPolicy::Cudnn;
+  o.deterministic = true;
   std::map<std::string, std::string> choices, again;
-  const Parameters::Snapshot a = run(&choices), b = run(&again);
+  const Parameters::Snapshot a = fit_quadrant(o, testing::small_stochastic_model(), &choices);
+  const Parameters::Snapshot b = fit_quadrant(o, testing::small_stochastic_model(), &again);
   int convs = 0;
   for (const auto& [op, choice] : choices) {
     if (op.rfind("conv2d ", 0) != 0) continue;
