@@ -18,8 +18,14 @@
 #                                         # the time to 92% test accuracy, and writes
 #                                         # $OUT/bench.json, bench-log.txt, bench-raw.tar.gz
 #
+#   bash scripts/gpu_check.sh sanitize    # there, in one device call with carry [".carry"]:
+#                                         # the kernel suites under compute-sanitizer's
+#                                         # memcheck, racecheck, synccheck and initcheck;
+#                                         # writes $OUT/sanitizer.json, sanitizer-log.txt
+#
 # Commit the JSON as bench/results/gpu-check-DATE-SHORTSHA.json and the log beside it;
-# bench.json as bench/results/bench-DATE-SHORTSHA.json.
+# bench.json as bench/results/bench-DATE-SHORTSHA.json; sanitizer.json as
+# bench/results/sanitizer-DATE-SHORTSHA.json.
 # Environment for run: RUN_BUDGET (seconds, default 570), GPU_CHECK_EPOCHS (default 20,
 # the seed recipe's cap), GPU_CHECK_SKIP_TRAIN=1 to stop after the tests and verify. For
 # bench: BENCH_BUDGET (seconds, default 560), BENCH_EPOCHS (timed runs, default 3),
@@ -218,9 +224,40 @@ bench() {
   tar -czf "$OUT/bench-raw.tar.gz" -C "$work" .
 }
 
+# The sanitizer step: the kernel suites (tests/kernels: every kernel against the reference
+# over its shape sweep) under compute-sanitizer, each tool under what is left of
+# SANITIZE_BUDGET seconds: memcheck (out-of-bounds and misaligned accesses), racecheck
+# (shared-memory hazards between a block's threads, which the simulator's fixed schedule
+# cannot show), synccheck (barriers some threads miss) and initcheck (reads of device
+# memory nothing wrote); then the backend suites (cuDNN, cuBLAS, graphs) under memcheck.
+# Writes $OUT/sanitizer.json (per tool: status, seconds, errors) and sanitizer-log.txt.
+sanitize() {
+  : "${OUT:?run this on the GPU machine, where OUT is set}"
+  BUDGET=${SANITIZE_BUDGET:-560} START=$SECONDS RESERVE=15
+  WORK=/tmp/gpu-sanitize LOG=$OUT/sanitizer-log.txt
+  rm -rf "$WORK" && mkdir -p "$WORK"
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
+  configure_gpu_build "$LOG" >/dev/null || echo "configure failed" | tee -a "$LOG"
+  stage build 60 0 cmake --build build-gpu --target test_kernels test_gpu --parallel 16
+  local cs kernels=build-gpu/tests/test_kernels
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  local common=(--error-exitcode 3 --print-limit 20)
+  # Capped so that one slow tool leaves the others their turn; racecheck matters most (the
+  # tiled kernels' shared memory).
+  stage memcheck 60 150 "$cs" --tool memcheck "${common[@]}" "$kernels" --gtest_brief=1
+  stage racecheck 60 180 "$cs" --tool racecheck --racecheck-report hazard "${common[@]}" \
+    "$kernels" --gtest_brief=1
+  stage synccheck 60 90 "$cs" --tool synccheck "${common[@]}" "$kernels" --gtest_brief=1
+  stage initcheck 60 90 "$cs" --tool initcheck "${common[@]}" "$kernels" --gtest_brief=1
+  stage memcheck-backend 60 0 "$cs" --tool memcheck "${common[@]}" build-gpu/tests/test_gpu \
+    --gtest_brief=1
+  python3 scripts/gpu_check_report.py --sanitizer "$carry" "$WORK" "$OUT/sanitizer.json"
+}
+
 case ${1:-} in
   prepare) prepare ;;
   run) run ;;
   bench) bench ;;
-  *) echo "usage: $0 prepare|run|bench" >&2; exit 2 ;;
+  sanitize) sanitize ;;
+  *) echo "usage: $0 prepare|run|bench|sanitize" >&2; exit 2 ;;
 esac

@@ -2,12 +2,16 @@
 """Assembles the GPU check's results into one JSON file.
 
 Usage: gpu_check_report.py CARRY_DIR WORK_DIR TEST_LOG OUTPUT_JSON
+       gpu_check_report.py --sanitizer CARRY_DIR WORK_DIR OUTPUT_JSON
 
 Keys: commit, kernels_tree, engine_tree, date, gpu, driver, cuda, cudnn, tests {passed,
 failed, skipped, ...}, verify [...], train [...], and stages (what `scripts/gpu_check.sh
 run` ran, and how each ended). Reads what that step left in its work folder, the test
 log, and the carried commit ids. Every input may be missing or cut short (a stage that
 failed or ran out of time): the report says what it has, and never claims the rest.
+
+With --sanitizer: what `scripts/gpu_check.sh sanitize` left, one entry per
+compute-sanitizer tool run (status, seconds, the errors it counted, the tests that ran).
 """
 import datetime
 import glob
@@ -21,6 +25,10 @@ from bench_report import load_json, nvcc_release, read_stages, read_text  # noqa
 
 # One finished test in ctest's output: "12/600 Test #571: Suite.Name ....***Skipped 0.6 sec".
 CTEST_LINE = re.compile(r"^\s*\d+/(\d+) Test\s+#\d+: (\S+) \.*\s*(\*\*\*)?(.*?)\s+[\d.]+ sec\s*$")
+# compute-sanitizer's closing line: "========= ERROR SUMMARY: 3 errors".
+SANITIZER_SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors?")
+# GoogleTest's totals: "[  PASSED  ] 195 tests." and "[  FAILED  ] 2 tests, listed below:".
+GTEST_TOTAL = re.compile(r"^\[  (PASSED|FAILED)  \] (\d+) tests?[.,]", re.M)
 # One epoch of `cnn train --progress lines`: "Epoch 3/20 - 1500 steps - 2.4s - ...".
 EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+) - \d+ steps - ([\d.]+)s\b", re.M)
 
@@ -76,14 +84,21 @@ def train_entry(work, impl, stages):
     }
 
 
-def build_report(carry, work, log, now=None, cuda=None):
+def sanitizer_run(stage, log):
+    """One compute-sanitizer run: errors is None when the tool printed no summary (it was
+    cut short or could not start), so that absence never reads as a clean run."""
+    summary = SANITIZER_SUMMARY.findall(log)
+    totals = {kind: int(n) for kind, n in GTEST_TOTAL.findall(log)}
+    ran = bool(totals)  # GoogleTest printed its totals: the suite finished
+    return {"tool": stage["stage"], "status": stage["status"], "seconds": stage["seconds"],
+            "errors": int(summary[-1]) if summary else None,
+            "tests_passed": totals.get("PASSED") if ran else None,
+            "tests_failed": totals.get("FAILED", 0) if ran else None}
+
+
+def common_keys(carry, work, now, cuda):
     gpu_line = read_text(os.path.join(work, "gpu.txt")).splitlines()
     gpu, driver = (gpu_line[0].split(", ") + ["", ""])[:2] if gpu_line else ("", "")
-    stages = read_stages(os.path.join(work, "stages.txt"))
-    verify = []
-    for path in sorted(glob.glob(os.path.join(work, "verify-*.json"))):
-        verify += load_json(path) or []
-    train = [t for t in (train_entry(work, impl, stages) for impl in ("native", "cudnn")) if t]
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return {
         "commit": read_text(os.path.join(carry, "commit")),
@@ -92,20 +107,44 @@ def build_report(carry, work, log, now=None, cuda=None):
         "date": now.isoformat(timespec="seconds"),
         "gpu": gpu, "driver": driver,
         "cuda": nvcc_release() if cuda is None else cuda,
+    }
+
+
+def build_sanitizer_report(carry, work, now=None, cuda=None):
+    stages = read_stages(os.path.join(work, "stages.txt"))
+    runs = [sanitizer_run(s, read_text(os.path.join(work, s["stage"] + ".log")))
+            for s in stages if s["stage"] != "build"]
+    return {**common_keys(carry, work, now, cuda), "sanitizer": runs, "stages": stages}
+
+
+def build_report(carry, work, log, now=None, cuda=None):
+    stages = read_stages(os.path.join(work, "stages.txt"))
+    verify = []
+    for path in sorted(glob.glob(os.path.join(work, "verify-*.json"))):
+        verify += load_json(path) or []
+    train = [t for t in (train_entry(work, impl, stages) for impl in ("native", "cudnn")) if t]
+    return {
+        **common_keys(carry, work, now, cuda),
         "cudnn": (re.findall(r"cuDNN (\d+\.\d+\.\d+)", log) or [""])[0],
         "tests": parse_ctest(log), "verify": verify, "train": train, "stages": stages,
     }
 
 
 def main():
-    carry, work, log_path, result_path = sys.argv[1:5]
-    result = build_report(carry, work, read_text(log_path))
+    if sys.argv[1] == "--sanitizer":
+        carry, work, result_path = sys.argv[2:5]
+        result = build_sanitizer_report(carry, work)
+        shown = ("gpu", "sanitizer")
+    else:
+        carry, work, log_path, result_path = sys.argv[1:5]
+        result = build_report(carry, work, read_text(log_path))
+        shown = ("gpu", "tests", "stages")
     tmp = result_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
     os.replace(tmp, result_path)
-    print(json.dumps({k: result[k] for k in ("gpu", "tests", "stages")}, indent=2))
+    print(json.dumps({k: result[k] for k in shown}, indent=2))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ class ParseCtest(unittest.TestCase):
         self.assertFalse(tests["complete"])
 
 
-class BuildReport(unittest.TestCase):
+class WorkFolder(unittest.TestCase):
+    """A carried commit and a work folder with the GPU's name, as the GPU check leaves them."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.carry = os.path.join(self.tmp.name, "carry")
@@ -70,6 +72,8 @@ class BuildReport(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
+
+class BuildReport(WorkFolder):
     def report(self):
         return gpu_check_report.build_report(self.carry, self.work, CTEST_LOG, NOW, cuda="13.0")
 
@@ -116,6 +120,32 @@ class BuildReport(unittest.TestCase):
         self.assertEqual((r["verify"], r["train"], r["stages"]), ([], [], []))
         self.assertEqual(r["tests"]["total"], 0)
 
+
+
+class SanitizerReport(WorkFolder):
+    def test_each_tool_with_its_errors_and_tests(self):
+        write(os.path.join(self.work, "stages.txt"),
+              "build ok 70\nmemcheck ok 120\nracecheck failed-3 200\nsynccheck failed-124 90\n")
+        write(os.path.join(self.work, "memcheck.log"),
+              "========= COMPUTE-SANITIZER\n[  PASSED  ] 195 tests.\n"
+              "========= ERROR SUMMARY: 0 errors\n")
+        write(os.path.join(self.work, "racecheck.log"),
+              "========= Error: Race reported between Write access at conv2d.cu:120\n"
+              "[  PASSED  ] 193 tests.\n[  FAILED  ] 2 tests, listed below:\n"
+              "========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)\n"
+              "========= ERROR SUMMARY: 1 error\n")
+        write(os.path.join(self.work, "synccheck.log"), "========= COMPUTE-SANITIZER\n")
+        r = gpu_check_report.build_sanitizer_report(self.carry, self.work, NOW, cuda="13.0")
+        self.assertEqual((r["commit"], r["gpu"], r["cuda"]), ("abc123", "NVIDIA H200", "13.0"))
+        memcheck, racecheck, synccheck = r["sanitizer"]  # the build is not a tool run
+        self.assertEqual((memcheck["tool"], memcheck["errors"], memcheck["tests_passed"],
+                          memcheck["tests_failed"]), ("memcheck", 0, 195, 0))
+        self.assertEqual((racecheck["status"], racecheck["errors"], racecheck["tests_failed"]),
+                         ("failed-3", 1, 2))
+        # Cut by the budget: no summary is not a clean run.
+        self.assertEqual((synccheck["status"], synccheck["errors"], synccheck["tests_passed"]),
+                         ("failed-124", None, None))
+        self.assertEqual(len(r["stages"]), 4)
 
 if __name__ == "__main__":
     unittest.main()
