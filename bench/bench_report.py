@@ -250,7 +250,7 @@ def geomean_tile_ratio(large, small, batch_size=256):
     return math.exp(sum(logs) / len(logs)) if logs else None
 
 
-def ratios(epochs, layers, layers_128=()):
+def ratios(epochs, layers, layers_128=(), layers_tf32=(), layers_tf32_128=()):
     """The figures of issue 4: seconds per epoch, ours over torch (above 1: ours slower)."""
     out = {"definition": "seconds per epoch of fashion-cnn, ours / torch (above 1: ours is "
                          "slower); conv: native_ms / cudnn_ms (above 1: our kernels slower)"}
@@ -264,6 +264,11 @@ def ratios(epochs, layers, layers_128=()):
     out["conv_native_over_cudnn_geomean_b256"] = geomean_conv_ratio(layers)
     # Below 1: --conv-tiles 128 is faster than the default 64x64 tiles.
     out["conv_tiles_128_over_64_geomean_b256"] = geomean_tile_ratio(layers_128, layers)
+    # The same two figures with --tf32: our tensor-core kernels against cuDNN's TF32 ones,
+    # and igemm-tf32-128 against igemm-tf32.
+    out["conv_tf32_native_over_cudnn_geomean_b256"] = geomean_conv_ratio(layers_tf32)
+    out["conv_tf32_tiles_128_over_64_geomean_b256"] = geomean_tile_ratio(layers_tf32_128,
+                                                                         layers_tf32)
     return out
 
 
@@ -322,9 +327,11 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
     bench_epoch = bench.get("epoch") if isinstance(bench, dict) else None
     if not layers:
         missing.append("layers.json")
-    layers_128 = layer_rows(load_json(os.path.join(work, "layers-tiles128.json")))
-    if not layers_128:
-        missing.append("layers-tiles128.json")
+    extra = {}  # the conv layers again: 128x128 tiles, TF32, TF32 on 128x128 tiles
+    for name in ("layers-tiles128", "layers-tf32", "layers-tf32-tiles128"):
+        extra[name] = layer_rows(load_json(os.path.join(work, name + ".json")))
+        if not extra[name]:
+            missing.append(name + ".json")
 
     torch_version, torch_cudnn, skipped, time_to_92 = None, None, [], []
     ttt = load_json(os.path.join(work, "ours-ttt.json"))
@@ -366,8 +373,11 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         "peak_fp32_tflops": peak_tflops,
         "peak_fraction_basis": basis,
         "time_to_92": time_to_92,
-        "ratios": ratios(epochs, layers, layers_128),
-        "layers_conv_tiles_128": layers_128,
+        "ratios": ratios(epochs, layers, extra["layers-tiles128"], extra["layers-tf32"],
+                         extra["layers-tf32-tiles128"]),
+        "layers_conv_tiles_128": extra["layers-tiles128"],
+        "layers_tf32": extra["layers-tf32"],
+        "layers_tf32_tiles_128": extra["layers-tf32-tiles128"],
         "skipped": skipped,
         "missing": missing,
         "stages": read_stages(os.path.join(work, "stages.txt")),

@@ -213,7 +213,13 @@ bench() {
   # 6. The conv layers again on the 128x128 implicit-GEMM tiles (opt-in until these say).
   stage layers-tiles128 30 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 256 \
     --epochs 0 --conv-tiles 128 --seed 42 --json "$work/layers-tiles128.json"
-  # 7. torch.compile (CUDA graphs; autotuning), with whatever time is left.
+  # 7. The same with TF32 (native against cuDNN's TF32), on both tiles.
+  stage layers-tf32 30 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 256 \
+    --epochs 0 --tf32 --seed 42 --json "$work/layers-tf32.json"
+  stage layers-tf32-tiles128 30 0 "$cnn" bench --model fashion-cnn --device cuda \
+    --batch-sizes 256 --epochs 0 --tf32 --conv-tiles 128 --seed 42 \
+    --json "$work/layers-tf32-tiles128.json"
+  # 8. torch.compile (CUDA graphs; autotuning), with whatever time is left.
   stage torch-compile 90 0 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
     --variants compile-reduce-overhead,compile-max-autotune --precisions fp32,tf32 \
     --json "$work/torch-compile.json" --time-budget "$(($(time_left) - 30))"

@@ -39,8 +39,9 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                "GPU: allow TF32 tensor cores in convolutions (native and cuDNN) and cuBLAS "
                "(faster; products keep 10 mantissa bits). Default: strict FP32");
   cmd.add_option("--conv-tiles", f.conv_tiles,
-                 "GPU: the block tile of the native convolutions' FP32 implicit GEMM, 64 "
-                 "(64x64x16, 4x4 per thread) or 128 (128x128x8, 8x8 per thread)")
+                 "GPU: the block tile of the native convolutions' implicit GEMM, 64 "
+                 "(64x64x16, 4x4 per thread) or 128 (128x128x8, 8x8 per thread; with --tf32, "
+                 "32x64 per warp on tensor cores)")
       ->check(CLI::IsMember({64, 128}))
       ->capture_default_str();
   cmd.add_flag("--deterministic", f.deterministic,

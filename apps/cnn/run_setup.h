@@ -22,7 +22,7 @@ struct CommonFlags {
   bool sync_debug = false;
   int64_t workspace_mb = 256;
   bool tf32 = false;           // GPU: TF32 tensor cores in convolutions and GEMMs
-  int conv_tiles = 64;         // GPU: the FP32 implicit GEMM's block tile, 64 or 128
+  int conv_tiles = 64;         // GPU: the implicit GEMM's block tile, 64 or 128
   bool deterministic = false;  // GPU: the same bits on every run (cuDNN's deterministic paths)
 };
 

@@ -196,8 +196,9 @@ struct BackendOptions {
   // --tf32: convolutions (native and cuDNN) and cuBLAS GEMMs may use TF32 tensor cores
   // (10-bit mantissas in the products). Off: strict FP32 everywhere.
   bool tf32 = false;
-  // --conv-tiles 128: the native convolutions' strict-FP32 implicit GEMMs run on 128x128
-  // tiles (kernel igemm-128) instead of 64x64 (igemm). Opt-in until timed on the H200.
+  // --conv-tiles 128: the native convolutions' implicit GEMMs run on 128x128 tiles
+  // (igemm-128, or igemm-tf32-128 with tf32) instead of 64x64 (igemm, igemm-tf32).
+  // Opt-in until timed on the H200.
   bool large_tiles = false;
   // --deterministic: the same inputs give the same bits on every run. The native kernels
   // always do (no atomics; split reductions are summed in a fixed order) and so does

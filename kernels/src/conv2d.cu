@@ -27,18 +27,21 @@ template <class Problem>
 cudaError_t launch_gemm(const Problem& pb, int64_t fast, int64_t slow, int chunks, ConvVariant v,
                         cudaStream_t stream) {
   if (v == ConvVariant::IgemmTf32) return launch_tiles<Tf32Math>(pb, fast, slow, chunks, stream);
+  if (v == ConvVariant::IgemmTf32x128)
+    return launch_tiles<Tf32Math128>(pb, fast, slow, chunks, stream);
   if (v == ConvVariant::Igemm128) return launch_tiles<FmaMath128>(pb, fast, slow, chunks, stream);
   return launch_tiles<FmaMath>(pb, fast, slow, chunks, stream);
 }
 
 bool is_gemm(ConvVariant v) {
-  return v == ConvVariant::Igemm || v == ConvVariant::Igemm128 || v == ConvVariant::IgemmTf32;
+  return v == ConvVariant::Igemm || v == ConvVariant::Igemm128 || v == ConvVariant::IgemmTf32 ||
+         v == ConvVariant::IgemmTf32x128;
 }
 
 // Checks a resolved implicit-GEMM variant: cudaSuccess, or why it cannot launch.
 cudaError_t gemm_launchable(ConvVariant v) {
   if (v == ConvVariant::Igemm || v == ConvVariant::Igemm128) return cudaSuccess;
-  if (v == ConvVariant::IgemmTf32)
+  if (v == ConvVariant::IgemmTf32 || v == ConvVariant::IgemmTf32x128)
     return conv2d_device_has_tf32() ? cudaSuccess : cudaErrorNotSupported;
   return cudaErrorInvalidValue;
 }
@@ -100,9 +103,9 @@ Support conv2d_supports(const Conv2dGeometry& g) {
 
 ConvVariant conv2d_variant(ConvPass pass, const Conv2dGeometry& g, const ConvOptions& o) {
   if (o.variant != ConvVariant::Auto) return o.variant;
-  const ConvVariant gemm = o.tf32          ? ConvVariant::IgemmTf32
-                           : o.large_tiles ? ConvVariant::Igemm128
-                                           : ConvVariant::Igemm;
+  const ConvVariant gemm =
+      o.tf32 ? (o.large_tiles ? ConvVariant::IgemmTf32x128 : ConvVariant::IgemmTf32)
+             : (o.large_tiles ? ConvVariant::Igemm128 : ConvVariant::Igemm);
   switch (pass) {
     case ConvPass::Forward:
       return direct_forward_plan(g).why ? gemm : ConvVariant::Direct;
@@ -136,6 +139,8 @@ const char* conv2d_variant_name(ConvVariant v) {
       return "igemm-tf32";
     case ConvVariant::Igemm128:
       return "igemm-128";
+    case ConvVariant::IgemmTf32x128:
+      return "igemm-tf32-128";
   }
   return "?";
 }

@@ -505,18 +505,98 @@ struct Tf32Math {
     }
   }
 };
+
+// TF32 tensor cores on Tile128. Warp w owns fast rows 32 (w % 4) .. +32 and slow columns
+// 64 (w / 4) .. +64: 2 x 4 accumulators of 16 x 16, so each 8-deep step loads 2 A and 4 B
+// fragments for 8 mma_sync, where Tf32Math loads 1 A and 2 B for 2. The tile's one
+// 8-deep step per stage and the fragments' placement keep wmma's alignment (every
+// fragment pointer a multiple of 16 floats into a 32-byte aligned tile; ldm 128 and 132).
+// A 128 x 128 result tile would overflow static shared memory (48 KB), so the epilogue
+// goes in two halves of 64 slow columns through one 64 x 132 tile: the warps owning a
+// half store their accumulators, then every thread hands the half to Problem::store in
+// FmaMath128's pattern (4 columns at a time).
+struct Tf32Math128 {
+  using Tile = Tile128;
+  static constexpr int kSlowPitch = Tile::kTileS + 4;
+  static constexpr int kOutPitch = Tile::kTileF + 4;
+  static constexpr int kHalf = Tile::kTileS / 2;
+  static constexpr int kMicro = Tile::kMicroF;
+  static_assert(Tile::kTileK == 8, "one wmma step per stage");
+  static_assert(Tile::kMicroF == Tile::kMicroS && kMicro % 2 == 0, "square register tiles");
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[2][4];
+
+  __device__ void clear() {
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.f);
+  }
+  __device__ void step(const float (*fast_tile)[Tile::kTileF], const float (*slow_tile)[kSlowPitch],
+                       int tid) {
+    using namespace nvcuda;
+    const int warp = tid / 32;
+    const int f_off = 32 * (warp % 4), s_off = 64 * (warp / 4);
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      wmma::load_matrix_sync(a[i], &fast_tile[0][f_off + 16 * i], Tile::kTileF);
+#pragma unroll
+      for (int e = 0; e < a[i].num_elements; ++e) a[i].x[e] = wmma::__float_to_tf32(a[i].x[e]);
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b;
+      wmma::load_matrix_sync(b, &slow_tile[0][s_off + 16 * j], kSlowPitch);
+#pragma unroll
+      for (int e = 0; e < b.num_elements; ++e) b.x[e] = wmma::__float_to_tf32(b.x[e]);
+#pragma unroll
+      for (int i = 0; i < 2; ++i) wmma::mma_sync(acc[i][j], a[i], b, acc[i][j]);
+    }
+  }
+  template <class Problem>
+  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
+    using namespace nvcuda;
+    __shared__ __align__(32) float out_tile[kHalf][kOutPitch];
+    const int warp = tid / 32;
+    const int f_off = 32 * (warp % 4), half_of_warp = warp / 4;
+    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
+    const int fast_dim = pb.fast_dim();
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      if (half_of_warp == half)
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            wmma::store_matrix_sync(&out_tile[16 * j][f_off + 16 * i], acc[i][j], kOutPitch,
+                                    wmma::mem_col_major);
+      __syncthreads();
+#pragma unroll
+      for (int i = 0; i < kMicro; ++i) {
+        const int f = f0 + tf + i * kThreadsF;
+        float v[kMicro / 2];
+#pragma unroll
+        for (int j = 0; j < kMicro / 2; ++j)
+          v[j] = out_tile[ts + j * kThreadsS][tf + i * kThreadsF];
+        if (f < fast_dim) pb.store(f, s0 + half * kHalf + ts, v, z);
+      }
+      __syncthreads();  // the tile is overwritten by the next half
+    }
+  }
+};
 #else
 // No TF32 tensor cores below compute capability 8.0 (the launchers refuse TF32 on such
 // devices); should this code still run there (PTX built for an older target), it
 // computes in FP32 rather than not at all.
 struct Tf32Math : FmaMathT<Tile64, Tile64::kTileS + 4> {};
+struct Tf32Math128 : FmaMathT<Tile128, Tile128::kTileS + 4> {};
 #endif
 
 // ---------------------------------------------------------------------------------------
 // The GEMM. grid = (ceil(fast / F), ceil(slow / S), reduction chunks), block = 256.
 // Shared memory: fast tile K x F floats + slow tile K x Math::kSlowPitch floats: 4096 +
 // 4224 B for Tile64 in FP32 (TF32: 4096 + 4352, plus the 17408 B result tile), 4096 +
-// 4224 B for Tile128.
+// 4224 B for Tile128 (TF32: 4096 + 4224, plus the 33792 B half result tile).
 template <class Problem, class Math>
 __global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem pb) {
   using Tile = typename Math::Tile;

@@ -87,6 +87,12 @@ class MergeTest(unittest.TestCase):
             layer("conv2d_1", "forward", 256, 1.0, 1.0, 100.0),
             layer("conv2d_1", "backward_data", 256, 8.0, 4.0, 100.0),
             layer("conv2d_1", "backward_filter", 256, 8.0, 16.0, 100.0)]})
+        self.write(self.work, "layers-tf32.json", {"layers": [
+            layer("conv2d_1", "forward", 256, 1.0, 0.25, 100.0),
+            layer("conv2d_1", "backward_data", 256, 2.0, 0.5, 100.0)]})
+        self.write(self.work, "layers-tf32-tiles128.json", {"layers": [
+            layer("conv2d_1", "forward", 256, 0.5, 0.25, 100.0),
+            layer("conv2d_1", "backward_data", 256, 0.5, 0.5, 100.0)]})
 
     def test_keys_and_environment(self):
         self.full_inputs()
@@ -147,6 +153,11 @@ class MergeTest(unittest.TestCase):
         r = self.build()
         self.assertAlmostEqual(r["ratios"]["conv_tiles_128_over_64_geomean_b256"], 0.5)
         self.assertEqual(len(r["layers_conv_tiles_128"]), 2)
+        # TF32: native over cuDNN 4 and 4; 128x128 over 64x64 tiles 1/2 and 1/4.
+        self.assertAlmostEqual(ratios["conv_tf32_native_over_cudnn_geomean_b256"], 4.0)
+        self.assertAlmostEqual(ratios["conv_tf32_tiles_128_over_64_geomean_b256"],
+                               math.sqrt(0.5 * 0.25))
+        self.assertEqual((len(r["layers_tf32"]), len(r["layers_tf32_tiles_128"])), (2, 2))
 
     def test_peak_fraction_from_the_train_report(self):
         # No epoch in layers.json: cnn train's b256 epochs (1 s each after the first), whose
@@ -199,7 +210,9 @@ class MergeTest(unittest.TestCase):
         self.assertIsNone(r["ratios"]["ours_over_torch_eager_b32_fp32"])
         self.assertIsNone(r["ratios"]["conv_native_over_cudnn_geomean_b256"])
         self.assertIsNone(r["ratios"]["conv_tiles_128_over_64_geomean_b256"])
-        self.assertIn("layers-tiles128.json", r["missing"])
+        self.assertIsNone(r["ratios"]["conv_tf32_tiles_128_over_64_geomean_b256"])
+        for name in ("layers-tiles128.json", "layers-tf32.json", "layers-tf32-tiles128.json"):
+            self.assertIn(name, r["missing"])
         self.assertEqual(r["cudnn"], "")
         self.assertIn("torch*.json", r["missing"])
 

@@ -108,13 +108,15 @@ TEST(CudaBackend, TrainsTheQuadrantTaskAndRepeatsExactly) {
 
 // The 128x128 tiles (--conv-tiles 128) run every output's reduction in the same order as
 // the 64x64 ones (ascending, one FMA at a time, the same backward-filter chunks): training
-// with either gives the same bits, and the choices name the kernel that ran.
+// with either gives the same bits, and the choices name the kernel that ran. With --tf32
+// they run on tensor cores (igemm-tf32-128).
 TEST(CudaBackend, LargeTilesComputeWhatTheDefaultTilesDo) {
   REQUIRE_GPU();
-  const auto run = [](bool large, std::map<std::string, std::string>* choices) {
+  const auto run = [](bool large, std::map<std::string, std::string>* choices, bool tf32 = false) {
     cuda::CudaOptions o;
     o.policy = ImplPolicy::Native;
     o.large_tiles = large;
+    o.tf32 = tf32;
     // A second convolution past the direct kernel's small reductions (C*R*S 72 > 64 with
     // more than 4 channels), so every pass of it runs the implicit GEMM.
     Model m("two-convs");
@@ -140,6 +142,11 @@ TEST(CudaBackend, LargeTilesComputeWhatTheDefaultTilesDo) {
   ASSERT_EQ(small.values.size(), large.values.size());
   EXPECT_EQ(0, std::memcmp(small.values.data(), large.values.data(),
                            small.values.size() * sizeof(float)));
+
+  std::map<std::string, std::string> tf32_choices;
+  const Parameters::Snapshot tf32 = run(true, &tf32_choices, true);
+  EXPECT_GE(count(tf32_choices, "igemm-tf32-128"), 3) << "forward, backward data and filter";
+  for (const float v : tf32.values) ASSERT_TRUE(std::isfinite(v));
 }
 
 TEST(CudaBackend, NoDeviceMallocAfterTheFirstSteps) {

@@ -150,7 +150,11 @@ struct ConvResults {
 // The variants each case runs. A pass that a variant cannot run on the geometry (direct
 // has no backward data; its shared memory limits the shapes) runs the FP32 implicit GEMM.
 const ConvVariant kVariants[] = {ConvVariant::Direct, ConvVariant::Igemm, ConvVariant::IgemmTf32,
-                                 ConvVariant::Igemm128};
+                                 ConvVariant::Igemm128, ConvVariant::IgemmTf32x128};
+
+bool is_tf32(ConvVariant v) {
+  return v == ConvVariant::IgemmTf32 || v == ConvVariant::IgemmTf32x128;
+}
 
 ConvOptions options_for(ConvPass pass, const Conv2dGeometry& g, ConvVariant v) {
   ConvOptions o;
@@ -162,15 +166,13 @@ std::string variant_of(ConvPass pass, const Conv2dGeometry& g, ConvVariant v) {
   return cnnk::conv2d_variant_name(cnnk::conv2d_variant(pass, g, options_for(pass, g, v)));
 }
 
-// TF32 needs compute capability 8.0; older devices skip the TF32 variant.
-bool runnable(ConvVariant v) {
-  return v != ConvVariant::IgemmTf32 || cnnk::conv2d_device_has_tf32();
-}
+// TF32 needs compute capability 8.0; older devices skip the TF32 variants.
+bool runnable(ConvVariant v) { return !is_tf32(v) || cnnk::conv2d_device_has_tf32(); }
 
 // Bounds for a pass that ran variant v (the bias gradient is always FP32).
 std::vector<double> bounds_for(ConvVariant v, const std::vector<double>& scale, double length) {
-  return v == ConvVariant::IgemmTf32 ? test::tf32_reduction_bounds(scale, length)
-                                     : test::reduction_bounds(scale, length);
+  return is_tf32(v) ? test::tf32_reduction_bounds(scale, length)
+                    : test::reduction_bounds(scale, length);
 }
 
 // All three passes on the GPU, every output (and the workspace) poisoned with NaN first;
@@ -421,7 +423,8 @@ TEST(Conv2dKernelWorkspace, SizedForTheSplitReduction) {
     }
     EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g, igemm)) << cc.name;
     // TF32 multiplies the same tiles, and the 128x128 tiles split alike: the same split.
-    for (const ConvVariant other : {ConvVariant::IgemmTf32, ConvVariant::Igemm128}) {
+    for (const ConvVariant other :
+         {ConvVariant::IgemmTf32, ConvVariant::Igemm128, ConvVariant::IgemmTf32x128}) {
       ConvOptions o;
       o.variant = other;
       EXPECT_EQ(bytes, cnnk::conv2d_backward_filter_workspace_bytes(g, o)) << cc.name;
@@ -507,6 +510,9 @@ TEST(Conv2dKernelVariants, FirstLayersRunTheDirectKernel) {
     EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, g, large), ConvVariant::Direct) << name;
     EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardData, g, large), ConvVariant::Igemm128)
         << name;
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, g, both), ConvVariant::Direct) << name;
+    EXPECT_EQ(cnnk::conv2d_variant(ConvPass::BackwardData, g, both), ConvVariant::IgemmTf32x128)
+        << name;
   }
   for (const char* name : {"fmnist_conv2_64to128_14", "fmnist_conv5_256to256_7", "c130_k1"}) {
     const Conv2dGeometry g = geometry_of(by_name(name));
@@ -515,13 +521,14 @@ TEST(Conv2dKernelVariants, FirstLayersRunTheDirectKernel) {
       EXPECT_EQ(cnnk::conv2d_variant(pass, g), ConvVariant::Igemm) << name;
       EXPECT_EQ(cnnk::conv2d_variant(pass, g, tf32), ConvVariant::IgemmTf32) << name;
       EXPECT_EQ(cnnk::conv2d_variant(pass, g, large), ConvVariant::Igemm128) << name;
-      EXPECT_EQ(cnnk::conv2d_variant(pass, g, both), ConvVariant::IgemmTf32) << name;
+      EXPECT_EQ(cnnk::conv2d_variant(pass, g, both), ConvVariant::IgemmTf32x128) << name;
     }
   }
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Direct), "direct");
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Igemm), "igemm");
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::IgemmTf32), "igemm-tf32");
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Igemm128), "igemm-128");
+  EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::IgemmTf32x128), "igemm-tf32-128");
   EXPECT_STREQ(cnnk::conv2d_variant_name(ConvVariant::Auto), "auto");
 }
 
@@ -559,7 +566,8 @@ TEST(Conv2dKernelVariants, ForcedDirectIsRefusedWhereItCannotRun) {
   EXPECT_EQ(cnnk::conv2d_variant(ConvPass::Forward, big_window), ConvVariant::Igemm);
   // The implicit GEMM takes every supported geometry.
   for (const ConvCase& cc : kCases)
-    for (const ConvVariant v : {ConvVariant::Igemm, ConvVariant::IgemmTf32, ConvVariant::Igemm128})
+    for (const ConvVariant v : {ConvVariant::Igemm, ConvVariant::IgemmTf32, ConvVariant::Igemm128,
+                                ConvVariant::IgemmTf32x128})
       EXPECT_TRUE(cnnk::conv2d_variant_supports(ConvPass::BackwardData, geometry_of(cc), v).ok)
           << cc.name;
 }

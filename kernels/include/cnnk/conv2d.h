@@ -30,18 +30,28 @@ Support conv2d_supports(const Conv2dGeometry& g);
 //   igemm-128   the implicit GEMM on 128x128x8 tiles, 8x8 per thread, strict FP32: fewer
 //               shared-memory loads per FMA, four times fewer blocks; only with
 //               large_tiles (opt-in until the H200 has timed it against igemm).
+//   igemm-tf32-128  the 128x128x8 tiles on tensor cores, each warp a 32 x 64 piece (8
+//               mma per 6 fragment loads, against igemm-tf32's 2 per 3); only with tf32
+//               and large_tiles.
 // Backward data has no direct variant: the executor never asks for a first layer's input
 // gradient, so the implicit GEMM serves every geometry there.
 enum class ConvPass : int { Forward = 0, BackwardData = 1, BackwardFilter = 2 };
-enum class ConvVariant : int { Auto = 0, Direct = 1, Igemm = 2, IgemmTf32 = 3, Igemm128 = 4 };
+enum class ConvVariant : int {
+  Auto = 0,
+  Direct = 1,
+  Igemm = 2,
+  IgemmTf32 = 3,
+  Igemm128 = 4,
+  IgemmTf32x128 = 5,
+};
 
 struct ConvOptions {
   // Allows TF32 tensor-core math (opt-in: about 3 decimal digits per product instead of
   // 7). Needs compute capability 8.0: on older devices the launchers return
   // cudaErrorNotSupported.
   bool tf32 = false;
-  // Strict FP32 implicit GEMMs on 128x128x8 tiles (igemm-128) instead of 64x64x16. TF32,
-  // where allowed, takes precedence; the direct kernel still serves small reductions.
+  // Implicit GEMMs on 128x128x8 tiles instead of 64x64x16: igemm-128 in strict FP32,
+  // igemm-tf32-128 with tf32. The direct kernel still serves small reductions.
   bool large_tiles = false;
   // Auto: conv2d_variant decides. Anything else forces that variant (the tests run every
   // variant on every shape); a forced variant that cannot run the pass or the geometry
@@ -51,12 +61,12 @@ struct ConvOptions {
 
 // The variant a launcher runs for (pass, g, o): never Auto. Needs no device.
 ConvVariant conv2d_variant(ConvPass pass, const Conv2dGeometry& g, const ConvOptions& o = {});
-// "direct", "igemm", "igemm-tf32", "igemm-128" ("auto" for Auto).
+// "direct", "igemm", "igemm-tf32", "igemm-128", "igemm-tf32-128" ("auto" for Auto).
 const char* conv2d_variant_name(ConvVariant v);
 // Whether `v` can run `pass` on `g`, and why not (direct: a small reduction that fits
 // shared memory, forward and backward filter only).
 Support conv2d_variant_supports(ConvPass pass, const Conv2dGeometry& g, ConvVariant v);
-// Whether the current device has the TF32 tensor cores igemm-tf32 needs (compute
+// Whether the current device has the TF32 tensor cores the TF32 variants need (compute
 // capability 8.0 or later); false when the query fails, leaving no error behind for the
 // next launch's cudaGetLastError to find.
 bool conv2d_device_has_tf32();
