@@ -49,8 +49,7 @@ TrainStep::TrainStep(Model& model, Backend& backend, const Dataset& train, int64
 // rows, the step count and the rate from the step scalars, so that it can be captured once
 // and replayed.
 void TrainStep::run(bool use_graph) {
-  backend_.set_step({order_.get() + (steps_ % batches_) * batch_, optimizer_->iterations(),
-                     optimizer_->next_rate(), optimizer_->momentum()});
+  backend_.set_step(optimizer_->step_scalars(order_.get() + (steps_ % batches_) * batch_));
   const cnnk::StepScalars* live = backend_.step_scalars();
   const auto body = [&] {
     const cnnk::Live<const int32_t*> rows(nullptr, &live->rows);

@@ -44,10 +44,15 @@ class Optimizer {
   void step();
   // step() in two halves, for a step captured into a CUDA graph (whose host code runs once,
   // at capture): launch_update only launches, reading the rate and the momentum from
-  // live->rate and live->momentum when `live` is given (the caller stores next_rate() and
-  // momentum() there first); advance counts the step.
+  // live->rate and live->momentum when `live` is given (the caller stores step_scalars()
+  // there first); advance counts the step.
   void launch_update(const cnnk::StepScalars* live);
   void advance() { ++iterations_; }
+  // What the next step's launches read (cnnk/step.h), for a batch whose sample rows start
+  // at `rows`: the step count, next_rate() and momentum().
+  cnnk::StepScalars step_scalars(const int32_t* rows) const {
+    return {rows, iterations_, next_rate(), momentum_};
+  }
   // The rate the next update applies: the learning rate, or for Adam its bias-corrected
   // step size at step iterations() + 1.
   float next_rate() const;

@@ -395,8 +395,7 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
       optimizer.set_momentum(static_cast<float>(*m));
     last_lr = static_cast<double>(lr);
     const int64_t begin = b * opt.batch_size;
-    backend_.set_step(
-        {idx.get() + begin, optimizer.iterations(), optimizer.next_rate(), optimizer.momentum()});
+    backend_.set_step(optimizer.step_scalars(idx.get() + begin));
     cur_count = std::min(opt.batch_size, n_train - begin);
     cur_x = batch_x.slice_batch(0, cur_count);
   };
