@@ -436,151 +436,98 @@ struct FmaMathT {
 using FmaMath = FmaMathT<Tile64, Tile64::kTileS + 2>;
 using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 
-// TF32 tensor cores through wmma (m16n16k8, compute capability 8.0+), on Tile64. The
-// staged tiles are the GEMM's operands as they lie: fast_tile[k][f] is A (f x k) in
-// column-major order with ldm 64, slow_tile[k][s] is B (k x s) in row-major order with
-// ldm 68. Warp w owns fast rows 16 (w % 4) .. +16 and slow columns 32 (w / 4) .. +32: two
-// 16 x 16 accumulators sharing one A fragment per 8-deep sub-step. Operands are rounded
-// to TF32 (cvt.rna: to nearest, ties away) after loading; products and sums are FP32.
+// TF32 tensor cores through wmma (m16n16k8, compute capability 8.0+). The staged tiles
+// are the GEMM's operands as they lie: fast_tile[k][f] is A (f x k) in column-major order
+// with ldm F, slow_tile[k][s] is B (k x s) in row-major order with ldm S + 4. Warp w owns
+// fast rows F/4 * (w % 4) .. +F/4 and slow columns S/2 * (w / 4) .. +S/2, as F/64 x S/32
+// accumulators of 16 x 16: on Tile64 (igemm-tf32) a 16 x 32 piece, 2 mma per 8-deep
+// sub-step against 3 fragment loads; on Tile128 (igemm-tf32-128) 32 x 64, 8 mma against
+// 6. Operands are rounded to TF32 (cvt.rna: to nearest, ties away) after loading;
+// products and sums are FP32. Each output takes its mma in the same order on both tiles.
 //
 // wmma wants ldm a multiple of 4 floats and every fragment pointer 32-byte aligned: the
-// tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * 64
-// and 8 * 68 floats are multiples of 8) and of 16 columns. The results go through a
-// shared tile in column-major order (out_tile[s][f], pitch 68) so that the epilogue reads
-// them in FmaMath's pattern and stores through the same Problem::store.
+// tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * F and
+// 8 * (S + 4) floats are multiples of 8) and of 16 columns. The results go through a
+// shared tile in column-major order (out_tile[s][f], pitch F + 4) so that the epilogue
+// reads them in FmaMath's pattern and stores through the same Problem::store. Tile128's
+// whole result tile would overflow static shared memory (48 KB), so it goes in two parts
+// of 64 slow columns: the warps owning a part store their accumulators, then every
+// thread hands the part to Problem::store.
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-struct Tf32Math {
-  using Tile = Tile64;
+template <class TileType>
+struct Tf32MathT {
+  using Tile = TileType;
   static constexpr int kSlowPitch = Tile::kTileS + 4;
   static constexpr int kOutPitch = Tile::kTileF + 4;
+  static constexpr int kWarpF = Tile::kTileF / 4, kWarpS = Tile::kTileS / 2;  // 8 warps
+  static constexpr int kFragF = kWarpF / 16, kFragS = kWarpS / 16;
+  static constexpr int kParts = Tile::kTileS * kOutPitch * 4 > 32 * 1024 ? 2 : 1;
+  static constexpr int kPartS = Tile::kTileS / kParts;
   static constexpr int kMicro = Tile::kMicroF;
-  static_assert(Tile::kMicroF == Tile::kMicroS, "the epilogue reads square register tiles");
-  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[2];
+  static_assert(Tile::kTileK % 8 == 0, "whole wmma steps per stage");
+  static_assert(kPartS % kWarpS == 0, "each warp's columns lie in one part");
+  static_assert(Tile::kMicroF == Tile::kMicroS && kMicro % kParts == 0, "square register tiles");
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[kFragF][kFragS];
 
   __device__ void clear() {
-    nvcuda::wmma::fill_fragment(acc[0], 0.f);
-    nvcuda::wmma::fill_fragment(acc[1], 0.f);
+#pragma unroll
+    for (int i = 0; i < kFragF; ++i)
+#pragma unroll
+      for (int j = 0; j < kFragS; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.f);
   }
   __device__ void step(const float (*fast_tile)[Tile::kTileF], const float (*slow_tile)[kSlowPitch],
                        int tid) {
     using namespace nvcuda;
     const int warp = tid / 32;
-    const int f_off = 16 * (warp % 4), s_off = 32 * (warp / 4);
+    const int f_off = kWarpF * (warp % 4), s_off = kWarpS * (warp / 4);
 #pragma unroll
     for (int kk = 0; kk < Tile::kTileK; kk += 8) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a;
-      wmma::load_matrix_sync(a, &fast_tile[kk][f_off], Tile::kTileF);
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a[kFragF];
 #pragma unroll
-      for (int e = 0; e < a.num_elements; ++e) a.x[e] = wmma::__float_to_tf32(a.x[e]);
+      for (int i = 0; i < kFragF; ++i) {
+        wmma::load_matrix_sync(a[i], &fast_tile[kk][f_off + 16 * i], Tile::kTileF);
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
+        for (int e = 0; e < a[i].num_elements; ++e) a[i].x[e] = wmma::__float_to_tf32(a[i].x[e]);
+      }
+#pragma unroll
+      for (int j = 0; j < kFragS; ++j) {
         wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b;
         wmma::load_matrix_sync(b, &slow_tile[kk][s_off + 16 * j], kSlowPitch);
 #pragma unroll
         for (int e = 0; e < b.num_elements; ++e) b.x[e] = wmma::__float_to_tf32(b.x[e]);
-        wmma::mma_sync(acc[j], a, b, acc[j]);
+#pragma unroll
+        for (int i = 0; i < kFragF; ++i) wmma::mma_sync(acc[i][j], a[i], b, acc[i][j]);
       }
     }
   }
   template <class Problem>
   __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
     using namespace nvcuda;
-    __shared__ __align__(32) float out_tile[Tile::kTileS][kOutPitch];
+    __shared__ __align__(32) float out_tile[kPartS][kOutPitch];
     const int warp = tid / 32;
-    const int f_off = 16 * (warp % 4), s_off = 32 * (warp / 4);
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-      wmma::store_matrix_sync(&out_tile[s_off + 16 * j][f_off], acc[j], kOutPitch,
-                              wmma::mem_col_major);
-    __syncthreads();
+    const int f_off = kWarpF * (warp % 4), s_off = kWarpS * (warp / 4);
     const int tf = tid % kThreadsF, ts = tid / kThreadsF;
     const int fast_dim = pb.fast_dim();
 #pragma unroll
-    for (int i = 0; i < kMicro; ++i) {
-      const int f = f0 + tf + i * kThreadsF;
-      float v[kMicro];
+    for (int part = 0; part < kParts; ++part) {
+      if (s_off / kPartS == part)
 #pragma unroll
-      for (int j = 0; j < kMicro; ++j) v[j] = out_tile[ts + j * kThreadsS][tf + i * kThreadsF];
-      if (f < fast_dim) pb.store(f, s0 + ts, v, z);
-    }
-  }
-};
-
-// TF32 tensor cores on Tile128. Warp w owns fast rows 32 (w % 4) .. +32 and slow columns
-// 64 (w / 4) .. +64: 2 x 4 accumulators of 16 x 16, so each 8-deep step loads 2 A and 4 B
-// fragments for 8 mma_sync, where Tf32Math loads 1 A and 2 B for 2. The tile's one
-// 8-deep step per stage and the fragments' placement keep wmma's alignment (every
-// fragment pointer a multiple of 16 floats into a 32-byte aligned tile; ldm 128 and 132).
-// A 128 x 128 result tile would overflow static shared memory (48 KB), so the epilogue
-// goes in two halves of 64 slow columns through one 64 x 132 tile: the warps owning a
-// half store their accumulators, then every thread hands the half to Problem::store in
-// FmaMath128's pattern (4 columns at a time).
-struct Tf32Math128 {
-  using Tile = Tile128;
-  static constexpr int kSlowPitch = Tile::kTileS + 4;
-  static constexpr int kOutPitch = Tile::kTileF + 4;
-  static constexpr int kHalf = Tile::kTileS / 2;
-  static constexpr int kMicro = Tile::kMicroF;
-  static_assert(Tile::kTileK == 8, "one wmma step per stage");
-  static_assert(Tile::kMicroF == Tile::kMicroS && kMicro % 2 == 0, "square register tiles");
-  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[2][4];
-
-  __device__ void clear() {
+        for (int i = 0; i < kFragF; ++i)
 #pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.f);
-  }
-  __device__ void step(const float (*fast_tile)[Tile::kTileF], const float (*slow_tile)[kSlowPitch],
-                       int tid) {
-    using namespace nvcuda;
-    const int warp = tid / 32;
-    const int f_off = 32 * (warp % 4), s_off = 64 * (warp / 4);
-    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      wmma::load_matrix_sync(a[i], &fast_tile[0][f_off + 16 * i], Tile::kTileF);
-#pragma unroll
-      for (int e = 0; e < a[i].num_elements; ++e) a[i].x[e] = wmma::__float_to_tf32(a[i].x[e]);
-    }
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b;
-      wmma::load_matrix_sync(b, &slow_tile[0][s_off + 16 * j], kSlowPitch);
-#pragma unroll
-      for (int e = 0; e < b.num_elements; ++e) b.x[e] = wmma::__float_to_tf32(b.x[e]);
-#pragma unroll
-      for (int i = 0; i < 2; ++i) wmma::mma_sync(acc[i][j], a[i], b, acc[i][j]);
-    }
-  }
-  template <class Problem>
-  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
-    using namespace nvcuda;
-    __shared__ __align__(32) float out_tile[kHalf][kOutPitch];
-    const int warp = tid / 32;
-    const int f_off = 32 * (warp % 4), half_of_warp = warp / 4;
-    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
-    const int fast_dim = pb.fast_dim();
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      if (half_of_warp == half)
-#pragma unroll
-        for (int i = 0; i < 2; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j)
-            wmma::store_matrix_sync(&out_tile[16 * j][f_off + 16 * i], acc[i][j], kOutPitch,
-                                    wmma::mem_col_major);
+          for (int j = 0; j < kFragS; ++j)
+            wmma::store_matrix_sync(&out_tile[s_off - part * kPartS + 16 * j][f_off + 16 * i],
+                                    acc[i][j], kOutPitch, wmma::mem_col_major);
       __syncthreads();
 #pragma unroll
       for (int i = 0; i < kMicro; ++i) {
         const int f = f0 + tf + i * kThreadsF;
-        float v[kMicro / 2];
+        float v[kMicro / kParts];
 #pragma unroll
-        for (int j = 0; j < kMicro / 2; ++j)
+        for (int j = 0; j < kMicro / kParts; ++j)
           v[j] = out_tile[ts + j * kThreadsS][tf + i * kThreadsF];
-        if (f < fast_dim) pb.store(f, s0 + half * kHalf + ts, v, z);
+        if (f < fast_dim) pb.store(f, s0 + part * kPartS + ts, v, z);
       }
-      __syncthreads();  // the tile is overwritten by the next half
+      if (part + 1 < kParts) __syncthreads();  // the next part overwrites the tile
     }
   }
 };
@@ -588,9 +535,11 @@ struct Tf32Math128 {
 // No TF32 tensor cores below compute capability 8.0 (the launchers refuse TF32 on such
 // devices); should this code still run there (PTX built for an older target), it
 // computes in FP32 rather than not at all.
-struct Tf32Math : FmaMathT<Tile64, Tile64::kTileS + 4> {};
-struct Tf32Math128 : FmaMathT<Tile128, Tile128::kTileS + 4> {};
+template <class TileType>
+struct Tf32MathT : FmaMathT<TileType, TileType::kTileS + 4> {};
 #endif
+using Tf32Math = Tf32MathT<Tile64>;
+using Tf32Math128 = Tf32MathT<Tile128>;
 
 // ---------------------------------------------------------------------------------------
 // The GEMM. grid = (ceil(fast / F), ceil(slow / S), reduction chunks), block = 256.
