@@ -162,16 +162,16 @@ bench() {
   local ttt_batch=${BENCH_TTT_BATCH:-32} ttt_epochs=${BENCH_TTT_EPOCHS:-20}
   BUDGET=${BENCH_BUDGET:-560} START=$SECONDS RESERVE=20
   WORK=/tmp/gpu-bench LOG=$OUT/bench-log.txt
-  local work=$WORK bs
-  rm -rf "$work" && mkdir -p "$work"
+  local bs
+  rm -rf "$WORK" && mkdir -p "$WORK"
 
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$work/gpu.txt"
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
   # A failed build is logged, not fatal: the PyTorch stages still run and the report
   # says what is missing.
-  configure_gpu_build "$work/build-log.txt" >/dev/null || echo "bench: configure failed"
+  configure_gpu_build "$WORK/build-log.txt" >/dev/null || echo "bench: configure failed"
   cmake --build build-gpu --target cnn --parallel 16 2>&1 | tail -n 30 |
-    tee -a "$work/build-log.txt" || echo "bench: build failed"
-  cat "$work/build-log.txt" >>"$LOG"
+    tee -a "$WORK/build-log.txt" || echo "bench: build failed"
+  cat "$WORK/build-log.txt" >>"$LOG"
   export CNN_DATA_DIR=$PWD/$carry/data
   local cnn=build-gpu/apps/cnn/cnn
   local common=(--model fashion-cnn --device cuda --validation-split 0.2 --optimizer adam
@@ -184,50 +184,50 @@ bench() {
   # 1. Our epoch times in strict FP32 (the first epoch of each is reported apart).
   for bs in 32 256; do
     stage "ours-fp32-b$bs" 30 0 "$cnn" train "${common[@]}" --epochs "$epochs" --batch-size "$bs" \
-      --report "$work/ours-fp32-b$bs.json"
+      --report "$WORK/ours-fp32-b$bs.json"
   done
   # 2. PyTorch eager, NCHW and channels-last, FP32 and TF32.
   stage torch-eager 60 0 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
-    --variants eager,channels-last --precisions fp32,tf32 --json "$work/torch-eager.json" \
+    --variants eager,channels-last --precisions fp32,tf32 --json "$WORK/torch-eager.json" \
     --time-budget "$(($(time_left) - 30))"
   # 3. Ours with TF32 tensor cores.
   for bs in 32 256; do
     stage "ours-tf32-b$bs" 30 0 "$cnn" train "${common[@]}" --tf32 --epochs "$epochs" \
-      --batch-size "$bs" --report "$work/ours-tf32-b$bs.json"
+      --batch-size "$bs" --report "$WORK/ours-tf32-b$bs.json"
   done
   # 4. Every conv and pooling layer per pass, native against cuDNN, and a training-only
   #    epoch at batch 256 (the peak fraction's time).
   stage layers 40 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 32,256 \
-    --batch-size 256 --epochs 2 --seed 42 --json "$work/layers.json"
+    --batch-size 256 --epochs 2 --seed 42 --json "$WORK/layers.json"
   # 5. Time to 92% test accuracy from process start, the seed recipe, ours then PyTorch's.
   local recipe="fashion-cnn, fp32, Adam lr 1e-3 (Keras defaults), batch $ttt_batch, validation"
   recipe+=" split 0.2 (last part), shuffle each epoch, early stopping on val_loss patience 2"
   recipe+=" (best weights restored), at most $ttt_epochs epochs, seed 42, test accuracy after"
   recipe+=" every epoch; seconds from process start to the end of that epoch's test evaluation"
-  echo "ours (cnn train, default --impl), $recipe" >"$work/ours-ttt.recipe"
+  echo "ours (cnn train, default --impl), $recipe" >"$WORK/ours-ttt.recipe"
   stage ours-ttt 60 0 "$cnn" train "${common[@]}" --epochs "$ttt_epochs" --batch-size "$ttt_batch" \
-    --patience 2 --target-accuracy "$target" --report "$work/ours-ttt.json"
+    --patience 2 --target-accuracy "$target" --report "$WORK/ours-ttt.json"
   stage torch-ttt 60 0 "${torch[@]}" --batch-sizes "$ttt_batch" --epochs "$ttt_epochs" \
     --patience 2 --variants eager --precisions fp32 --target-accuracy "$target" \
-    --json "$work/torch-ttt.json"
+    --json "$WORK/torch-ttt.json"
   # 6. The conv layers again on the 128x128 implicit-GEMM tiles (opt-in until these say).
   stage layers-tiles128 30 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 256 \
-    --epochs 0 --conv-tiles 128 --seed 42 --json "$work/layers-tiles128.json"
+    --epochs 0 --conv-tiles 128 --seed 42 --json "$WORK/layers-tiles128.json"
   # 7. The same with TF32 (native against cuDNN's TF32), on both tiles.
   stage layers-tf32 30 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 256 \
-    --epochs 0 --tf32 --seed 42 --json "$work/layers-tf32.json"
+    --epochs 0 --tf32 --seed 42 --json "$WORK/layers-tf32.json"
   stage layers-tf32-tiles128 30 0 "$cnn" bench --model fashion-cnn --device cuda \
     --batch-sizes 256 --epochs 0 --tf32 --conv-tiles 128 --seed 42 \
-    --json "$work/layers-tf32-tiles128.json"
+    --json "$WORK/layers-tf32-tiles128.json"
   # 8. torch.compile (CUDA graphs; autotuning), with whatever time is left.
   stage torch-compile 90 0 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
     --variants compile-reduce-overhead,compile-max-autotune --precisions fp32,tf32 \
-    --json "$work/torch-compile.json" --time-budget "$(($(time_left) - 30))"
+    --json "$WORK/torch-compile.json" --time-budget "$(($(time_left) - 30))"
 
-  python3 bench/bench_report.py --carry "$carry" --work "$work" --log "$work/build-log.txt" \
+  python3 bench/bench_report.py --carry "$carry" --work "$WORK" --log "$WORK/build-log.txt" \
     --out "$OUT/bench.json" | tee -a "$LOG"
   # The raw inputs of the report, for a second look at anything it could not read.
-  tar -czf "$OUT/bench-raw.tar.gz" -C "$work" .
+  tar -czf "$OUT/bench-raw.tar.gz" -C "$WORK" .
 }
 
 # The sanitizer step: the kernel suites (tests/kernels: every kernel against the reference
