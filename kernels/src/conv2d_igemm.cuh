@@ -16,17 +16,17 @@
 //
 // Block tiles, 256 threads each: Tile64, 64 (fast) x 64 (slow) x 16 (reduction), and
 // Tile128, 128 x 128 x 8. The staged tiles are multiplied either with FP32 FMAs (FmaMath:
-// a register tile per thread, 4 x 4 in Tile64 and 8 x 8 in Tile128; thread t computes
-// fast rows (t % 16) + 16 i and slow columns (t / 16) + 16 j: strided so that 16
-// neighbouring threads store 16 neighbouring outputs and read 16 neighbouring
-// shared-memory words, no bank conflicts) or on TF32 tensor cores (Tf32Math, Tile64 only:
-// wmma 16x16x8, each warp a 16 x 32 piece). All share the loaders and the epilogue's
-// stores, so they differ only in how the product is formed.
+// a register tile per thread, 4 x 4 in Tile64 and 8 x 8 in Tile128, read from shared
+// memory 4 values per load) or on TF32 tensor cores (Tf32Math: wmma m16n16k8, each warp
+// a 16 x 32 piece of Tile64 or 32 x 64 of Tile128). All share the loaders and the
+// epilogue (the result tile through shared memory, then Problem::store), so they differ
+// only in how the product is formed.
 //
-// Why two FP32 tiles: per reduction index a 4 x 4 register tile issues 16 FMAs against 8
-// shared-memory loads, an 8 x 8 one 64 against 16, so Tile128 leaves the FMA pipes less
-// starved by load issue on large layers, at the price of 4 times fewer blocks (a small
-// layer may not fill the GPU) and about twice the registers per thread.
+// Why two FP32 tiles: per reduction index a 4 x 4 register tile issues 16 FMAs against 2
+// shared-memory loads (3 wavefronts per warp), an 8 x 8 one 64 against 4 (6 wavefronts),
+// so Tile128 leaves the FMA pipes more margin over shared-memory bandwidth on large
+// layers, at the price of 4 times fewer blocks (a small layer may not fill the GPU) and
+// about twice the registers per thread.
 #pragma once
 
 #include <mma.h>
@@ -386,15 +386,77 @@ struct BackwardFilterProblem : ConvShape {
 // ---------------------------------------------------------------------------------------
 // How a block multiplies its staged tiles. Each Math names its Tile and provides the slow
 // tile's row pitch, clear(), step() (one reduction step of Tile::kTileK over the staged
-// tiles) and epilogue() (hands every result of the block tile to Problem::store).
+// tiles) and stage() (writes the accumulators of one part of the block tile to the
+// result tile, for staged_epilogue below).
 
-// FP32 FMAs, a kMicroF x kMicroS register tile per thread (see the top of this file).
-// kPitch is the slow tile's row pitch in floats (see FmaMath).
+// The result tile leaves through shared memory: each Math writes its accumulators there
+// in its own layout, column-major (out[s][f], pitch F + 16), then every thread reads the
+// results of fast rows tf + 16 i and slow columns ts + 16 j and hands them to
+// Problem::store. So 16 neighbouring threads store 16 neighbouring outputs (coalesced),
+// whatever the layout of the accumulators. The pitch is 16 (mod 32) words: a warp's two
+// slow columns (ts, ts + 1) fall 16 banks apart, and its 16 fast rows fill the rest, no
+// conflicts. A whole Tile128 result tile (128 x 144 floats) would overflow static shared
+// memory (48 KB), so it goes in two parts of 64 slow columns, one after the other.
+template <class Tile>
+struct OutTile {
+  static constexpr int kPitch = Tile::kTileF + 16;
+  static constexpr int kParts = Tile::kTileS * kPitch * 4 > 32 * 1024 ? 2 : 1;
+  static constexpr int kPartS = Tile::kTileS / kParts;
+  static_assert(kPartS % kThreadsS == 0 && Tile::kTileF % kThreadsF == 0, "whole read rounds");
+};
+
+template <class Math, class Problem>
+__device__ __forceinline__ void staged_epilogue(const Math& math, const Problem& pb, int f0, int s0,
+                                                int z, int tid) {
+  using Out = OutTile<typename Math::Tile>;
+  constexpr int kRowsF = Math::Tile::kTileF / kThreadsF, kColsS = Out::kPartS / kThreadsS;
+  __shared__ __align__(32) float out_tile[Out::kPartS][Out::kPitch];
+  const int tf = tid % kThreadsF, ts = tid / kThreadsF;
+  const int fast_dim = pb.fast_dim();
+#pragma unroll
+  for (int part = 0; part < Out::kParts; ++part) {
+    math.stage(out_tile, part, tid);
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < kRowsF; ++i) {
+      const int f = f0 + tf + i * kThreadsF;
+      float v[kColsS];
+#pragma unroll
+      for (int j = 0; j < kColsS; ++j) v[j] = out_tile[ts + j * kThreadsS][tf + i * kThreadsF];
+      if (f < fast_dim) pb.store(f, s0 + part * Out::kPartS + ts, v, z);
+    }
+    if (part + 1 < Out::kParts) __syncthreads();  // the next part overwrites the tile
+  }
+}
+
+// Reads 4 floats of shared memory as one 16-byte load (p 16-byte aligned).
+__device__ __forceinline__ float4 load4(const float* p) {
+  return *reinterpret_cast<const float4*>(p);
+}
+
+// FP32 FMAs, a kMicroF x kMicroS register tile per thread (4 x 4 in Tile64, 8 x 8 in
+// Tile128). Thread t owns, in groups of 4, the fast rows 64 g + 4 (t % 16) + 0..3 and the
+// slow columns 64 g + 4 (t / 16) + 0..3, so that each group is one 16-byte shared-memory
+// load per reduction index. Why: shared memory serves 128 bytes per clock per SM, and
+// the SM issues 4 warp FMAs per clock. With one 4-byte load per value, a 4 x 4 tile
+// needs 8 load wavefronts per warp against 16 FMAs (loads bound the kernel at half the
+// FMA rate); with 16-byte loads it needs 3 (16 distinct float4 of the fast row, 2
+// wavefronts; the warp's 2 slow float4, broadcast, 1), and 8 x 8 needs 6 against 64.
+// The slow tile's pitch is a multiple of 4 floats (16-byte aligned rows) and 4 (mod 32)
+// words for Tile128, whose slow stores then take 32 different banks; Tile64's (68) costs
+// those stores a 2-way conflict, 4 stores a step against 32 loads.
 template <class TileType, int kPitch>
 struct FmaMathT {
   using Tile = TileType;
   static constexpr int kSlowPitch = kPitch;
   static constexpr int kMF = Tile::kMicroF, kMS = Tile::kMicroS;
+  static constexpr int kGroupSpan = 4 * kThreadsF;  // rows (columns) between a thread's groups
+  static_assert(kMF % 4 == 0 && kMS % 4 == 0 && kPitch % 4 == 0, "16-byte groups");
+  static_assert(kThreadsF == kThreadsS, "one group span for rows and columns");
+  static_assert(OutTile<Tile>::kPartS % kGroupSpan == 0, "each column group lies in one part");
+  // Blocks per SM that the registers must allow: at most 64 registers a thread for
+  // Tile64, 128 for Tile128.
+  static constexpr int kMinBlocks = Tile::kTileF == 128 ? 2 : 4;
   float acc[kMF][kMS];
 
   __device__ void clear() {
@@ -405,35 +467,55 @@ struct FmaMathT {
   }
   __device__ void step(const float (*fast_tile)[Tile::kTileF], const float (*slow_tile)[kSlowPitch],
                        int tid) {
-    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
+    const int f4 = 4 * (tid % kThreadsF), s4 = 4 * (tid / kThreadsF);
 #pragma unroll
     for (int kk = 0; kk < Tile::kTileK; ++kk) {
       float a[kMF], bv[kMS];
 #pragma unroll
-      for (int i = 0; i < kMF; ++i) a[i] = fast_tile[kk][tf + i * kThreadsF];
+      for (int g = 0; g < kMF / 4; ++g) {
+        const float4 q = load4(&fast_tile[kk][g * kGroupSpan + f4]);
+        a[4 * g] = q.x;
+        a[4 * g + 1] = q.y;
+        a[4 * g + 2] = q.z;
+        a[4 * g + 3] = q.w;
+      }
 #pragma unroll
-      for (int j = 0; j < kMS; ++j) bv[j] = slow_tile[kk][ts + j * kThreadsS];
+      for (int g = 0; g < kMS / 4; ++g) {
+        const float4 q = load4(&slow_tile[kk][g * kGroupSpan + s4]);
+        bv[4 * g] = q.x;
+        bv[4 * g + 1] = q.y;
+        bv[4 * g + 2] = q.z;
+        bv[4 * g + 3] = q.w;
+      }
 #pragma unroll
       for (int i = 0; i < kMF; ++i)
 #pragma unroll
         for (int j = 0; j < kMS; ++j) acc[i][j] = fmaf(a[i], bv[j], acc[i][j]);
     }
   }
-  template <class Problem>
-  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
-    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
-    const int fast_dim = pb.fast_dim();
+  // Column j of the register tile is slow column 64 (j / 4) + s4 + j % 4, in part
+  // 64 (j / 4) / kPartS; its fast rows go out 4 at a time, one 16-byte store each (8
+  // threads of a quarter warp store 128 neighbouring bytes: no conflicts).
+  __device__ void stage(float (*out)[OutTile<Tile>::kPitch], int part, int tid) const {
+    constexpr int kPartS = OutTile<Tile>::kPartS;
+    const int f4 = 4 * (tid % kThreadsF), s4 = 4 * (tid / kThreadsF);
 #pragma unroll
-    for (int i = 0; i < kMF; ++i) {
-      const int f = f0 + tf + i * kThreadsF;
-      if (f < fast_dim) pb.store(f, s0 + ts, acc[i], z);
+    for (int j = 0; j < kMS; ++j) {
+      const int group_col = (j / 4) * kGroupSpan;
+      if (group_col / kPartS != part) continue;
+      float* col = out[group_col - part * kPartS + s4 + j % 4];
+#pragma unroll
+      for (int g = 0; g < kMF / 4; ++g)
+        *reinterpret_cast<float4*>(col + g * kGroupSpan + f4) =
+            make_float4(acc[4 * g][j], acc[4 * g + 1][j], acc[4 * g + 2][j], acc[4 * g + 3][j]);
     }
   }
+  template <class Problem>
+  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
+    staged_epilogue(*this, pb, f0, s0, z, tid);
+  }
 };
-// The slow tile's pitch: a warp's stores cover K reduction rows (16 in Tile64, 8 in
-// Tile128) times 32 / K neighbouring columns; a pitch of 2 (mod 32) words for Tile64 and
-// 4 for Tile128 lays those 32 words in 32 different banks.
-using FmaMath = FmaMathT<Tile64, Tile64::kTileS + 2>;
+using FmaMath = FmaMathT<Tile64, Tile64::kTileS + 4>;
 using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 
 // TF32 tensor cores through wmma (m16n16k8, compute capability 8.0+). The staged tiles
@@ -447,26 +529,19 @@ using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 //
 // wmma wants ldm a multiple of 4 floats and every fragment pointer 32-byte aligned: the
 // tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * F and
-// 8 * (S + 4) floats are multiples of 8) and of 16 columns. The results go through a
-// shared tile in column-major order (out_tile[s][f], pitch F + 4) so that the epilogue
-// reads them in FmaMath's pattern and stores through the same Problem::store. Tile128's
-// whole result tile would overflow static shared memory (48 KB), so it goes in two parts
-// of 64 slow columns: the warps owning a part store their accumulators, then every
-// thread hands the part to Problem::store.
+// 8 * (S + 4) floats are multiples of 8) and of 16 columns. The accumulators go to the
+// result tile with store_matrix_sync (column-major, ldm F + 16), by the warps whose
+// columns lie in the part being staged.
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 template <class TileType>
 struct Tf32MathT {
   using Tile = TileType;
   static constexpr int kSlowPitch = Tile::kTileS + 4;
-  static constexpr int kOutPitch = Tile::kTileF + 4;
   static constexpr int kWarpF = Tile::kTileF / 4, kWarpS = Tile::kTileS / 2;  // 8 warps
   static constexpr int kFragF = kWarpF / 16, kFragS = kWarpS / 16;
-  static constexpr int kParts = Tile::kTileS * kOutPitch * 4 > 32 * 1024 ? 2 : 1;
-  static constexpr int kPartS = Tile::kTileS / kParts;
-  static constexpr int kMicro = Tile::kMicroF;
   static_assert(Tile::kTileK % 8 == 0, "whole wmma steps per stage");
-  static_assert(kPartS % kWarpS == 0, "each warp's columns lie in one part");
-  static_assert(Tile::kMicroF == Tile::kMicroS && kMicro % kParts == 0, "square register tiles");
+  static_assert(OutTile<Tile>::kPartS % kWarpS == 0, "each warp's columns lie in one part");
+  static constexpr int kMinBlocks = Tile::kTileF == 128 ? 2 : 4;
   nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[kFragF][kFragS];
 
   __device__ void clear() {
@@ -500,35 +575,22 @@ struct Tf32MathT {
       }
     }
   }
-  template <class Problem>
-  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
-    using namespace nvcuda;
-    __shared__ __align__(32) float out_tile[kPartS][kOutPitch];
+  __device__ void stage(float (*out)[OutTile<Tile>::kPitch], int part, int tid) const {
+    constexpr int kPartS = OutTile<Tile>::kPartS;
     const int warp = tid / 32;
     const int f_off = kWarpF * (warp % 4), s_off = kWarpS * (warp / 4);
-    const int tf = tid % kThreadsF, ts = tid / kThreadsF;
-    const int fast_dim = pb.fast_dim();
+    if (s_off / kPartS != part) return;
 #pragma unroll
-    for (int part = 0; part < kParts; ++part) {
-      if (s_off / kPartS == part)
+    for (int i = 0; i < kFragF; ++i)
 #pragma unroll
-        for (int i = 0; i < kFragF; ++i)
-#pragma unroll
-          for (int j = 0; j < kFragS; ++j)
-            wmma::store_matrix_sync(&out_tile[s_off - part * kPartS + 16 * j][f_off + 16 * i],
-                                    acc[i][j], kOutPitch, wmma::mem_col_major);
-      __syncthreads();
-#pragma unroll
-      for (int i = 0; i < kMicro; ++i) {
-        const int f = f0 + tf + i * kThreadsF;
-        float v[kMicro / kParts];
-#pragma unroll
-        for (int j = 0; j < kMicro / kParts; ++j)
-          v[j] = out_tile[ts + j * kThreadsS][tf + i * kThreadsF];
-        if (f < fast_dim) pb.store(f, s0 + part * kPartS + ts, v, z);
-      }
-      if (part + 1 < kParts) __syncthreads();  // the next part overwrites the tile
-    }
+      for (int j = 0; j < kFragS; ++j)
+        nvcuda::wmma::store_matrix_sync(&out[s_off - part * kPartS + 16 * j][f_off + 16 * i],
+                                        acc[i][j], OutTile<Tile>::kPitch,
+                                        nvcuda::wmma::mem_col_major);
+  }
+  template <class Problem>
+  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
+    staged_epilogue(*this, pb, f0, s0, z, tid);
   }
 };
 #else
@@ -543,11 +605,12 @@ using Tf32Math128 = Tf32MathT<Tile128>;
 
 // ---------------------------------------------------------------------------------------
 // The GEMM. grid = (ceil(fast / F), ceil(slow / S), reduction chunks), block = 256.
-// Shared memory: fast tile K x F floats + slow tile K x Math::kSlowPitch floats: 4096 +
-// 4224 B for Tile64 in FP32 (TF32: 4096 + 4352, plus the 17408 B result tile), 4096 +
-// 4224 B for Tile128 (TF32: 4096 + 4224, plus the 33792 B half result tile).
+// Shared memory: fast tile K x F floats + slow tile K x Math::kSlowPitch floats + the
+// result tile (OutTile): 4096 + 4352 + 20480 B for Tile64, 4096 + 4224 + 36864 B (half
+// the result tile) for Tile128, FP32 or TF32.
 template <class Problem, class Math>
-__global__ void __launch_bounds__(kThreads) implicit_gemm_kernel(const Problem pb) {
+__global__ void __launch_bounds__(kThreads, Math::kMinBlocks)
+    implicit_gemm_kernel(const Problem pb) {
   using Tile = typename Math::Tile;
   constexpr int kF = Tile::kTileF, kS = Tile::kTileS, kK = Tile::kTileK;
   __shared__ __align__(32) float fast_tile[kK][kF];
