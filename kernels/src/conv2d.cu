@@ -182,6 +182,9 @@ cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
   pb.y = y;
   pb.act = act;
   pb.m = g.n * g.p * g.q;
+  pb.by_rs = FastDivisor(pb.rs);
+  pb.by_s = FastDivisor(g.s);
+  pb.by_pq = FastDivisor(pb.pq);
   return launch_gemm(pb, pb.m, g.k, 1, v, stream);
 }
 
@@ -198,6 +201,11 @@ cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const
   pb.dx = dx;
   pb.krs = g.k * g.r * g.s;
   pb.m = g.n * g.h * g.w;
+  pb.by_rs = FastDivisor(pb.rs);
+  pb.by_s = FastDivisor(g.s);
+  pb.by_sh = FastDivisor(g.stride_h);
+  pb.by_sw = FastDivisor(g.stride_w);
+  pb.by_hw = FastDivisor(pb.hw);
   return launch_gemm(pb, pb.m, g.c, 1, v, stream);
 }
 
@@ -248,6 +256,9 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
       pb.out = out;
       pb.npq = g.n * g.p * g.q;
       pb.chunk = split.chunk;
+      // P*Q may be 0 (a filter larger than the padded input): then nothing is divided.
+      pb.by_pq = FastDivisor(pb.pq);
+      pb.by_q = FastDivisor(g.q);
       err = launch_gemm(pb, pb.crs, g.k, split.splits, v, stream);
     }
     if (err != cudaSuccess) return err;

@@ -37,6 +37,7 @@
 #include "cnnk/activation.h"
 #include "cnnk/geometry.h"
 #include "conv2d_shape.cuh"
+#include "fast_divide.cuh"
 #include "launch_util.cuh"
 
 namespace cnnk {
@@ -63,7 +64,8 @@ struct TileT {
 using Tile64 = TileT<64, 64, 16>;
 using Tile128 = TileT<128, 128, 8>;
 
-// Row, column and reduction indices are 32-bit (tensor offsets are 64-bit): each of these
+// Row, column and reduction indices are 32-bit, and so are offsets within one image of a
+// tensor and within the filter (an image's place in the batch is 64-bit): each of these
 // products must stay below this, with room for a tile of overhang.
 constexpr int64_t kMaxIndex = int64_t(1) << 30;
 
@@ -77,7 +79,7 @@ inline const char* geometry_problem(const Conv2dGeometry& g) {
   const int64_t n = g.n, c = g.c, k = g.k, hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q,
                 rs = int64_t(g.r) * g.s;
   if (n * pq >= kMaxIndex || n * hw >= kMaxIndex || c * rs >= kMaxIndex || k * rs >= kMaxIndex ||
-      c * hw >= kMaxIndex || k * pq >= kMaxIndex ||
+      c * hw >= kMaxIndex || k * pq >= kMaxIndex || k * c * rs >= kMaxIndex ||
       g.p * int64_t(g.stride_h) + g.r + g.pad_top >= kMaxIndex ||
       g.q * int64_t(g.stride_w) + g.s + g.pad_left >= kMaxIndex || g.pad_top < -kMaxIndex ||
       g.pad_left < -kMaxIndex)
@@ -145,6 +147,7 @@ struct ForwardProblem : ConvShape {
   float* y;
   ActKind act;  // applied in the epilogue
   int m;        // N*P*Q
+  FastDivisor by_rs, by_s, by_pq;
 
   __device__ int fast_dim() const { return m; }
   __device__ int slow_dim() const { return k; }
@@ -169,15 +172,15 @@ struct ForwardProblem : ConvShape {
     }
     // Reduction indices first .. first + 3.
     __device__ void load(const ForwardProblem& pb, int first, int end, float (&v)[kLoads]) const {
-      int ci = first / pb.rs;
-      const int t = first - ci * pb.rs;
-      int ri = t / pb.s, si = t - ri * pb.s;
+      int ci, t, ri, si;
+      pb.by_rs.divmod(first, ci, t);
+      pb.by_s.divmod(t, ri, si);
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         float val = 0.f;
         const int ih = ih0 + ri, iw = iw0 + si;
         if (valid && first + l < end && in_range(ih, pb.in_h) && in_range(iw, pb.in_w))
-          val = xn[int64_t(ci) * pb.hw + ih * pb.in_w + iw];
+          val = xn[ci * pb.hw + ih * pb.in_w + iw];
         v[l] = val;
         if (++si == pb.s) {
           si = 0;
@@ -199,19 +202,20 @@ struct ForwardProblem : ConvShape {
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         const int kk = col + l * stride;
-        v[l] = (kk < pb.k && red < end) ? pb.w[int64_t(kk) * pb.crs + red] : 0.f;
+        v[l] = (kk < pb.k && red < end) ? pb.w[kk * pb.crs + red] : 0.f;
       }
     }
   };
 
   template <int N>
   __device__ void store(int row, int first_col, const float (&v)[N], int) const {
-    const int n = row / pq, pix = row - n * pq;
+    int n, pix;
+    by_pq.divmod(row, n, pix);
     float* out = y + int64_t(n) * k * pq + pix;
 #pragma unroll
     for (int j = 0; j < N; ++j) {
       const int kk = first_col + j * kThreadsS;
-      if (kk < k) out[int64_t(kk) * pq] = act_detail::activate(act, b ? v[j] + b[kk] : v[j]);
+      if (kk < k) out[kk * pq] = act_detail::activate(act, b ? v[j] + b[kk] : v[j]);
     }
   }
 };
@@ -223,6 +227,7 @@ struct BackwardDataProblem : ConvShape {
   const float* w;
   float* dx;
   int krs, m;  // k*r*s, N*H*W
+  FastDivisor by_rs, by_s, by_sh, by_sw, by_hw;
 
   __device__ int fast_dim() const { return m; }
   __device__ int slow_dim() const { return c; }
@@ -248,18 +253,17 @@ struct BackwardDataProblem : ConvShape {
     }
     __device__ void load(const BackwardDataProblem& pb, int first, int end,
                          float (&v)[kLoads]) const {
-      int ki = first / pb.rs;
-      const int t = first - ki * pb.rs;
-      int ri = t / pb.s, si = t - ri * pb.s;
+      int ki, t, ri, si;
+      pb.by_rs.divmod(first, ki, t);
+      pb.by_s.divmod(t, ri, si);
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         float val = 0.f;
         const int ph = th - ri, pw = tw - si;
         if (valid && first + l < end && ph >= 0 && pw >= 0) {
-          const int op = pb.sh == 1 ? ph : ph / pb.sh;
-          const int oq = pb.sw == 1 ? pw : pw / pb.sw;
+          const int op = pb.by_sh.div(ph), oq = pb.by_sw.div(pw);
           if (op * pb.sh == ph && oq * pb.sw == pw && op < pb.p && oq < pb.q)
-            val = dyn[int64_t(ki) * pb.pq + op * pb.q + oq];
+            val = dyn[ki * pb.pq + op * pb.q + oq];
         }
         v[l] = val;
         if (++si == pb.s) {
@@ -280,24 +284,26 @@ struct BackwardDataProblem : ConvShape {
         : col(first_col), stride(col_stride) {}
     __device__ void load(const BackwardDataProblem& pb, int red, int end,
                          float (&v)[kLoads]) const {
-      const int ki = red / pb.rs, t = red - ki * pb.rs;
-      const float* wk = pb.w + int64_t(ki) * pb.crs + t;
+      int ki, t;
+      pb.by_rs.divmod(red, ki, t);
+      const int wk = ki * pb.crs + t;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         const int ci = col + l * stride;
-        v[l] = (ci < pb.c && red < end) ? wk[int64_t(ci) * pb.rs] : 0.f;
+        v[l] = (ci < pb.c && red < end) ? pb.w[wk + ci * pb.rs] : 0.f;
       }
     }
   };
 
   template <int N>
   __device__ void store(int row, int first_col, const float (&v)[N], int) const {
-    const int n = row / hw, pix = row - n * hw;
+    int n, pix;
+    by_hw.divmod(row, n, pix);
     float* out = dx + int64_t(n) * c * hw + pix;
 #pragma unroll
     for (int j = 0; j < N; ++j) {
       const int ci = first_col + j * kThreadsS;
-      if (ci < c) out[int64_t(ci) * hw] = v[j];
+      if (ci < c) out[ci * hw] = v[j];
     }
   }
 };
@@ -310,6 +316,7 @@ struct BackwardFilterProblem : ConvShape {
   float* out;  // dw when splits == 1, else the workspace [splits][K][C*R*S]
   int npq;
   int chunk;
+  FastDivisor by_pq, by_q;
 
   __device__ int fast_dim() const { return crs; }
   __device__ int slow_dim() const { return k; }
@@ -321,10 +328,11 @@ struct BackwardFilterProblem : ConvShape {
   // Column (c, r, s) of dw, reduction index (n, p, q).
   struct Fast {
     const float* xc;  // channel c of image 0 of x
+    int64_t chw;      // floats per image of x
     int roff, soff;   // r - pt, s - pl
     bool valid;
     __device__ Fast(const BackwardFilterProblem& pb, int col)
-        : xc(pb.x), roff(0), soff(0), valid(col < pb.crs) {
+        : xc(pb.x), chw(int64_t(pb.c) * pb.hw), roff(0), soff(0), valid(col < pb.crs) {
       if (!valid) return;
       const int ci = col / pb.rs, t = col - ci * pb.rs;
       const int ri = t / pb.s, si = t - ri * pb.s;
@@ -334,21 +342,22 @@ struct BackwardFilterProblem : ConvShape {
     }
     __device__ void load(const BackwardFilterProblem& pb, int first, int end,
                          float (&v)[kLoads]) const {
-      int n = first / pb.pq;
-      const int t = first - n * pb.pq;
-      int op = t / pb.q, oq = t - op * pb.q;
+      int n, t, op, oq;
+      pb.by_pq.divmod(first, n, t);
+      pb.by_q.divmod(t, op, oq);
+      const float* xn = xc + n * chw;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         float val = 0.f;
         const int ih = op * pb.sh + roff, iw = oq * pb.sw + soff;
         if (valid && first + l < end && in_range(ih, pb.in_h) && in_range(iw, pb.in_w))
-          val = xc[int64_t(n) * pb.c * pb.hw + ih * pb.in_w + iw];
+          val = xn[ih * pb.in_w + iw];
         v[l] = val;
         if (++oq == pb.q) {
           oq = 0;
           if (++op == pb.p) {
             op = 0;
-            ++n;
+            xn += chw;
           }
         }
       }
@@ -362,12 +371,13 @@ struct BackwardFilterProblem : ConvShape {
         : col(first_col), stride(col_stride) {}
     __device__ void load(const BackwardFilterProblem& pb, int red, int end,
                          float (&v)[kLoads]) const {
-      const int n = red / pb.pq, t = red - n * pb.pq;
+      int n, t;
+      pb.by_pq.divmod(red, n, t);
       const float* dyn = pb.dy + int64_t(n) * pb.k * pb.pq + t;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         const int kk = col + l * stride;
-        v[l] = (kk < pb.k && red < end) ? dyn[int64_t(kk) * pb.pq] : 0.f;
+        v[l] = (kk < pb.k && red < end) ? dyn[kk * pb.pq] : 0.f;
       }
     }
   };
@@ -378,7 +388,7 @@ struct BackwardFilterProblem : ConvShape {
 #pragma unroll
     for (int j = 0; j < N; ++j) {
       const int kk = first_row + j * kThreadsS;
-      if (kk < k) dst[int64_t(kk) * crs] = v[j];
+      if (kk < k) dst[kk * crs] = v[j];
     }
   }
 };

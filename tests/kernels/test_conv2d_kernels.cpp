@@ -416,6 +416,19 @@ TEST(Conv2dKernelSupport, RefusesBeyondThirtyTwoBitIndexing) {
   const cnnk::Support s = cnnk::conv2d_supports(g);
   EXPECT_FALSE(s.ok);
   EXPECT_NE(std::string(s.reason).find("2^30"), std::string::npos) << s.reason;
+
+  // A filter of 2^28 * 9 floats, on a 3x3 input: every other product is small, but the
+  // kernels index within the filter in 32 bits.
+  Conv2dGeometry f = geometry_of(by_name("k3_valid_c3_k17"));
+  f.c = 1 << 13;
+  f.k = 1 << 15;
+  f.h = f.w = 3;
+  f.p = f.q = 1;
+  const cnnk::Support filter = cnnk::conv2d_supports(f);
+  EXPECT_FALSE(filter.ok);
+  EXPECT_NE(std::string(filter.reason).find("2^30"), std::string::npos) << filter.reason;
+  f.k = 1 << 13;  // 2^26 * 9: within reach
+  EXPECT_TRUE(cnnk::conv2d_supports(f).ok);
 }
 
 // The implicit GEMM's workspace holds a whole number (2 to 32) of partial filter
