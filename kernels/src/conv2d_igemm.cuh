@@ -43,6 +43,8 @@
 namespace cnnk {
 namespace conv2d_detail {
 
+using detail::FastDivisor;
+
 constexpr int kThreads = 256;
 constexpr int kThreadsF = 16;  // threads along fast in the register-tile grid
 constexpr int kThreadsS = 16;  // threads along slow; results go out at this column stride

@@ -1,8 +1,9 @@
 // Division by a divisor that is fixed for a whole launch (a filter width, a plane size) as
-// one multiply-high, an add and a shift. Why: the implicit-GEMM gathers split reduction
-// indices into (channel, row, column) every step, and a GPU has no integer divider; a `/`
-// by a run-time int compiles to some 20 instructions (a float reciprocal, corrections,
-// sign fix-ups), which in a 16-deep step of a 4 x 4 register tile is a tenth of the work.
+// one multiply-high, an add and a shift. Why: a GPU has no integer divider, and a `/` by
+// a run-time int compiles to some 20 instructions (a float reciprocal, corrections, sign
+// fix-ups). The implicit-GEMM gathers split reduction indices into (channel, row,
+// column) every step, where that was a tenth of the work of a 4 x 4 register tile; the
+// pooling kernels split every element index into (map, row, column).
 //
 // The method is Granlund and Montgomery's ("Division by invariant integers using
 // multiplication", PLDI 1994): for a divisor d in [1, 2^31), with l = ceil(log2 d) and
@@ -15,7 +16,7 @@
 #include "cnnk/hd.h"
 
 namespace cnnk {
-namespace conv2d_detail {
+namespace detail {
 
 CNNK_HD unsigned mul_high(unsigned a, unsigned b) {
 #if defined(__CUDA_ARCH__)
@@ -58,5 +59,5 @@ class FastDivisor {
   int divisor_ = 1;
 };
 
-}  // namespace conv2d_detail
+}  // namespace detail
 }  // namespace cnnk

@@ -4,17 +4,30 @@
 // in-bounds element always stands, later ones must be strictly greater, so padding never
 // wins); average sums in double and divides by the in-bounds count.
 //
-// Forward: one thread per output. Backward: one thread per input element, which gathers
-// from every window that contains it, in the reference's (p, q) order and in double, so
-// dx is assigned without atomics and is bit-identical to the reference's.
+// Forward: one thread per output. Backward, in general: one thread per input element,
+// which gathers from every window that contains it, in the reference's (p, q) order and
+// in double, so dx is assigned without atomics and is bit-identical to the reference's.
+// Backward when the windows cannot overlap (the seed models' 2x2 pools of stride 2): one
+// thread per window, which finds its maximum once and assigns its whole cell (see
+// pool2d_backward_cells_kernel), where the gather found the same maximum once for every
+// element of the window.
+//
+// Tensors below 2^30 elements (all of the seed models') are indexed in 32 bits and split
+// into (map, row, column) by FastDivisor; larger ones take the 64-bit kernels.
 #include "cnnk/pool2d.h"
+#include "fast_divide.cuh"
 #include "launch_util.cuh"
 
 namespace cnnk {
 namespace {
 
+using detail::FastDivisor;
 using detail::global_index;
 using detail::global_stride;
+
+// Below this many elements, in and out, the 32-bit kernels run (i + grid stride stays
+// below 2^31).
+constexpr int64_t kNarrowElements = int64_t(1) << 30;
 
 // The in-bounds part [h0, h1) x [w0, w1) of the window of output (p, q), as window_of in
 // the reference (an empty window has h1 == h0 or w1 == w0).
@@ -53,6 +66,23 @@ __device__ __forceinline__ int64_t argmax(const Pool2dGeometry& g, const float* 
   return best;
 }
 
+// Output (p, q) of the feature map `map`.
+__device__ __forceinline__ float pool_output(const Pool2dGeometry& g, const float* __restrict__ map,
+                                             int p, int q) {
+  const Window win = window_of(g, p, q);
+  float out = 0.f;  // an empty window gives 0, as the reference
+  if (g.mode == PoolMode::Max) {
+    const int64_t best = argmax(g, map, win);
+    if (best >= 0) out = map[best];
+  } else if (win.count() > 0) {
+    double sum = 0.0;
+    for (int h = win.h0; h < win.h1; ++h)
+      for (int w = win.w0; w < win.w1; ++w) sum += static_cast<double>(map[int64_t(h) * g.w + w]);
+    out = static_cast<float>(sum / win.count());
+  }
+  return out;
+}
+
 __global__ void pool2d_forward_kernel(const Pool2dGeometry g, const float* __restrict__ x,
                                       float* __restrict__ y) {
   const int64_t total = g.output_size();
@@ -62,19 +92,21 @@ __global__ void pool2d_forward_kernel(const Pool2dGeometry g, const float* __res
     const int64_t t = i / g.q;
     const int p = static_cast<int>(t % g.p);
     const int64_t m = t / g.p;  // n * c + c
-    const float* map = x + m * hw;
-    const Window win = window_of(g, p, q);
-    float out = 0.f;  // an empty window gives 0, as the reference
-    if (g.mode == PoolMode::Max) {
-      const int64_t best = argmax(g, map, win);
-      if (best >= 0) out = map[best];
-    } else if (win.count() > 0) {
-      double sum = 0.0;
-      for (int h = win.h0; h < win.h1; ++h)
-        for (int w = win.w0; w < win.w1; ++w) sum += static_cast<double>(map[int64_t(h) * g.w + w]);
-      out = static_cast<float>(sum / win.count());
-    }
-    y[i] = out;
+    y[i] = pool_output(g, x + m * hw, p, q);
+  }
+}
+
+// The same below kNarrowElements: i = (m * P + p) * Q + q split by the divisors Q and P.
+__global__ void pool2d_forward_narrow_kernel(const Pool2dGeometry g, const FastDivisor by_q,
+                                             const FastDivisor by_p, const float* __restrict__ x,
+                                             float* __restrict__ y) {
+  const int total = static_cast<int>(g.output_size()), hw = g.h * g.w;
+  const int stride = static_cast<int>(gridDim.x * blockDim.x);
+  for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < total; i += stride) {
+    int t, q, m, p;
+    by_q.divmod(i, t, q);
+    by_p.divmod(t, m, p);
+    y[i] = pool_output(g, x + m * hw, p, q);
   }
 }
 
@@ -121,11 +153,65 @@ __global__ void pool2d_backward_kernel(const Pool2dGeometry g, const float* __re
   }
 }
 
+// Backward of windows that cannot overlap (stride >= window on both axes) and start at
+// the top-left corner (no top or left padding). Cell (p, q) is input rows
+// [p * sh, (p + 1) * sh) and columns [q * sw, (q + 1) * sw), the last row and column of
+// cells reaching to the image's bottom and right edges, all clipped to the image: the
+// cells partition the image, and each holds its window (clipped) whole. One thread per
+// cell assigns every element of it: the window's share where the gather would add one
+// (dy at the first maximum; dy / count over an average's window) and 0 elsewhere. Each
+// element gets at most one share, and 0.0 + share in double is the share, so dx has the
+// gather's bits.
+bool cells_partition(const Pool2dGeometry& g) {
+  return g.stride_h >= g.window_h && g.stride_w >= g.window_w && g.pad_top == 0 &&
+         g.pad_left == 0 && g.p > 0 && g.q > 0;
+}
+
+__global__ void pool2d_backward_cells_kernel(const Pool2dGeometry g, const FastDivisor by_q,
+                                             const FastDivisor by_p, const float* __restrict__ x,
+                                             const float* __restrict__ dy, float* __restrict__ dx) {
+  const int total = static_cast<int>(g.output_size()), hw = g.h * g.w;
+  const int stride = static_cast<int>(gridDim.x * blockDim.x);
+  for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < total; i += stride) {
+    int t, q, m, p;
+    by_q.divmod(i, t, q);
+    by_p.divmod(t, m, p);
+    const float* map = x + m * hw;
+    float* dmap = dx + m * hw;
+    const int h0 = p * g.stride_h, w0 = q * g.stride_w;
+    int h_end = p + 1 == g.p ? g.h : h0 + g.stride_h, w_end = q + 1 == g.q ? g.w : w0 + g.stride_w;
+    if (h_end > g.h) h_end = g.h;
+    if (w_end > g.w) w_end = g.w;
+    const Window win = window_of(g, p, q);
+    const double d = static_cast<double>(dy[i]);
+    // As the gather sums: 0.0 + share (which turns a -0 share into +0, as there).
+    int64_t best = -1;
+    float share = 0.f;
+    if (g.mode == PoolMode::Max) {
+      best = argmax(g, map, win);
+      share = static_cast<float>(0.0 + d);
+    } else if (win.count() > 0) {
+      share = static_cast<float>(0.0 + d / win.count());
+    }
+    for (int h = h0; h < h_end; ++h)
+      for (int w = w0; w < w_end; ++w) {
+        const bool in_window = h >= win.h0 && h < win.h1 && w >= win.w0 && w < win.w1;
+        const bool gets = g.mode == PoolMode::Max ? int64_t(h) * g.w + w == best : in_window;
+        dmap[h * g.w + w] = gets ? share : 0.f;
+      }
+  }
+}
+
 }  // namespace
 
 cudaError_t pool2d_forward(const Pool2dGeometry& g, const float* x, float* y, cudaStream_t stream) {
   const int64_t total = g.output_size();
   if (total <= 0) return cudaSuccess;
+  if (total < kNarrowElements && g.input_size() < kNarrowElements) {
+    detail::launch(pool2d_forward_narrow_kernel, detail::grid_for(total), detail::kThreads, 0,
+                   stream, g, FastDivisor(g.q), FastDivisor(g.p), x, y);
+    return cudaGetLastError();
+  }
   detail::launch(pool2d_forward_kernel, detail::grid_for(total), detail::kThreads, 0, stream, g, x,
                  y);
   return cudaGetLastError();
@@ -136,6 +222,12 @@ cudaError_t pool2d_backward(const Pool2dGeometry& g, const float* x, const float
   const int64_t total = g.input_size();
   if (total <= 0) return cudaSuccess;
   if (g.stride_h <= 0 || g.stride_w <= 0) return cudaErrorInvalidValue;
+  if (cells_partition(g) && g.input_size() < kNarrowElements) {
+    const int64_t cells = g.output_size();
+    detail::launch(pool2d_backward_cells_kernel, detail::grid_for(cells), detail::kThreads, 0,
+                   stream, g, FastDivisor(g.q), FastDivisor(g.p), x, dy, dx);
+    return cudaGetLastError();
+  }
   detail::launch(pool2d_backward_kernel, detail::grid_for(total), detail::kThreads, 0, stream, g, x,
                  dy, dx);
   return cudaGetLastError();

@@ -1,4 +1,4 @@
-// The convolution gathers' division by a launch-wide divisor (kernels/src/fast_divide.cuh),
+// The kernels' division by a launch-wide divisor (kernels/src/fast_divide.cuh),
 // checked on the host against the `/` and `%` it replaces: exhaustively for small
 // divisors and dividends, at the edges of its range, and at random.
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 namespace cnn {
 namespace {
 
-using cnnk::conv2d_detail::FastDivisor;
+using cnnk::detail::FastDivisor;
 
 constexpr int kMaxDividend = 0x7fffffff;
 

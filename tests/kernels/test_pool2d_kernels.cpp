@@ -4,6 +4,7 @@
 // comparison is bit for bit. Outputs start as NaN poison.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -65,8 +66,12 @@ TEST(Pool2dKernel, DesignExample) {
   check_against_reference(g, x, {10, 20, 30, 40});
 }
 
-// Every mode, pool size 2 and 3, stride 1 and 2, "valid" and "same", over shapes with
-// batch 1 and odd batches, odd and non-square maps and channel counts off any tile.
+// Every mode, pool size 2 and 3, stride 1, 2 and 3, "valid" and "same", over shapes with
+// batch 1 and odd batches, odd and non-square maps and channel counts off any tile. Both
+// backward kernels run: the gather where windows overlap (stride below the pool) or
+// "same" pads the top, the cells where they cannot (2 and 3 with stride 3: inputs
+// between the windows; 2 with stride 2 on odd maps: a last row and column outside every
+// "valid" window, or clipped "same" windows).
 TEST(Pool2dKernel, SweepMatchesReferenceExactly) {
   CNN_REQUIRE_GPU();
   const std::vector<Shape> shapes = {Shape{1, 1, 7, 7},   Shape{3, 3, 9, 8},
@@ -75,7 +80,7 @@ TEST(Pool2dKernel, SweepMatchesReferenceExactly) {
   uint64_t seed = 9100;
   for (const PoolMode mode : {PoolMode::Max, PoolMode::Average})
     for (const int pool : {2, 3})
-      for (const int stride : {1, 2})
+      for (const int stride : {1, 2, 3})
         for (const Padding& padding : {Padding::valid(), Padding::same()})
           for (const Shape& shape : shapes) {
             const Pool2dGeometry g = pool2d_geometry(params(mode, pool, stride, padding), shape);
@@ -117,6 +122,35 @@ TEST(Pool2dKernel, PaddingNeverWinsAMax) {
   CNN_CUDA_OK(test::sync_status());
   for (const float v : d_y.download()) EXPECT_LT(v, -1.f);
   check_against_reference(g, x, test::small_integers(sz(g.output_size()), 9401, 4));
+}
+
+// A gradient of -0 reaches dx as +0, as in the reference (which adds every share to a
+// 0.0), in the gather (overlapping windows) and in the cells (windows apart), for both
+// modes: the bits, not only the values, since 0 == -0.
+TEST(Pool2dKernel, NegativeZeroGradientsArriveAsTheReferenceSums) {
+  CNN_REQUIRE_GPU();
+  for (const PoolMode mode : {PoolMode::Max, PoolMode::Average})
+    for (const int stride : {1, 2}) {
+      const Pool2dGeometry g =
+          pool2d_geometry(params(mode, 2, stride, Padding::valid()), Shape{2, 3, 7, 6});
+      SCOPED_TRACE(describe(g));
+      const std::vector<float> x = test::small_integers(sz(g.input_size()), 9500 + stride, 2);
+      const std::vector<float> dy(sz(g.output_size()), -0.0f);
+      std::vector<float> want(sz(g.input_size()));
+      ref::pool2d_backward<float>(g, x.data(), dy.data(), want.data());
+      DeviceBuffer<float> d_x(x), d_dy(dy), d_dx(want.size());
+      ASSERT_TRUE(d_x.ok() && d_dy.ok() && d_dx.ok());
+      CNN_CUDA_OK(d_dx.fill_bytes(0xFF));
+      CNN_CUDA_OK(cnnk::pool2d_backward(g, d_x.get(), d_dy.get(), d_dx.get(), nullptr));
+      CNN_CUDA_OK(test::sync_status());
+      const std::vector<float> got = d_dx.download();
+      ASSERT_EQ(got.size(), want.size());
+      size_t differ = 0;
+      for (size_t i = 0; i < got.size(); ++i)
+        differ += std::signbit(got[i]) != std::signbit(want[i]);
+      EXPECT_EQ(differ, 0u) << "elements whose sign bit differs from the reference's";
+      EXPECT_FALSE(std::signbit(want[0])) << "the reference sums into +0";
+    }
 }
 
 // Empty problems launch nothing and succeed, even with null pointers (no device needed).

@@ -10,7 +10,10 @@
 namespace cnnk {
 
 cudaError_t pool2d_forward(const Pool2dGeometry& g, const float* x, float* y, cudaStream_t stream);
-// dx assigned (overlapping windows summed without atomics: one thread per input).
+// dx assigned, without atomics: one thread per input that gathers from every window
+// containing it, or, when windows cannot overlap and start at the top-left corner (a 2x2
+// pool of stride 2), one thread per window that assigns its cell; the same bits either
+// way.
 cudaError_t pool2d_backward(const Pool2dGeometry& g, const float* x, const float* dy, float* dx,
                             cudaStream_t stream);
 
