@@ -441,9 +441,14 @@ __device__ __forceinline__ void staged_epilogue(const Math& math, const Problem&
   }
 }
 
-// Reads 4 floats of shared memory as one 16-byte load (p 16-byte aligned).
-__device__ __forceinline__ float4 load4(const float* p) {
-  return *reinterpret_cast<const float4*>(p);
+// dst[at .. at + 3] = p[0 .. 3], as one 16-byte shared-memory load (p 16-byte aligned).
+template <int N>
+__device__ __forceinline__ void load4(float (&dst)[N], int at, const float* p) {
+  const float4 q = *reinterpret_cast<const float4*>(p);
+  dst[at] = q.x;
+  dst[at + 1] = q.y;
+  dst[at + 2] = q.z;
+  dst[at + 3] = q.w;
 }
 
 // FP32 FMAs, a kMicroF x kMicroS register tile per thread (4 x 4 in Tile64, 8 x 8 in
@@ -484,21 +489,9 @@ struct FmaMathT {
     for (int kk = 0; kk < Tile::kTileK; ++kk) {
       float a[kMF], bv[kMS];
 #pragma unroll
-      for (int g = 0; g < kMF / 4; ++g) {
-        const float4 q = load4(&fast_tile[kk][g * kGroupSpan + f4]);
-        a[4 * g] = q.x;
-        a[4 * g + 1] = q.y;
-        a[4 * g + 2] = q.z;
-        a[4 * g + 3] = q.w;
-      }
+      for (int g = 0; g < kMF / 4; ++g) load4(a, 4 * g, &fast_tile[kk][g * kGroupSpan + f4]);
 #pragma unroll
-      for (int g = 0; g < kMS / 4; ++g) {
-        const float4 q = load4(&slow_tile[kk][g * kGroupSpan + s4]);
-        bv[4 * g] = q.x;
-        bv[4 * g + 1] = q.y;
-        bv[4 * g + 2] = q.z;
-        bv[4 * g + 3] = q.w;
-      }
+      for (int g = 0; g < kMS / 4; ++g) load4(bv, 4 * g, &slow_tile[kk][g * kGroupSpan + s4]);
 #pragma unroll
       for (int i = 0; i < kMF; ++i)
 #pragma unroll

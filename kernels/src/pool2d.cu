@@ -96,16 +96,23 @@ __global__ void pool2d_forward_kernel(const Pool2dGeometry g, const float* __res
   }
 }
 
-// The same below kNarrowElements: i = (m * P + p) * Q + q split by the divisors Q and P.
+// Output i = (m * P + p) * Q + q of a narrow launch: its map m and place (p, q).
+__device__ __forceinline__ void split_output(const FastDivisor& by_q, const FastDivisor& by_p,
+                                             int i, int& m, int& p, int& q) {
+  int t;
+  by_q.divmod(i, t, q);
+  by_p.divmod(t, m, p);
+}
+
+// The same below kNarrowElements, in 32 bits.
 __global__ void pool2d_forward_narrow_kernel(const Pool2dGeometry g, const FastDivisor by_q,
                                              const FastDivisor by_p, const float* __restrict__ x,
                                              float* __restrict__ y) {
   const int total = static_cast<int>(g.output_size()), hw = g.h * g.w;
   const int stride = static_cast<int>(gridDim.x * blockDim.x);
   for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < total; i += stride) {
-    int t, q, m, p;
-    by_q.divmod(i, t, q);
-    by_p.divmod(t, m, p);
+    int m, p, q;
+    split_output(by_q, by_p, i, m, p, q);
     y[i] = pool_output(g, x + m * hw, p, q);
   }
 }
@@ -173,9 +180,8 @@ __global__ void pool2d_backward_cells_kernel(const Pool2dGeometry g, const FastD
   const int total = static_cast<int>(g.output_size()), hw = g.h * g.w;
   const int stride = static_cast<int>(gridDim.x * blockDim.x);
   for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < total; i += stride) {
-    int t, q, m, p;
-    by_q.divmod(i, t, q);
-    by_p.divmod(t, m, p);
+    int m, p, q;
+    split_output(by_q, by_p, i, m, p, q);
     const float* map = x + m * hw;
     float* dmap = dx + m * hw;
     const int h0 = p * g.stride_h, w0 = q * g.stride_w;
