@@ -288,7 +288,8 @@ struct BackwardDataProblem : ConvShape {
                          float (&v)[kLoads]) const {
       int ki, t;
       pb.by_rs.divmod(red, ki, t);
-      const int wk = ki * pb.crs + t;
+      // Past the reduction's end ki may pass k, and ki * crs the int range: not computed.
+      const int wk = red < end ? ki * pb.crs + t : 0;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         const int ci = col + l * stride;
