@@ -516,10 +516,6 @@ struct FmaMathT {
             make_float4(acc[4 * g][j], acc[4 * g + 1][j], acc[4 * g + 2][j], acc[4 * g + 3][j]);
     }
   }
-  template <class Problem>
-  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
-    staged_epilogue(*this, pb, f0, s0, z, tid);
-  }
 };
 using FmaMath = FmaMathT<Tile64, Tile64::kTileS + 4>;
 using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
@@ -594,10 +590,6 @@ struct Tf32MathT {
                                         acc[i][j], OutTile<Tile>::kPitch,
                                         nvcuda::wmma::mem_col_major);
   }
-  template <class Problem>
-  __device__ void epilogue(const Problem& pb, int f0, int s0, int z, int tid) const {
-    staged_epilogue(*this, pb, f0, s0, z, tid);
-  }
 };
 #else
 // No TF32 tensor cores below compute capability 8.0 (the launchers refuse TF32 on such
@@ -657,7 +649,7 @@ __global__ void __launch_bounds__(kThreads, Math::kMinBlocks)
     math.step(fast_tile, slow_tile, tid);
     __syncthreads();  // the tiles are overwritten next step
   }
-  math.epilogue(pb, f0, s0, z, tid);
+  staged_epilogue(math, pb, f0, s0, z, tid);
 }
 
 }  // namespace conv2d_detail
