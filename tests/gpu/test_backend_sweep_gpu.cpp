@@ -181,8 +181,11 @@ TEST_P(BackendSweep, PoolingBothPasses) {
 // Batch normalization's results are not plain sums (a square root, a division, the
 // backward's cancellations), so its bound is relative to the largest value of each
 // output: 1e-4 of it, far below what a wrong pointer, stride or statistic would give.
+// The last case's channels (5 * 1000 values) take the native kernels' chunked path, with
+// its workspace from the backend.
 TEST_P(BackendSweep, BatchNormEveryPass) {
-  const cnnk::BatchNormGeometry cases[] = {{3, 17, 49}, {2, 130, 9}, {5, 1, 25}, {1, 3, 7}};
+  const cnnk::BatchNormGeometry cases[] = {
+      {3, 17, 49}, {2, 130, 9}, {5, 1, 25}, {1, 3, 7}, {5, 2, 1000}};
   for (const cnnk::BatchNormGeometry& g : cases) {
     SCOPED_TRACE(::testing::PrintToString(std::vector<int>{g.n, g.c, g.spatial}));
     const Shape xs{g.n, g.c, g.spatial}, cs{g.c};

@@ -349,13 +349,16 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
   const Impl impl = c.impl;
   choices_["batchnorm forward-training " + bn_key(g)] =
       cnn::impl_name(impl) + (c.reason.empty() ? "" : " (" + c.reason + ")");
-  if (impl == Impl::Native)
+  if (impl == Impl::Native) {
+    const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
-                                              running_var, y, save_mean, save_invstd, stream_),
+                                              running_var, y, save_mean, save_invstd,
+                                              bytes ? scratch(bytes) : nullptr, bytes, stream_),
              "batchnorm_forward_training");
-  else
+  } else {
     cudnn::batchnorm_forward_training(*cudnn_, g, x, gamma, beta, momentum, epsilon, running_mean,
                                       running_var, y, save_mean, save_invstd);
+  }
 }
 
 void CudaBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const float* x,
@@ -381,8 +384,9 @@ void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const flo
                                      const float* save_invstd, float* dx, float* dgamma,
                                      float* dbeta) {
   auto native = [&] {
+    const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_backward(g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
-                                      stream_),
+                                      bytes ? scratch(bytes) : nullptr, bytes, stream_),
              "batchnorm_backward");
   };
   auto cudnn = [&] {
