@@ -9,6 +9,8 @@ that failed or ran out of time leaves a gap, recorded under "missing"):
   layers.json                      cnn bench --json: layer rows (under "rows" or "layers",
                                    or a list) and "epoch" (a training-only epoch time)
   layers-tiles128.json             the same rows with --conv-tiles 128 (igemm-128)
+  layers-zoo-*.json                cnn bench --json of zoo models with batch norm (the seed
+                                   models have none): their conv, pooling and batch-norm rows
   ours-{fp32,tf32}-b{32,256}.json  cnn train --report, one per precision and batch size
   ours-ttt.json                    cnn train --target-accuracy --report: "time_to_target"
   torch*.json                      bench/torch_bench.py --json: rows, skipped, time_to_92
@@ -16,7 +18,8 @@ that failed or ran out of time leaves a gap, recorded under "missing"):
 
 Writes: commit, kernels_tree, date, gpu, driver, cuda, cudnn, torch, epochs, layers,
 peak_fraction_b256 (with peak_fp32_tflops and peak_fraction_basis beside it), time_to_92,
-ratios, layers_conv_tiles_128, and skipped/missing so a gap says why it is there.
+ratios, layers_conv_tiles_128, layers_zoo, and skipped/missing so a gap says why it is
+there.
 """
 import argparse
 import datetime
@@ -144,6 +147,11 @@ def is_conv(row):
     return "conv" in str(row.get("type") or row.get("layer") or "").lower()
 
 
+def is_batchnorm(row):
+    kind = str(row.get("type") or row.get("layer") or "").lower()
+    return "batchnorm" in kind or "batch_norm" in kind
+
+
 def formula_flops_per_sample():
     """(training FLOPs, forward FLOPs) per sample of fashion-cnn, from the layer shapes."""
     forward = sum(2 * macs for _, macs, _ in FASHION_CNN_MACS)
@@ -250,7 +258,16 @@ def geomean_tile_ratio(large, small, batch_size=256):
     return math.exp(sum(logs) / len(logs)) if logs else None
 
 
-def ratios(epochs, layers, layers_128=(), layers_tf32=(), layers_tf32_128=()):
+def geomean_batchnorm_ratio(layers, batch_size=256):
+    """Geometric mean of native_ms / cudnn_ms over the batch-norm rows (every pass, every
+    model) at this batch size."""
+    logs = [math.log(r["native_ms"] / r["cudnn_ms"]) for r in layers
+            if is_batchnorm(r) and r["batch_size"] == batch_size
+            and r["native_ms"] and r["cudnn_ms"] and r["native_ms"] > 0 and r["cudnn_ms"] > 0]
+    return math.exp(sum(logs) / len(logs)) if logs else None
+
+
+def ratios(epochs, layers, layers_128=(), layers_tf32=(), layers_tf32_128=(), layers_zoo=()):
     """The figures of issue 4: seconds per epoch, ours over torch (above 1: ours slower)."""
     out = {"definition": "seconds per epoch of fashion-cnn, ours / torch (above 1: ours is "
                          "slower); conv: native_ms / cudnn_ms (above 1: our kernels slower)"}
@@ -269,6 +286,9 @@ def ratios(epochs, layers, layers_128=(), layers_tf32=(), layers_tf32_128=()):
     out["conv_tf32_native_over_cudnn_geomean_b256"] = geomean_conv_ratio(layers_tf32)
     out["conv_tf32_tiles_128_over_64_geomean_b256"] = geomean_tile_ratio(layers_tf32_128,
                                                                          layers_tf32)
+    # Batch norm, native over cuDNN, on the zoo models that have it.
+    for bs in (32, 256):
+        out[f"batchnorm_native_over_cudnn_geomean_b{bs}"] = geomean_batchnorm_ratio(layers_zoo, bs)
     return out
 
 
@@ -333,6 +353,16 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         if not extra[name]:
             missing.append(name + ".json")
 
+    layers_zoo = []  # zoo models with batch norm, one file each
+    zoo_files = sorted(glob.glob(os.path.join(work, "layers-zoo-*.json")))
+    for path in zoo_files:
+        rows = layer_rows(load_json(path))
+        layers_zoo += rows
+        if not rows:
+            missing.append(os.path.basename(path))
+    if not zoo_files:
+        missing.append("layers-zoo-*.json")
+
     torch_version, torch_cudnn, skipped, time_to_92 = None, None, [], []
     ttt = load_json(os.path.join(work, "ours-ttt.json"))
     recipe = read_text(os.path.join(work, "ours-ttt.recipe"))
@@ -374,10 +404,11 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         "peak_fraction_basis": basis,
         "time_to_92": time_to_92,
         "ratios": ratios(epochs, layers, extra["layers-tiles128"], extra["layers-tf32"],
-                         extra["layers-tf32-tiles128"]),
+                         extra["layers-tf32-tiles128"], layers_zoo),
         "layers_conv_tiles_128": extra["layers-tiles128"],
         "layers_tf32": extra["layers-tf32"],
         "layers_tf32_tiles_128": extra["layers-tf32-tiles128"],
+        "layers_zoo": layers_zoo,
         "skipped": skipped,
         "missing": missing,
         "stages": read_stages(os.path.join(work, "stages.txt")),

@@ -15,7 +15,8 @@
 #                                         # with carry [".carry"]: builds the cnn binary,
 #                                         # times our epochs (fp32, tf32; batch 32, 256),
 #                                         # bench/torch_bench.py's, the layers (cnn bench) and
-#                                         # the time to 92% test accuracy, and writes
+#                                         # the time to 92% test accuracy, the zoo's
+#                                         # batch-norm layers, and writes
 #                                         # $OUT/bench.json, bench-log.txt, bench-raw.tar.gz
 #
 #   bash scripts/gpu_check.sh sanitize    # there, in one device call with carry [".carry"]:
@@ -219,7 +220,13 @@ bench() {
   stage layers-tf32-tiles128 30 0 "$cnn" bench --model fashion-cnn --device cuda \
     --batch-sizes 256 --epochs 0 --tf32 --conv-tiles 128 --seed 42 \
     --json "$WORK/layers-tf32-tiles128.json"
-  # 8. torch.compile (CUDA graphs; autotuning), with whatever time is left.
+  # 8. The zoo models with batch norm (the seed models have none): their conv, pooling
+  #    and batch-norm layers, native against cuDNN.
+  for m in resnet-small vgg-small; do
+    stage "layers-zoo-$m" 30 0 "$cnn" bench --model "$m" --device cuda --batch-sizes 32,256 \
+      --epochs 0 --seed 42 --json "$WORK/layers-zoo-$m.json"
+  done
+  # 9. torch.compile (CUDA graphs; autotuning), with whatever time is left.
   stage torch-compile 90 0 "${torch[@]}" --batch-sizes 32,256 --epochs "$epochs" \
     --variants compile-reduce-overhead,compile-max-autotune --precisions fp32,tf32 \
     --json "$WORK/torch-compile.json" --time-budget "$(($(time_left) - 30))"

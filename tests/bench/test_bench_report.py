@@ -38,6 +38,12 @@ def layer(name, pass_, batch_size, native, cudnn, gflop):
             "type": "Conv2D" if name.startswith("conv") else "Dense", "extra": "dropped"}
 
 
+def zoo_layer(model, name, pass_, batch_size, native, cudnn, type_="BatchNormalization"):
+    return {"model": model, "layer": name, "pass": pass_, "batch_size": batch_size,
+            "native_ms": native, "cudnn_ms": cudnn, "gflop": 0.0, "gbytes": 0.1,
+            "type": type_}
+
+
 class MergeTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -87,6 +93,13 @@ class MergeTest(unittest.TestCase):
             layer("conv2d_1", "forward", 256, 1.0, 1.0, 100.0),
             layer("conv2d_1", "backward_data", 256, 8.0, 4.0, 100.0),
             layer("conv2d_1", "backward_filter", 256, 8.0, 16.0, 100.0)]})
+        self.write(self.work, "layers-zoo-resnet-small.json", {"rows": [
+            zoo_layer("resnet-small", "stem_bn", "forward-training", 256, 1.0, 2.0),
+            zoo_layer("resnet-small", "stem_bn", "backward", 256, 4.0, 2.0),
+            zoo_layer("resnet-small", "stem_bn", "forward-training", 32, 3.0, 1.0),
+            zoo_layer("resnet-small", "stem_conv", "forward", 256, 9.0, 1.0, "Conv2D")]})
+        self.write(self.work, "layers-zoo-vgg-small.json", {"rows": [
+            zoo_layer("vgg-small", "batch_normalization", "backward", 256, 1.0, 8.0)]})
         self.write(self.work, "layers-tf32.json", {"layers": [
             layer("conv2d_1", "forward", 256, 1.0, 0.25, 100.0),
             layer("conv2d_1", "backward_data", 256, 2.0, 0.5, 100.0)]})
@@ -159,6 +172,23 @@ class MergeTest(unittest.TestCase):
                                math.sqrt(0.5 * 0.25))
         self.assertEqual((len(r["layers_tf32"]), len(r["layers_tf32_tiles_128"])), (2, 2))
 
+    def test_zoo_batchnorm_rows_and_ratio(self):
+        self.full_inputs()
+        r = self.build()
+        self.assertEqual(len(r["layers_zoo"]), 5)
+        self.assertEqual({row["model"] for row in r["layers_zoo"]}, {"resnet-small", "vgg-small"})
+        # Batch-norm rows at 256 only, every model (the conv row does not count): 1/2, 2
+        # and 1/8 have a geometric mean of 1/2; at 32 the one row, 3.
+        self.assertAlmostEqual(r["ratios"]["batchnorm_native_over_cudnn_geomean_b256"], 0.5)
+        self.assertAlmostEqual(r["ratios"]["batchnorm_native_over_cudnn_geomean_b32"], 3.0)
+        # The zoo's rows do not enter the fashion-cnn conv figure.
+        self.assertAlmostEqual(r["ratios"]["conv_native_over_cudnn_geomean_b256"], 1.0)
+        # A zoo file with no rows is missing; the others still count.
+        self.write(self.work, "layers-zoo-vgg-small.json", {"rows": []})
+        r = self.build()
+        self.assertIn("layers-zoo-vgg-small.json", r["missing"])
+        self.assertAlmostEqual(r["ratios"]["batchnorm_native_over_cudnn_geomean_b256"], 1.0)
+
     def test_peak_fraction_from_the_train_report(self):
         # No epoch in layers.json: cnn train's b256 epochs (1 s each after the first), whose
         # 12,000 validation images count their forward pass.
@@ -211,7 +241,9 @@ class MergeTest(unittest.TestCase):
         self.assertIsNone(r["ratios"]["conv_native_over_cudnn_geomean_b256"])
         self.assertIsNone(r["ratios"]["conv_tiles_128_over_64_geomean_b256"])
         self.assertIsNone(r["ratios"]["conv_tf32_tiles_128_over_64_geomean_b256"])
-        for name in ("layers-tiles128.json", "layers-tf32.json", "layers-tf32-tiles128.json"):
+        self.assertIsNone(r["ratios"]["batchnorm_native_over_cudnn_geomean_b256"])
+        for name in ("layers-tiles128.json", "layers-tf32.json", "layers-tf32-tiles128.json",
+                     "layers-zoo-*.json"):
             self.assertIn(name, r["missing"])
         self.assertEqual(r["cudnn"], "")
         self.assertIn("torch*.json", r["missing"])
