@@ -1,8 +1,8 @@
 // Convolution launchers: forward, backward data and backward filter, each an implicit
 // GEMM (conv2d_igemm.cuh, FP32 or TF32) or, for small reductions, a direct kernel
-// (conv2d_direct.cuh); the choice between them; and the fixed-order reductions that make
-// backward filter deterministic: the split-reduction partials summed in order, and the
-// bias gradient.
+// (conv2d_direct.cuh); the choice between them; and the fixed-order reductions that keep
+// split GEMMs deterministic: the split-reduction partials summed in order (the forward's
+// with its bias and activation), and the bias gradient.
 #include "cnnk/conv2d.h"
 #include "conv2d_direct.cuh"
 #include "conv2d_igemm.cuh"
@@ -55,6 +55,28 @@ __global__ void __launch_bounds__(kThreads)
     float acc = 0.f;
     for (int z = 0; z < splits; ++z) acc += partial[int64_t(z) * count + i];
     dw[i] = acc;
+  }
+}
+
+// y[i] = act(sum over z = 0 .. splits-1, in that order, of partial[z][i] + b[k]), where
+// element i of y [N][K][P*Q] lies in channel k = (i / PQ) % K: the split forward's
+// epilogue, as the unsplit GEMM's (bias added to the whole sum, then the activation).
+// count < 2^30 (fill_split).
+__global__ void __launch_bounds__(kThreads)
+    sum_partials_bias_act_kernel(const float* __restrict__ partial, int splits, int count,
+                                 const float* __restrict__ b, FastDivisor by_pq, FastDivisor by_k,
+                                 ActKind act, float* __restrict__ y) {
+  const int stride = static_cast<int>(gridDim.x * blockDim.x);
+  for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < count; i += stride) {
+    float acc = partial[i];
+    for (int z = 1; z < splits; ++z) acc += partial[int64_t(z) * count + i];
+    if (b) {
+      int nk, kk, n;
+      nk = by_pq.div(i);
+      by_k.divmod(nk, n, kk);
+      acc += b[kk];
+    }
+    y[i] = act_detail::activate(act, acc);
   }
 }
 
@@ -163,10 +185,29 @@ Support conv2d_variant_supports(ConvPass pass, const Conv2dGeometry& g, ConvVari
   return why ? Support::no(why) : Support::yes();
 }
 
+size_t conv2d_forward_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o) {
+  if (geometry_problem(g) || g.output_size() == 0) return 0;
+  if (!is_gemm(conv2d_variant(ConvPass::Forward, g, o))) return 0;
+  const ReductionSplit split = forward_split(g);
+  if (split.splits <= 1) return 0;
+  return static_cast<size_t>(split.splits) * static_cast<size_t>(g.output_size()) * sizeof(float);
+}
+
+size_t conv2d_backward_data_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o) {
+  if (geometry_problem(g) || g.input_size() == 0) return 0;
+  if (!is_gemm(conv2d_variant(ConvPass::BackwardData, g, o))) return 0;
+  const ReductionSplit split = data_split(g);
+  if (split.splits <= 1) return 0;
+  return static_cast<size_t>(split.splits) * static_cast<size_t>(g.input_size()) * sizeof(float);
+}
+
 cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                           float* y, cudaStream_t stream, ActKind act, const ConvOptions& o) {
+                           float* y, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                           ActKind act, const ConvOptions& o) {
   if (geometry_problem(g)) return cudaErrorInvalidValue;
   if (g.output_size() == 0) return cudaSuccess;
+  const size_t need = conv2d_forward_workspace_bytes(g, o);
+  if (need > 0 && (workspace == nullptr || workspace_bytes < need)) return cudaErrorInvalidValue;
   const ConvVariant v = conv2d_variant(ConvPass::Forward, g, o);
   if (v == ConvVariant::Direct) {
     const DirectForwardPlan plan = direct_forward_plan(g);
@@ -182,31 +223,51 @@ cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
   pb.y = y;
   pb.act = act;
   pb.m = g.n * g.p * g.q;
+  const ReductionSplit split = forward_split(g);
+  pb.chunk = split.chunk;
+  pb.partial = split.splits > 1 ? static_cast<float*>(workspace) : nullptr;
   pb.by_rs = FastDivisor(pb.rs);
   pb.by_s = FastDivisor(g.s);
   pb.by_pq = FastDivisor(pb.pq);
-  return launch_gemm(pb, pb.m, g.k, 1, v, stream);
+  if (const cudaError_t err = launch_gemm(pb, pb.m, g.k, split.splits, v, stream);
+      err != cudaSuccess || split.splits == 1)
+    return err;
+  const int count = static_cast<int>(g.output_size());  // < 2^30 when split
+  detail::launch(sum_partials_bias_act_kernel, stride_grid(count), kThreads, 0, stream,
+                 static_cast<const float*>(pb.partial), split.splits, count, b, FastDivisor(pb.pq),
+                 FastDivisor(g.k), act, y);
+  return cudaGetLastError();
 }
 
 cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w,
-                                 float* dx, cudaStream_t stream, const ConvOptions& o) {
+                                 float* dx, void* workspace, size_t workspace_bytes,
+                                 cudaStream_t stream, const ConvOptions& o) {
   if (geometry_problem(g)) return cudaErrorInvalidValue;
   if (g.input_size() == 0) return cudaSuccess;
+  const size_t need = conv2d_backward_data_workspace_bytes(g, o);
+  if (need > 0 && (workspace == nullptr || workspace_bytes < need)) return cudaErrorInvalidValue;
   const ConvVariant v = conv2d_variant(ConvPass::BackwardData, g, o);
   if (const cudaError_t err = gemm_launchable(v); err != cudaSuccess) return err;
   BackwardDataProblem pb;
   static_cast<ConvShape&>(pb) = conv_shape(g);
   pb.dy = dy;
   pb.w = w;
-  pb.dx = dx;
   pb.krs = g.k * g.r * g.s;
   pb.m = g.n * g.h * g.w;
+  const ReductionSplit split = data_split(g);
+  pb.chunk = split.chunk;
+  pb.out = split.splits > 1 ? static_cast<float*>(workspace) : dx;
   pb.by_rs = FastDivisor(pb.rs);
   pb.by_s = FastDivisor(g.s);
   pb.by_sh = FastDivisor(g.stride_h);
   pb.by_sw = FastDivisor(g.stride_w);
   pb.by_hw = FastDivisor(pb.hw);
-  return launch_gemm(pb, pb.m, g.c, 1, v, stream);
+  if (const cudaError_t err = launch_gemm(pb, pb.m, g.c, split.splits, v, stream);
+      err != cudaSuccess || split.splits == 1)
+    return err;
+  detail::launch(sum_partials_kernel, stride_grid(g.input_size()), kThreads, 0, stream,
+                 static_cast<const float*>(pb.out), split.splits, g.input_size(), dx);
+  return cudaGetLastError();
 }
 
 namespace {
@@ -248,7 +309,7 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
     if (v == ConvVariant::Direct) {
       err = direct_filter(direct_filter_plan(g), g, x, dy, out, stream);
     } else {
-      const FilterSplit split = filter_split(g);
+      const ReductionSplit split = filter_split(g);
       BackwardFilterProblem pb;
       static_cast<ConvShape&>(pb) = conv_shape(g);
       pb.x = x;

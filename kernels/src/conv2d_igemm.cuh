@@ -89,45 +89,75 @@ inline const char* geometry_problem(const Conv2dGeometry& g) {
   return nullptr;
 }
 
-// Backward filter splits its reduction over N*P*Q into `splits` chunks of `chunk` indices
-// (a multiple of the reduction step; the last chunk may be shorter), one per grid.z. With
-// splits > 1 each chunk writes a partial dw to the workspace and a second kernel sums
-// them in order; with one split the GEMM writes dw directly.
-//
-// The split is a pure function of the geometry (the workspace is sized from it before
-// any launch): enough chunks that none is much longer than kSplitTarget, and, when the
-// filter has few tiles (a first layer: 64 x 49), enough to give the GPU about
-// kFillBlocks blocks, as long as each chunk keeps at least kMinChunk indices.
+// A GEMM's reduction of `length` indices cut into `splits` chunks of `chunk` indices (a
+// multiple of 16, whole steps of either tile; the last chunk may be shorter, none is
+// empty), one per grid.z. With splits > 1 each chunk writes a partial result to the
+// workspace and a second kernel sums them in order (deterministic); with one split the
+// GEMM writes the result directly. Every split is a pure function of the geometry, so
+// the workspace is sized before any launch, and it counts Tile64's tiles whatever the
+// variant: one workspace size for all, and the same chunks (so the same bits) on either
+// tile.
+struct ReductionSplit {
+  int splits = 1;
+  int chunk = 0;
+};
+inline ReductionSplit split_into(int64_t length, int64_t splits) {
+  ReductionSplit r;
+  r.chunk = static_cast<int>(length);
+  if (splits <= 1) return r;
+  int64_t chunk = (length + splits - 1) / splits;
+  chunk = (chunk + Tile64::kTileK - 1) / Tile64::kTileK * Tile64::kTileK;
+  r.splits = static_cast<int>((length + chunk - 1) / chunk);  // every chunk non-empty
+  r.chunk = static_cast<int>(chunk);
+  return r;
+}
+inline int64_t tile64_count(int64_t fast, int64_t slow) {
+  return ((fast + Tile64::kTileF - 1) / Tile64::kTileF) *
+         ((slow + Tile64::kTileS - 1) / Tile64::kTileS);
+}
+
+// Backward filter splits its reduction over N*P*Q: enough chunks that none is much longer
+// than kSplitTarget, and, when the filter has few tiles (a first layer: 64 x 49), enough
+// to give the GPU about kFillBlocks blocks, as long as each chunk keeps at least
+// kMinChunk indices.
 constexpr int64_t kSplitTarget = 4096;
 constexpr int64_t kMinChunk = 512;
 constexpr int64_t kFillBlocks = 256;  // about two blocks per SM of an H100/H200
 constexpr int64_t kMaxSplits = 32;
-struct FilterSplit {
-  int splits = 1;
-  int chunk = 0;
-};
-inline FilterSplit filter_split(const Conv2dGeometry& g) {
+inline ReductionSplit filter_split(const Conv2dGeometry& g) {
   const int64_t npq = int64_t(g.n) * g.p * g.q;
-  const int64_t crs = int64_t(g.c) * g.r * g.s;
-  // Counted in Tile64's tiles whatever the variant, so that the workspace is one size for
-  // all; chunks are multiples of 16 reduction indices, whole steps of either tile.
-  const int64_t tiles = ((crs + Tile64::kTileF - 1) / Tile64::kTileF) *
-                        ((int64_t(g.k) + Tile64::kTileS - 1) / Tile64::kTileS);
-  FilterSplit f;
-  f.chunk = static_cast<int>(npq);
-  if (npq <= kMinChunk || tiles == 0) return f;
+  const int64_t tiles = tile64_count(int64_t(g.c) * g.r * g.s, g.k);
+  if (npq <= kMinChunk || tiles == 0) return split_into(npq, 1);
   const int64_t by_length = (npq + kSplitTarget - 1) / kSplitTarget;
   int64_t by_fill = (kFillBlocks + tiles - 1) / tiles;
   const int64_t most_for_min_chunk = npq / kMinChunk;  // >= 1
   if (by_fill > most_for_min_chunk) by_fill = most_for_min_chunk;
   int64_t splits = by_length > by_fill ? by_length : by_fill;
   if (splits > kMaxSplits) splits = kMaxSplits;
-  if (splits <= 1) return f;
-  int64_t chunk = (npq + splits - 1) / splits;
-  chunk = (chunk + Tile64::kTileK - 1) / Tile64::kTileK * Tile64::kTileK;
-  f.splits = static_cast<int>((npq + chunk - 1) / chunk);  // every chunk non-empty
-  f.chunk = static_cast<int>(chunk);
-  return f;
+  return split_into(npq, splits);
+}
+
+// Forward and backward data split their reduction (C*R*S, K*R*S) only to fill the GPU:
+// when the output has fewer than kFillBlocks tiles (small batches: fashion-cnn's 7x7
+// layers at batch 32 have 100), into enough chunks of at least kMinFillChunk indices to
+// give about kFillBlocks blocks. The partials cost one more write and read of the output
+// (a few MB, mostly in L2); a block alone on its SM costs far more. Outputs of 2^30
+// elements or more are never split (the sum kernels index in 32 bits, and such outputs
+// have tiles enough).
+constexpr int64_t kMinFillChunk = 256;
+inline ReductionSplit fill_split(int64_t fast, int64_t slow, int64_t length) {
+  const int64_t tiles = tile64_count(fast, slow);
+  if (tiles == 0 || tiles >= kFillBlocks || fast * slow >= kMaxIndex) return split_into(length, 1);
+  int64_t splits = (kFillBlocks + tiles - 1) / tiles;
+  if (splits > length / kMinFillChunk) splits = length / kMinFillChunk;
+  if (splits > kMaxSplits) splits = kMaxSplits;
+  return split_into(length, splits);
+}
+inline ReductionSplit forward_split(const Conv2dGeometry& g) {
+  return fill_split(int64_t(g.n) * g.p * g.q, g.k, int64_t(g.c) * g.r * g.s);
+}
+inline ReductionSplit data_split(const Conv2dGeometry& g) {
+  return fill_split(int64_t(g.n) * g.h * g.w, g.c, int64_t(g.k) * g.r * g.s);
 }
 
 inline unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }
@@ -147,15 +177,17 @@ struct ForwardProblem : ConvShape {
   const float* w;
   const float* b;  // may be null
   float* y;
-  ActKind act;  // applied in the epilogue
-  int m;        // N*P*Q
+  ActKind act;     // applied in the epilogue (unsplit) or by the partials' sum
+  int m;           // N*P*Q
+  int chunk;       // of the reduction, per grid.z (forward_split)
+  float* partial;  // null: the GEMM writes y; else [splits][N][K][P*Q], raw sums
   FastDivisor by_rs, by_s, by_pq;
 
   __device__ int fast_dim() const { return m; }
   __device__ int slow_dim() const { return k; }
-  __device__ void reduction_range(int, int& begin, int& end) const {
-    begin = 0;
-    end = crs;
+  __device__ void reduction_range(int z, int& begin, int& end) const {
+    begin = z * chunk;
+    end = crs - begin < chunk ? crs : begin + chunk;
   }
 
   // The implicit im2col: row m (one output pixel), reduction index (c, r, s).
@@ -210,10 +242,20 @@ struct ForwardProblem : ConvShape {
   };
 
   template <int N>
-  __device__ void store(int row, int first_col, const float (&v)[N], int) const {
+  __device__ void store(int row, int first_col, const float (&v)[N], int z) const {
     int n, pix;
     by_pq.divmod(row, n, pix);
-    float* out = y + int64_t(n) * k * pq + pix;
+    const int64_t at = int64_t(n) * k * pq + pix;
+    if (partial) {
+      float* out = partial + int64_t(z) * m * k + at;
+#pragma unroll
+      for (int j = 0; j < N; ++j) {
+        const int kk = first_col + j * kThreadsS;
+        if (kk < k) out[kk * pq] = v[j];
+      }
+      return;
+    }
+    float* out = y + at;
 #pragma unroll
     for (int j = 0; j < N; ++j) {
       const int kk = first_col + j * kThreadsS;
@@ -227,15 +269,16 @@ struct ForwardProblem : ConvShape {
 struct BackwardDataProblem : ConvShape {
   const float* dy;
   const float* w;
-  float* dx;
+  float* out;  // dx, or when the reduction is split the workspace [splits][N][C][H*W]
   int krs, m;  // k*r*s, N*H*W
+  int chunk;   // of the reduction, per grid.z (data_split)
   FastDivisor by_rs, by_s, by_sh, by_sw, by_hw;
 
   __device__ int fast_dim() const { return m; }
   __device__ int slow_dim() const { return c; }
-  __device__ void reduction_range(int, int& begin, int& end) const {
-    begin = 0;
-    end = krs;
+  __device__ void reduction_range(int z, int& begin, int& end) const {
+    begin = z * chunk;
+    end = krs - begin < chunk ? krs : begin + chunk;
   }
 
   // Row m (one input pixel), reduction index (k, r, s): the output pixel that read this
@@ -299,14 +342,14 @@ struct BackwardDataProblem : ConvShape {
   };
 
   template <int N>
-  __device__ void store(int row, int first_col, const float (&v)[N], int) const {
+  __device__ void store(int row, int first_col, const float (&v)[N], int z) const {
     int n, pix;
     by_hw.divmod(row, n, pix);
-    float* out = dx + int64_t(n) * c * hw + pix;
+    float* dst = out + int64_t(z) * m * c + int64_t(n) * c * hw + pix;
 #pragma unroll
     for (int j = 0; j < N; ++j) {
       const int ci = first_col + j * kThreadsS;
-      if (ci < c) out[ci * hw] = v[j];
+      if (ci < c) dst[ci * hw] = v[j];
     }
   }
 };

@@ -189,14 +189,21 @@ void run_gpu(const Conv2dGeometry& g, const ConvTensors<float>& in, ConvResults<
   DeviceBuffer<float> y(sz(g.output_size())), dx(sz(g.input_size())), dw(sz(g.filter_size())),
       db(bias ? sz(g.k) : 0);
   const size_t ws_bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, filter);
-  DeviceBuffer<float> ws((ws_bytes + sizeof(float) - 1) / sizeof(float));
-  for (const DeviceBuffer<float>* buf : {&x, &w, &b, &dy, &y, &dx, &dw, &db, &ws})
+  const size_t fwd_bytes = cnnk::conv2d_forward_workspace_bytes(g, fwd);
+  const size_t data_bytes = cnnk::conv2d_backward_data_workspace_bytes(g, data);
+  DeviceBuffer<float> ws((ws_bytes + sizeof(float) - 1) / sizeof(float)),
+      fwd_ws((fwd_bytes + sizeof(float) - 1) / sizeof(float)),
+      data_ws((data_bytes + sizeof(float) - 1) / sizeof(float));
+  for (const DeviceBuffer<float>* buf :
+       {&x, &w, &b, &dy, &y, &dx, &dw, &db, &ws, &fwd_ws, &data_ws})
     ASSERT_TRUE(buf->ok()) << "device allocation or upload failed";
-  for (DeviceBuffer<float>* buf : {&y, &dx, &dw, &db, &ws}) CNN_CUDA_OK(buf->fill_bytes(0xFF));
+  for (DeviceBuffer<float>* buf : {&y, &dx, &dw, &db, &ws, &fwd_ws, &data_ws})
+    CNN_CUDA_OK(buf->fill_bytes(0xFF));
 
-  CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(), nullptr,
-                                   ActKind::Linear, fwd));
-  CNN_CUDA_OK(cnnk::conv2d_backward_data(g, dy.get(), w.get(), dx.get(), nullptr, data));
+  CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias ? b.get() : nullptr, y.get(),
+                                   fwd_ws.get(), fwd_bytes, nullptr, ActKind::Linear, fwd));
+  CNN_CUDA_OK(cnnk::conv2d_backward_data(g, dy.get(), w.get(), dx.get(), data_ws.get(), data_bytes,
+                                         nullptr, data));
   CNN_CUDA_OK(cnnk::conv2d_backward_filter(g, x.get(), dy.get(), dw.get(),
                                            bias ? db.get() : nullptr, ws.get(), ws_bytes, nullptr,
                                            filter));
@@ -401,9 +408,9 @@ TEST(Conv2dKernelSupport, DilationGoesToCudnnEverythingElseIsNative) {
   EXPECT_FALSE(s.ok);
   EXPECT_EQ(std::string(s.reason), "dilation > 1: use cuDNN");
   // The launchers refuse what is not supported, before touching the device.
-  EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr),
+  EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
             cudaErrorInvalidValue);
-  EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr),
+  EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(
       cnnk::conv2d_backward_filter(g, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
@@ -512,14 +519,59 @@ TEST(Conv2dKernelWorkspace, DirectSplitsArePartialsOfTheFilter) {
   EXPECT_GT(direct_cases, 10);
 }
 
+// Forward and backward data split their reduction only when the output has too few tiles
+// to fill the GPU: fashion-cnn's last conv layer (7x7, 256 -> 256) at batch 32 has 100
+// tiles of 64x64 and is split, at batch 256 it has 784 and is not. A split launch needs
+// its workspace (refused without it, before anything runs: no device needed); the sweep
+// above runs both kinds against the reference (its batch-1 fashion shapes split).
+TEST(Conv2dKernelSplit, SmallBatchesSplitTheReductionIntoTheWorkspace) {
+  Conv2dGeometry g = geometry_of(by_name("fmnist_conv5_256to256_7"));
+  for (const ConvVariant v : kVariants) {
+    SCOPED_TRACE(cnnk::conv2d_variant_name(v));
+    const ConvOptions fwd = options_for(ConvPass::Forward, g, v);
+    const ConvOptions data = options_for(ConvPass::BackwardData, g, v);
+    g.n = 256;
+    EXPECT_EQ(cnnk::conv2d_forward_workspace_bytes(g, fwd), 0u);
+    EXPECT_EQ(cnnk::conv2d_backward_data_workspace_bytes(g, data), 0u);
+    g.n = 32;
+    const size_t fwd_bytes = cnnk::conv2d_forward_workspace_bytes(g, fwd);
+    const size_t data_bytes = cnnk::conv2d_backward_data_workspace_bytes(g, data);
+    // Whole partial outputs, at least two of them.
+    const size_t out_bytes = sz(g.output_size()) * sizeof(float);
+    const size_t in_bytes = sz(g.input_size()) * sizeof(float);
+    EXPECT_GE(fwd_bytes, 2 * out_bytes);
+    EXPECT_EQ(fwd_bytes % out_bytes, 0u);
+    EXPECT_GE(data_bytes, 2 * in_bytes);
+    EXPECT_EQ(data_bytes % in_bytes, 0u);
+    float* fake = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
+    EXPECT_EQ(cnnk::conv2d_forward(g, fake, fake, fake, fake, fake, fwd_bytes - 1, nullptr,
+                                   ActKind::Linear, fwd),
+              cudaErrorInvalidValue);
+    EXPECT_EQ(cnnk::conv2d_forward(g, fake, fake, fake, fake, nullptr, fwd_bytes, nullptr,
+                                   ActKind::Linear, fwd),
+              cudaErrorInvalidValue);
+    EXPECT_EQ(cnnk::conv2d_backward_data(g, fake, fake, fake, fake, data_bytes - 1, nullptr, data),
+              cudaErrorInvalidValue);
+  }
+  // A short reduction is never split, however few the tiles (the first layer: C*R*S 49).
+  const Conv2dGeometry first = geometry_of(by_name("fmnist_conv1_1to64_k7_28"));
+  ConvOptions igemm;
+  igemm.variant = ConvVariant::Igemm;
+  EXPECT_EQ(cnnk::conv2d_forward_workspace_bytes(first, igemm), 0u);
+}
+
 // Empty problems launch nothing.
 TEST(Conv2dKernelEmpty, ZeroBatchForwardAndBackwardDataDoNothing) {
   Conv2dGeometry g = geometry_of(by_name("k3_valid_c3_k17"));
   g.n = 0;
   EXPECT_TRUE(cnnk::conv2d_supports(g).ok);
-  EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
-  EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr), cudaSuccess);
+  EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
+            cudaSuccess);
+  EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
+            cudaSuccess);
   EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(g), 0u);
+  EXPECT_EQ(cnnk::conv2d_forward_workspace_bytes(g), 0u);
+  EXPECT_EQ(cnnk::conv2d_backward_data_workspace_bytes(g), 0u);
 }
 
 // Which kernel runs is a pure function of the pass, the geometry and the options.
@@ -573,8 +625,9 @@ TEST(Conv2dKernelVariants, ForcedDirectIsRefusedWhereItCannotRun) {
       cnnk::conv2d_variant_supports(ConvPass::BackwardData, first, ConvVariant::Direct);
   EXPECT_FALSE(data.ok);
   EXPECT_NE(std::string(data.reason).find("backward-data"), std::string::npos) << data.reason;
-  EXPECT_EQ(cnnk::conv2d_backward_data(first, nullptr, nullptr, nullptr, nullptr, direct),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      cnnk::conv2d_backward_data(first, nullptr, nullptr, nullptr, nullptr, 0, nullptr, direct),
+      cudaErrorInvalidValue);
 
   const Conv2dGeometry wide = geometry_of(by_name("fmnist_conv2_64to128_14"));  // C*R*S 576
   for (const ConvPass pass : {ConvPass::Forward, ConvPass::BackwardFilter}) {
@@ -582,8 +635,8 @@ TEST(Conv2dKernelVariants, ForcedDirectIsRefusedWhereItCannotRun) {
     EXPECT_FALSE(s.ok);
     EXPECT_NE(std::string(s.reason).find("C*R*S"), std::string::npos) << s.reason;
   }
-  EXPECT_EQ(cnnk::conv2d_forward(wide, nullptr, nullptr, nullptr, nullptr, nullptr, ActKind::Linear,
-                                 direct),
+  EXPECT_EQ(cnnk::conv2d_forward(wide, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr,
+                                 ActKind::Linear, direct),
             cudaErrorInvalidValue);
   EXPECT_EQ(cnnk::conv2d_backward_filter(wide, nullptr, nullptr, nullptr, nullptr, nullptr, 0,
                                          nullptr, direct),
@@ -679,10 +732,14 @@ TEST(Conv2dKernelDeterminism, BackwardFilterRepeatsBitForBit) {
 // (conv, then cnnk::activation_forward in place), for every variant and activation; and
 // ReLU of the convolution stays within the convolution's bound of the reference (ReLU
 // never widens an error).
+constexpr size_t kMaxForwardWorkspace = size_t(4) << 20;
 TEST(Conv2dKernelFused, EpilogueActivationEqualsTheSeparatePass) {
   CNN_REQUIRE_GPU();
-  for (const char* name : {"fmnist_conv1_1to64_k7_28", "mnist_conv1_1to16_valid_28",
-                           "k3_same_s2_odd13", "c17_k130_s2", "rows_65_k65", "k7_same_on_3x3"}) {
+  // The last two split their reduction (few output tiles, a long C*R*S): the activation
+  // then follows the partials' sum.
+  for (const char* name :
+       {"fmnist_conv1_1to64_k7_28", "mnist_conv1_1to16_valid_28", "k3_same_s2_odd13", "c17_k130_s2",
+        "rows_65_k65", "k7_same_on_3x3", "c130_k17_k5", "fmnist_conv4_128to256_7"}) {
     const ConvCase& cc = by_name(name);
     const Conv2dGeometry g = geometry_of(cc);
     SCOPED_TRACE(describe(g));
@@ -694,8 +751,8 @@ TEST(Conv2dKernelFused, EpilogueActivationEqualsTheSeparatePass) {
     const double forward_len = double(g.c) * g.r * g.s + (cc.bias ? 1 : 0);
 
     DeviceBuffer<float> x(in.x), w(in.w), b(in.b), fused(sz(g.output_size())),
-        separate(sz(g.output_size()));
-    for (const DeviceBuffer<float>* buf : {&x, &w, &b, &fused, &separate})
+        separate(sz(g.output_size())), ws(kMaxForwardWorkspace / sizeof(float));
+    for (const DeviceBuffer<float>* buf : {&x, &w, &b, &fused, &separate, &ws})
       ASSERT_TRUE(buf->ok()) << "device allocation or upload failed";
     const float* bias = cc.bias ? b.get() : nullptr;
     for (const ConvVariant v : kVariants) {
@@ -705,9 +762,12 @@ TEST(Conv2dKernelFused, EpilogueActivationEqualsTheSeparatePass) {
       for (const ActKind act : {ActKind::Relu, ActKind::Sigmoid, ActKind::Tanh}) {
         CNN_CUDA_OK(fused.fill_bytes(0xFF));
         CNN_CUDA_OK(separate.fill_bytes(0xFF));
-        CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias, fused.get(), nullptr, act, o));
-        CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias, separate.get(), nullptr,
-                                         ActKind::Linear, o));
+        const size_t ws_bytes = cnnk::conv2d_forward_workspace_bytes(g, o);
+        ASSERT_LE(ws_bytes, kMaxForwardWorkspace);
+        CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias, fused.get(), ws.get(), ws_bytes,
+                                         nullptr, act, o));
+        CNN_CUDA_OK(cnnk::conv2d_forward(g, x.get(), w.get(), bias, separate.get(), ws.get(),
+                                         ws_bytes, nullptr, ActKind::Linear, o));
         CNN_CUDA_OK(cnnk::activation_forward(act, g.output_size(), separate.get(), separate.get(),
                                              nullptr));
         CNN_CUDA_OK(test::sync_status());

@@ -260,7 +260,10 @@ void CudaBackend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const floa
   if (act == Activation::Softmax) return Backend::conv2d_forward_fused(g, x, w, b, act, y);
   const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
-    launched(cnnk::conv2d_forward(g, x, w, b, y, stream_, act_kind(act), o), "conv2d_forward");
+    const size_t bytes = cnnk::conv2d_forward_workspace_bytes(g, o);
+    launched(cnnk::conv2d_forward(g, x, w, b, y, bytes ? scratch(bytes) : nullptr, bytes, stream_,
+                                  act_kind(act), o),
+             "conv2d_forward");
   };
   // cuDNN: the convolution and bias, then the activation in place through this backend's
   // own activation_forward, so the result is what the unfused layer computed.
@@ -283,7 +286,10 @@ void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const floa
                                        const float* w, float* dx) {
   const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
-    launched(cnnk::conv2d_backward_data(g, dy, w, dx, stream_, o), "conv2d_backward_data");
+    const size_t bytes = cnnk::conv2d_backward_data_workspace_bytes(g, o);
+    launched(cnnk::conv2d_backward_data(g, dy, w, dx, bytes ? scratch(bytes) : nullptr, bytes,
+                                        stream_, o),
+             "conv2d_backward_data");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_data(*cudnn_, g, dy, w, dx); };
   const Impl impl = choose("conv2d", "backward-data", describe(g), cnnk::conv2d_supports(g),

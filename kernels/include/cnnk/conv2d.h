@@ -71,14 +71,24 @@ Support conv2d_variant_supports(ConvPass pass, const Conv2dGeometry& g, ConvVari
 // next launch's cudaGetLastError to find.
 bool conv2d_device_has_tf32();
 
+// Forward and backward data split their reduction over several blocks when the output
+// has too few tiles to fill the GPU (small batches), each chunk's partial result going to
+// `workspace` and a second kernel summing them in a fixed order (deterministic). The
+// workspace depends on the geometry and the variant: ask with the same options as the
+// launch; 0 bytes means none (the pointer may then be null), and one too small or
+// missing makes the launcher return cudaErrorInvalidValue.
+size_t conv2d_forward_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o = {});
+size_t conv2d_backward_data_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o = {});
+
 // y = act(conv(x, w) + b) (b may be null): the activation is applied in the epilogue, so
 // the result equals conv2d_forward followed by activation_forward, bit for bit.
 cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                           float* y, cudaStream_t stream, ActKind act = ActKind::Linear,
-                           const ConvOptions& o = {});
+                           float* y, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                           ActKind act = ActKind::Linear, const ConvOptions& o = {});
 // dx = conv_transpose(dy, w).
 cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w,
-                                 float* dx, cudaStream_t stream, const ConvOptions& o = {});
+                                 float* dx, void* workspace, size_t workspace_bytes,
+                                 cudaStream_t stream, const ConvOptions& o = {});
 // dw = sum over the batch of x (*) dy; db = sum of dy per filter (db may be null). The
 // reduction over N*P*Q is split across blocks into `workspace` and summed in a fixed
 // order, so results are deterministic. The workspace depends on the variant: ask with
