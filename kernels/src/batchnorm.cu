@@ -46,6 +46,20 @@ __device__ __forceinline__ float blend(double momentum, float running, double ba
                                       __dmul_rn(1.0 - momentum, batch)));
 }
 
+// xhat = (x - mean) * invstd, rounded as the reference.
+__device__ __forceinline__ double normalized(float x, double mean, double invstd) {
+  return __dmul_rn(static_cast<double>(x) - mean, invstd);
+}
+
+// dx = k * (m * dy - sum(dy) - xhat * sum(dy * xhat)), k = gamma * invstd / m, rounded as
+// the reference.
+__device__ __forceinline__ float input_grad(double k, double m, float dy, double sum_dy,
+                                            double xhat, double sum_dy_xhat) {
+  const double inner = __dsub_rn(__dsub_rn(__dmul_rn(m, static_cast<double>(dy)), sum_dy),
+                                 __dmul_rn(xhat, sum_dy_xhat));
+  return static_cast<float>(__dmul_rn(k, inner));
+}
+
 // y may alias x: x is read by the two reductions before any y is written (block_sum
 // synchronizes), and the last pass reads x[i] just before writing y[i] in the same thread.
 __global__ void __launch_bounds__(kMaxReduceThreads)
@@ -125,7 +139,7 @@ __global__ void __launch_bounds__(kMaxReduceThreads)
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     for (ChannelWalk it(g.n, g.c, g.spatial, c, threadIdx.x, blockDim.x); it.valid(); it.next()) {
       const int64_t i = it.offset();
-      const double xhat = __dmul_rn(static_cast<double>(x[i]) - mean, invstd);
+      const double xhat = normalized(x[i], mean, invstd);
       const double d = static_cast<double>(dy[i]);
       sum_dy += d;
       sum_dy_xhat += d * xhat;
@@ -135,10 +149,8 @@ __global__ void __launch_bounds__(kMaxReduceThreads)
     const double k = m > 0 ? __ddiv_rn(__dmul_rn(static_cast<double>(gamma[c]), invstd), m) : 0.0;
     for (ChannelWalk it(g.n, g.c, g.spatial, c, threadIdx.x, blockDim.x); it.valid(); it.next()) {
       const int64_t i = it.offset();
-      const double xhat = __dmul_rn(static_cast<double>(x[i]) - mean, invstd);
-      const double inner = __dsub_rn(__dsub_rn(__dmul_rn(m, static_cast<double>(dy[i])), sum_dy),
-                                     __dmul_rn(xhat, sum_dy_xhat));
-      dx[i] = static_cast<float>(__dmul_rn(k, inner));
+      const double xhat = normalized(x[i], mean, invstd);
+      dx[i] = input_grad(k, m, dy[i], sum_dy, xhat, sum_dy_xhat);
     }
     if (threadIdx.x == 0) {
       dgamma[c] = static_cast<float>(sum_dy_xhat);
@@ -309,7 +321,7 @@ __global__ void __launch_bounds__(kSplitThreads)
   for (ChannelWalk it(g.n, g.c, g.spatial, c, j, kSplitThreads); j < j1;
        j += kSplitThreads, it.next()) {
     const int64_t i = it.offset();
-    const double xhat = __dmul_rn(static_cast<double>(x[i]) - mean, invstd);
+    const double xhat = normalized(x[i], mean, invstd);
     const double d = static_cast<double>(dy[i]);
     sum_dy += d;
     sum_dy_xhat += d * xhat;
@@ -341,10 +353,8 @@ __global__ void __launch_bounds__(kSplitThreads) batchnorm_chunk_grad_apply_kern
   for (ChannelWalk it(g.n, g.c, g.spatial, c, j, kSplitThreads); j < j1;
        j += kSplitThreads, it.next()) {
     const int64_t i = it.offset();
-    const double xhat = __dmul_rn(static_cast<double>(x[i]) - mean, invstd);
-    const double inner = __dsub_rn(__dsub_rn(__dmul_rn(md, static_cast<double>(dy[i])), sum_dy),
-                                   __dmul_rn(xhat, sum_dy_xhat));
-    dx[i] = static_cast<float>(__dmul_rn(k, inner));
+    const double xhat = normalized(x[i], mean, invstd);
+    dx[i] = input_grad(k, md, dy[i], sum_dy, xhat, sum_dy_xhat);
   }
   if (s == 0 && threadIdx.x == 0) {
     dgamma[c] = static_cast<float>(sum_dy_xhat);
