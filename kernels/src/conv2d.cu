@@ -71,9 +71,8 @@ __global__ void __launch_bounds__(kThreads)
     float acc = partial[i];
     for (int z = 1; z < splits; ++z) acc += partial[int64_t(z) * count + i];
     if (b) {
-      int nk, kk, n;
-      nk = by_pq.div(i);
-      by_k.divmod(nk, n, kk);
+      int n, kk;
+      by_k.divmod(by_pq.div(i), n, kk);  // i / PQ = n * K + k
       acc += b[kk];
     }
     y[i] = act_detail::activate(act, acc);
