@@ -60,6 +60,68 @@ __device__ __forceinline__ float input_grad(double k, double m, float dy, double
   return static_cast<float>(__dmul_rn(k, inner));
 }
 
+// Calls f(i) for the values j = first, first + step, ... of channel c (in the order
+// j = n * spatial + s), i being the value's index in the tensor: the one walk of every
+// kernel here. Without `end` it runs to the channel's end (the whole-channel kernels);
+// with it, to `end` (a chunk), at the price of one more 64-bit counter.
+template <class F>
+__device__ __forceinline__ void for_each_value(const BatchNormGeometry& g, int c, int64_t first,
+                                               int64_t step, F f) {
+  for (ChannelWalk it(g.n, g.c, g.spatial, c, first, step); it.valid(); it.next()) f(it.offset());
+}
+template <class F>
+__device__ __forceinline__ void for_each_value(const BatchNormGeometry& g, int c, int64_t first,
+                                               int64_t end, int64_t step, F f) {
+  int64_t j = first;
+  for (ChannelWalk it(g.n, g.c, g.spatial, c, first, step); j < end; j += step, it.next())
+    f(it.offset());
+}
+
+// What normalising a channel takes, from its mean and the sum of its squares centred on
+// it over m values (m may be 0 or 1, as the reference allows).
+struct ChannelNorm {
+  double mean, unbiased, invstd, scale, shift;
+};
+__device__ __forceinline__ ChannelNorm channel_norm(double mean, double sq, double m,
+                                                    double epsilon, float gamma, float beta) {
+  const double var = m > 0 ? sq / m : 0.0;             // biased: normalisation
+  const double unbiased = m > 1 ? sq / (m - 1) : var;  // unbiased: running variance
+  const double invstd = __ddiv_rn(1.0, __dsqrt_rn(__dadd_rn(var, epsilon)));
+  return {mean, unbiased, invstd, __dmul_rn(static_cast<double>(gamma), invstd),
+          static_cast<double>(beta)};
+}
+
+// The running statistics' update and the statistics saved for the backward, of channel c.
+__device__ __forceinline__ void store_statistics(int c, const ChannelNorm& s, double momentum,
+                                                 float* running_mean, float* running_var,
+                                                 float* save_mean, float* save_invstd) {
+  running_mean[c] = blend(momentum, running_mean[c], s.mean);
+  running_var[c] = blend(momentum, running_var[c], s.unbiased);
+  save_mean[c] = static_cast<float>(s.mean);
+  save_invstd[c] = static_cast<float>(s.invstd);
+}
+
+// Two sums in double: (sum of x, sum of (x - chunk mean)^2) forward, (sum of dy, sum of
+// dy * xhat) backward. The chunked path's workspace holds one per (channel, chunk),
+// channel-major.
+struct Partial {
+  double first, second;
+};
+
+// This thread's sums of dy and dy * xhat over the values `walk` visits (walk(f) calls
+// f(i) for each, as for_each_value).
+template <class Walk>
+__device__ __forceinline__ Partial grad_sums(Walk walk, const float* x, const float* dy,
+                                             double mean, double invstd) {
+  Partial sums{0.0, 0.0};
+  walk([&](int64_t i) {
+    const double d = static_cast<double>(dy[i]);
+    sums.first += d;
+    sums.second += d * normalized(x[i], mean, invstd);
+  });
+  return sums;
+}
+
 // y may alias x: x is read by the two reductions before any y is written (block_sum
 // synchronizes), and the last pass reads x[i] just before writing y[i] in the same thread.
 __global__ void __launch_bounds__(kMaxReduceThreads)
@@ -71,34 +133,22 @@ __global__ void __launch_bounds__(kMaxReduceThreads)
   __shared__ double scratch[kScratch];
   const double m = static_cast<double>(g.reduction());
   for (int c = blockIdx.x; c < g.c; c += gridDim.x) {
+    auto walk = [&](auto f) { for_each_value(g, c, threadIdx.x, blockDim.x, f); };
     double sum = 0.0;
-    for (ChannelWalk it(g.n, g.c, g.spatial, c, threadIdx.x, blockDim.x); it.valid(); it.next())
-      sum += static_cast<double>(x[it.offset()]);
+    walk([&](int64_t i) { sum += static_cast<double>(x[i]); });
     sum = block_sum(sum, scratch);
     const double mean = m > 0 ? sum / m : 0.0;
 
     double sq = 0.0;
-    for (ChannelWalk it(g.n, g.c, g.spatial, c, threadIdx.x, blockDim.x); it.valid(); it.next()) {
-      const double d = static_cast<double>(x[it.offset()]) - mean;
+    walk([&](int64_t i) {
+      const double d = static_cast<double>(x[i]) - mean;
       sq += d * d;
-    }
+    });
     sq = block_sum(sq, scratch);
-    const double var = m > 0 ? sq / m : 0.0;             // biased: normalisation
-    const double unbiased = m > 1 ? sq / (m - 1) : var;  // unbiased: running variance
-    const double invstd = __ddiv_rn(1.0, __dsqrt_rn(__dadd_rn(var, epsilon)));
-    const double scale = __dmul_rn(static_cast<double>(gamma[c]), invstd);
-    const double shift = static_cast<double>(beta[c]);
-
-    for (ChannelWalk it(g.n, g.c, g.spatial, c, threadIdx.x, blockDim.x); it.valid(); it.next()) {
-      const int64_t i = it.offset();
-      y[i] = affine(x[i], mean, scale, shift);
-    }
-    if (threadIdx.x == 0) {
-      running_mean[c] = blend(momentum, running_mean[c], mean);
-      running_var[c] = blend(momentum, running_var[c], unbiased);
-      save_mean[c] = static_cast<float>(mean);
-      save_invstd[c] = static_cast<float>(invstd);
-    }
+    const ChannelNorm cn = channel_norm(mean, sq, m, epsilon, gamma[c], beta[c]);
+    walk([&](int64_t i) { y[i] = affine(x[i], cn.mean, cn.scale, cn.shift); });
+    if (threadIdx.x == 0)
+      store_statistics(c, cn, momentum, running_mean, running_var, save_mean, save_invstd);
   }
 }
 
@@ -115,11 +165,8 @@ __global__ void batchnorm_inference_kernel(const BatchNormGeometry g, const floa
     const double mean = static_cast<double>(running_mean[c]);
     const double scale = __dmul_rn(static_cast<double>(gamma[c]), invstd);
     const double shift = static_cast<double>(beta[c]);
-    for (ChannelWalk it(g.n, g.c, g.spatial, c, detail::global_index(), detail::global_stride());
-         it.valid(); it.next()) {
-      const int64_t i = it.offset();
-      y[i] = affine(x[i], mean, scale, shift);
-    }
+    for_each_value(g, c, detail::global_index(), detail::global_stride(),
+                   [&](int64_t i) { y[i] = affine(x[i], mean, scale, shift); });
   }
 }
 
@@ -136,22 +183,14 @@ __global__ void __launch_bounds__(kMaxReduceThreads)
   for (int c = blockIdx.x; c < g.c; c += gridDim.x) {
     const double mean = static_cast<double>(save_mean[c]);
     const double invstd = static_cast<double>(save_invstd[c]);
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (ChannelWalk it(g.n, g.c, g.spatial, c, threadIdx.x, blockDim.x); it.valid(); it.next()) {
-      const int64_t i = it.offset();
-      const double xhat = normalized(x[i], mean, invstd);
-      const double d = static_cast<double>(dy[i]);
-      sum_dy += d;
-      sum_dy_xhat += d * xhat;
-    }
-    sum_dy = block_sum(sum_dy, scratch);
-    sum_dy_xhat = block_sum(sum_dy_xhat, scratch);
+    auto walk = [&](auto f) { for_each_value(g, c, threadIdx.x, blockDim.x, f); };
+    const Partial mine = grad_sums(walk, x, dy, mean, invstd);
+    const double sum_dy = block_sum(mine.first, scratch);
+    const double sum_dy_xhat = block_sum(mine.second, scratch);
     const double k = m > 0 ? __ddiv_rn(__dmul_rn(static_cast<double>(gamma[c]), invstd), m) : 0.0;
-    for (ChannelWalk it(g.n, g.c, g.spatial, c, threadIdx.x, blockDim.x); it.valid(); it.next()) {
-      const int64_t i = it.offset();
-      const double xhat = normalized(x[i], mean, invstd);
-      dx[i] = input_grad(k, m, dy[i], sum_dy, xhat, sum_dy_xhat);
-    }
+    walk([&](int64_t i) {
+      dx[i] = input_grad(k, m, dy[i], sum_dy, normalized(x[i], mean, invstd), sum_dy_xhat);
+    });
     if (threadIdx.x == 0) {
       dgamma[c] = static_cast<float>(sum_dy_xhat);
       dbeta[c] = static_cast<float>(sum_dy);
@@ -179,18 +218,19 @@ struct Split {
   }
 };
 
+// This thread's walk (as for_each_value) over chunk s of channel c.
+__device__ __forceinline__ auto chunk_walk(const BatchNormGeometry& g, const Split& split, int c,
+                                           int64_t s) {
+  const int64_t first = split.begin(s) + threadIdx.x, end = split.end(s, g.reduction());
+  return [=](auto f) { for_each_value(g, c, first, end, kSplitThreads, f); };
+}
+
 Split split_of(const BatchNormGeometry& g) {
   const int64_t m = g.reduction();
   int64_t chunks = (m + kChunk - 1) / kChunk;
   chunks = chunks < 1 ? 1 : (chunks > kMaxSplits ? kMaxSplits : chunks);
   return {chunks, (m + chunks - 1) / chunks};
 }
-
-// One chunk's two sums: (sum of x, sum of (x - chunk mean)^2) forward, (sum of dy, sum of
-// dy * xhat) backward. The workspace holds one per (channel, chunk), channel-major.
-struct Partial {
-  double first, second;
-};
 
 // Statistics of chunk blockIdx.y of channel blockIdx.x. Each value is read once: up to
 // kChunk of them sit in registers, summed, then centred on their own mean; a chunk longer
@@ -282,25 +322,10 @@ __global__ void __launch_bounds__(kSplitThreads)
         return q.second + n_i * d * d;
       },
       &total);
-  const double var = sq / md;               // biased: normalisation (m > kChunk here)
-  const double unbiased = sq / (md - 1.0);  // unbiased: running variance
-  const double invstd = __ddiv_rn(1.0, __dsqrt_rn(__dadd_rn(var, epsilon)));
-  const double scale = __dmul_rn(static_cast<double>(gamma[c]), invstd);
-  const double shift = static_cast<double>(beta[c]);
-
-  const int64_t j1 = split.end(s, m);
-  int64_t j = split.begin(s) + threadIdx.x;
-  for (ChannelWalk it(g.n, g.c, g.spatial, c, j, kSplitThreads); j < j1;
-       j += kSplitThreads, it.next()) {
-    const int64_t i = it.offset();
-    y[i] = affine(x[i], mean, scale, shift);
-  }
-  if (s == 0 && threadIdx.x == 0) {
-    running_mean[c] = blend(momentum, running_mean[c], mean);
-    running_var[c] = blend(momentum, running_var[c], unbiased);
-    save_mean[c] = static_cast<float>(mean);
-    save_invstd[c] = static_cast<float>(invstd);
-  }
+  const ChannelNorm cn = channel_norm(mean, sq, md, epsilon, gamma[c], beta[c]);
+  chunk_walk(g, split, c, s)([&](int64_t i) { y[i] = affine(x[i], cn.mean, cn.scale, cn.shift); });
+  if (s == 0 && threadIdx.x == 0)
+    store_statistics(c, cn, momentum, running_mean, running_var, save_mean, save_invstd);
 }
 
 // Chunk blockIdx.y of channel blockIdx.x: its sums of dy and dy * xhat.
@@ -312,22 +337,12 @@ __global__ void __launch_bounds__(kSplitThreads)
                                      Partial* __restrict__ partials) {
   __shared__ double scratch[kScratch];
   const int c = static_cast<int>(blockIdx.x);
-  const int64_t s = blockIdx.y, m = g.reduction();
+  const int64_t s = blockIdx.y;
   const double mean = static_cast<double>(save_mean[c]);
   const double invstd = static_cast<double>(save_invstd[c]);
-  double sum_dy = 0.0, sum_dy_xhat = 0.0;
-  const int64_t j1 = split.end(s, m);
-  int64_t j = split.begin(s) + threadIdx.x;
-  for (ChannelWalk it(g.n, g.c, g.spatial, c, j, kSplitThreads); j < j1;
-       j += kSplitThreads, it.next()) {
-    const int64_t i = it.offset();
-    const double xhat = normalized(x[i], mean, invstd);
-    const double d = static_cast<double>(dy[i]);
-    sum_dy += d;
-    sum_dy_xhat += d * xhat;
-  }
-  sum_dy = block_sum(sum_dy, scratch);
-  sum_dy_xhat = block_sum(sum_dy_xhat, scratch);
+  const Partial mine = grad_sums(chunk_walk(g, split, c, s), x, dy, mean, invstd);
+  const double sum_dy = block_sum(mine.first, scratch);
+  const double sum_dy_xhat = block_sum(mine.second, scratch);
   if (threadIdx.x == 0) partials[int64_t(c) * split.chunks + s] = Partial{sum_dy, sum_dy_xhat};
 }
 
@@ -348,14 +363,9 @@ __global__ void __launch_bounds__(kSplitThreads) batchnorm_chunk_grad_apply_kern
   const double mean = static_cast<double>(save_mean[c]);
   const double invstd = static_cast<double>(save_invstd[c]);
   const double k = __ddiv_rn(__dmul_rn(static_cast<double>(gamma[c]), invstd), md);
-  const int64_t j1 = split.end(s, m);
-  int64_t j = split.begin(s) + threadIdx.x;
-  for (ChannelWalk it(g.n, g.c, g.spatial, c, j, kSplitThreads); j < j1;
-       j += kSplitThreads, it.next()) {
-    const int64_t i = it.offset();
-    const double xhat = normalized(x[i], mean, invstd);
-    dx[i] = input_grad(k, md, dy[i], sum_dy, xhat, sum_dy_xhat);
-  }
+  chunk_walk(g, split, c, s)([&](int64_t i) {
+    dx[i] = input_grad(k, md, dy[i], sum_dy, normalized(x[i], mean, invstd), sum_dy_xhat);
+  });
   if (s == 0 && threadIdx.x == 0) {
     dgamma[c] = static_cast<float>(sum_dy_xhat);
     dbeta[c] = static_cast<float>(sum_dy);
