@@ -184,20 +184,22 @@ Support conv2d_variant_supports(ConvPass pass, const Conv2dGeometry& g, ConvVari
   return why ? Support::no(why) : Support::yes();
 }
 
+namespace {
+// The workspace of `partials` partial results of `elements` floats each: none for one.
+size_t partials_bytes(int partials, int64_t elements) {
+  if (partials <= 1) return 0;
+  return static_cast<size_t>(partials) * static_cast<size_t>(elements) * sizeof(float);
+}
+}  // namespace
+
 size_t conv2d_forward_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o) {
-  if (geometry_problem(g) || g.output_size() == 0) return 0;
-  if (!is_gemm(conv2d_variant(ConvPass::Forward, g, o))) return 0;
-  const ReductionSplit split = forward_split(g);
-  if (split.splits <= 1) return 0;
-  return static_cast<size_t>(split.splits) * static_cast<size_t>(g.output_size()) * sizeof(float);
+  if (geometry_problem(g) || !is_gemm(conv2d_variant(ConvPass::Forward, g, o))) return 0;
+  return partials_bytes(forward_split(g).splits, g.output_size());
 }
 
 size_t conv2d_backward_data_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o) {
-  if (geometry_problem(g) || g.input_size() == 0) return 0;
-  if (!is_gemm(conv2d_variant(ConvPass::BackwardData, g, o))) return 0;
-  const ReductionSplit split = data_split(g);
-  if (split.splits <= 1) return 0;
-  return static_cast<size_t>(split.splits) * static_cast<size_t>(g.input_size()) * sizeof(float);
+  if (geometry_problem(g) || !is_gemm(conv2d_variant(ConvPass::BackwardData, g, o))) return 0;
+  return partials_bytes(data_split(g).splits, g.input_size());
 }
 
 cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b,
@@ -283,10 +285,9 @@ int filter_partials(const Conv2dGeometry& g, ConvVariant v) {
 }  // namespace
 
 size_t conv2d_backward_filter_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o) {
-  if (geometry_problem(g) || g.filter_size() == 0) return 0;
-  const int partials = filter_partials(g, conv2d_variant(ConvPass::BackwardFilter, g, o));
-  if (partials <= 1) return 0;
-  return static_cast<size_t>(partials) * static_cast<size_t>(g.filter_size()) * sizeof(float);
+  if (geometry_problem(g)) return 0;
+  return partials_bytes(filter_partials(g, conv2d_variant(ConvPass::BackwardFilter, g, o)),
+                        g.filter_size());
 }
 
 cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy,

@@ -168,6 +168,7 @@ std::string CudaBackend::impl_name(const std::string& op_family) const {
 }
 
 void* CudaBackend::scratch(size_t bytes) {
+  if (bytes == 0) return nullptr;  // the kernel needs none: it is given none
   if (bytes > scratch_bytes_) {
     // Not back to the cache while a captured step may still use it.
     allocator_->release_after_graphs(scratch_);
@@ -261,8 +262,7 @@ void CudaBackend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const floa
   const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
     const size_t bytes = cnnk::conv2d_forward_workspace_bytes(g, o);
-    launched(cnnk::conv2d_forward(g, x, w, b, y, bytes ? scratch(bytes) : nullptr, bytes, stream_,
-                                  act_kind(act), o),
+    launched(cnnk::conv2d_forward(g, x, w, b, y, scratch(bytes), bytes, stream_, act_kind(act), o),
              "conv2d_forward");
   };
   // cuDNN: the convolution and bias, then the activation in place through this backend's
@@ -287,8 +287,7 @@ void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const floa
   const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
     const size_t bytes = cnnk::conv2d_backward_data_workspace_bytes(g, o);
-    launched(cnnk::conv2d_backward_data(g, dy, w, dx, bytes ? scratch(bytes) : nullptr, bytes,
-                                        stream_, o),
+    launched(cnnk::conv2d_backward_data(g, dy, w, dx, scratch(bytes), bytes, stream_, o),
              "conv2d_backward_data");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_data(*cudnn_, g, dy, w, dx); };
@@ -302,8 +301,7 @@ void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const fl
   const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
     const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, o);
-    launched(cnnk::conv2d_backward_filter(g, x, dy, dw, db, bytes ? scratch(bytes) : nullptr, bytes,
-                                          stream_, o),
+    launched(cnnk::conv2d_backward_filter(g, x, dy, dw, db, scratch(bytes), bytes, stream_, o),
              "conv2d_backward_filter");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_filter(*cudnn_, g, x, dy, dw, db); };
@@ -359,7 +357,7 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
     const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
                                               running_var, y, save_mean, save_invstd,
-                                              bytes ? scratch(bytes) : nullptr, bytes, stream_),
+                                              scratch(bytes), bytes, stream_),
              "batchnorm_forward_training");
   } else {
     cudnn::batchnorm_forward_training(*cudnn_, g, x, gamma, beta, momentum, epsilon, running_mean,
@@ -392,7 +390,7 @@ void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const flo
   auto native = [&] {
     const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_backward(g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
-                                      bytes ? scratch(bytes) : nullptr, bytes, stream_),
+                                      scratch(bytes), bytes, stream_),
              "batchnorm_backward");
   };
   auto cudnn = [&] {

@@ -138,7 +138,8 @@ class CudaBackend final : public Backend {
                 cnnk::ConvPass conv_pass, const std::function<void()>& native,
                 const std::function<void()>& cudnn);
   double median_ms(const std::function<void()>& f);
-  void* scratch(size_t bytes);  // the native kernels' workspace (grown once per shape)
+  // The native kernels' workspace of at least `bytes` (grown once per shape); null for 0.
+  void* scratch(size_t bytes);
   // What the native convolutions may use: TF32 (--tf32), the 128x128 tiles (--conv-tiles).
   cnnk::ConvOptions conv_options() const { return {options_.tf32, options_.large_tiles}; }
 
