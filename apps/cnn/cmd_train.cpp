@@ -447,6 +447,12 @@ int run_train(const TrainFlags& f, const std::set<std::string>& given) {
   j["cuda_graphs"] = {{"enabled", opt.cuda_graphs},
                       {"captured", graphs.captured},
                       {"replayed_steps", graphs.replayed}};
+  // What the memory plan saves: buffers whose lifetimes never meet share memory.
+  const Trainer::PlannedMemory memory = trainer.planned_memory();
+  j["activation_memory"] = {{"batch", memory.batch},
+                            {"planned_bytes", memory.report.planned_bytes},
+                            {"unplanned_bytes", memory.report.naive_bytes},
+                            {"buffers", memory.report.buffers}};
   if (!csv.empty()) j["history_csv"] = csv;
   if (checkpointer) {
     j["checkpoints"] = {{"dir", ckpt_dir},

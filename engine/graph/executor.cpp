@@ -1,6 +1,7 @@
 #include "engine/graph/executor.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -45,11 +46,18 @@ Executor::Executor(Model& model, Parameters& params, Backend& backend, int64_t m
   }
 }
 
-// The schedule of one training step, in steps: the forward of node i at step i, the copy
-// of the output gradient at step `count` (the number of nodes), the backward of node i at
-// step 2 * count - i. A buffer lives from the step that first writes it through the last
-// that reads it; inference passes run a prefix of the same schedule, so the plan serves
-// both. Lifetimes may only err long: a buffer that lives too short gets overwritten.
+// The schedule of one training step, in steps: the forward of node i at step i, the
+// output gradient's arrival (the loss writing it, or backward's copy) at step `count` (the
+// number of nodes), the backward of node i at step 2 * count - i. A buffer lives from the
+// step that first writes it through the last that reads it; inference passes run a prefix
+// of the same schedule, so the plan serves both. Lifetimes may only err long: a buffer
+// that lives too short gets overwritten.
+//
+// A view layer (Flatten) gets no memory of its own: its activation is its input's storage
+// under its own shape, and so is its gradient when it is its input's only reader (then its
+// backward writes its input's gradient, which is the same memory). A view lives within its
+// input's lifetime (it comes later in forward and earlier in backward), so sharing needs
+// only the gradient's start moved to the view's.
 void Executor::plan_buffers() {
   const auto& nodes = model_.nodes();
   const int count = static_cast<int>(nodes.size());
@@ -60,12 +68,20 @@ void Executor::plan_buffers() {
     for (int in : n.inputs) readers[static_cast<size_t>(in)].push_back(n.id);
 
   std::vector<BufferRequest> requests;
-  std::vector<std::pair<Tensor*, Shape>> targets;
+  struct Target {
+    Tensor* tensor;
+    Shape shape;
+    size_t request;  // whose storage it views
+  };
+  std::vector<Target> targets;
+  constexpr size_t kNone = SIZE_MAX;
+  std::vector<size_t> act_request(nodes.size(), kNone), grad_request(nodes.size(), kNone);
   const auto request = [&](Tensor* t, const Shape& shape, std::string name, int first, int last) {
     // keep_all: every buffer lives for the whole step, so none shares memory.
     if (options_.keep_all) first = 0, last = 2 * count;
     requests.push_back({std::move(name), static_cast<size_t>(shape.numel()), first, last});
-    targets.emplace_back(t, shape);
+    targets.push_back({t, shape, requests.size() - 1});
+    return requests.size() - 1;
   };
   for (const Node& n : nodes) {
     if (!n.layer) continue;  // the input node's tensor is the caller's
@@ -73,18 +89,34 @@ void Executor::plan_buffers() {
     const Shape full = detail::batched(max_batch_, n.shape);
     std::vector<int> r = readers[i];
     std::sort(r.begin(), r.end(), std::greater<int>());  // the order backward meets them
+    // A view of a layer's output (not of the caller's input, whose memory is not planned).
+    const int src = n.inputs.empty() ? 0 : n.inputs[0];
+    const size_t s = static_cast<size_t>(src);
+    const bool view = n.layer->is_view() && src != 0 && nodes[s].shape.numel() == n.shape.numel();
     // The activation: written by the node's forward, read by its consumers' forwards and
     // backwards and by its own backward, which comes last (consumers have higher ids).
     // Every activation is thus live at the end of forward: activation() reads them all.
-    request(&acts_[i], full, n.name + "/activation", n.id, bwd(n.id));
-    // The gradient: the output's is copied in before any backward; another node's is
-    // assigned by the first consumer whose backward runs (at the earliest the highest id)
-    // and read by the node's own backward. A node with nothing trainable upstream gets
-    // none: backward never touches it.
+    if (view) {
+      act_request[i] = act_request[s];
+      targets.push_back({&acts_[i], full, act_request[i]});
+    } else {
+      act_request[i] = request(&acts_[i], full, n.name + "/activation", n.id, bwd(n.id));
+    }
+    // The gradient: the output's arrives before any backward; another node's is assigned
+    // by the first consumer whose backward runs (at the earliest the highest id) and read
+    // by the node's own backward. A node with nothing trainable upstream gets none:
+    // backward never touches it.
     if (n.id == out || needs_grad_[i]) {
       int first = n.id == out ? count : bwd(n.id);
       if (!r.empty()) first = std::min(first, bwd(r.front()));
-      request(&grads_[i], full, n.name + "/gradient", first, bwd(n.id));
+      if (view && readers[s].size() == 1 && grad_request[s] != kNone) {
+        grad_request[i] = grad_request[s];
+        BufferRequest& shared = requests[grad_request[i]];
+        shared.first_use = std::min(shared.first_use, first);
+        targets.push_back({&grads_[i], full, grad_request[i]});
+      } else {
+        grad_request[i] = request(&grads_[i], full, n.name + "/gradient", first, bwd(n.id));
+      }
     }
     // The scratch of a node read by several layers (or twice by one): each consumer after
     // the one that assigned the gradient writes its share here and accumulates it into the
@@ -114,8 +146,7 @@ void Executor::plan_buffers() {
                            static_cast<double>(memory_.planned_bytes) / (1024.0 * 1024.0),
                            largest == requests.end() ? "" : largest->name),
                [&] { arena_ = backend_.empty(arena_shape); });
-  for (size_t k = 0; k < targets.size(); ++k)
-    *targets[k].first = arena_.view(plan.offsets[k], targets[k].second);
+  for (const Target& t : targets) *t.tensor = arena_.view(plan.offsets[t.request], t.shape);
 }
 
 Tensor Executor::forward(const Tensor& x, bool training, uint64_t seed, int64_t step,
@@ -154,7 +185,8 @@ void Executor::backward(const Tensor& dout) {
   // written[i]: node i's output gradient holds the sum of what its consumers sent so far.
   std::vector<bool> written(nodes.size(), false);
   phase_ = Phase::kBackward;
-  backend_.copy(dout, grads_[static_cast<size_t>(out)].slice_batch(0, n_));
+  const Tensor out_grad = grads_[static_cast<size_t>(out)].slice_batch(0, n_);
+  if (dout.data() != out_grad.data()) backend_.copy(dout, out_grad);  // else written in place
   written[static_cast<size_t>(out)] = true;
   for (int id = out; id >= 1; --id) {
     const Node& node = nodes[static_cast<size_t>(id)];
@@ -187,6 +219,11 @@ void Executor::backward(const Tensor& dout) {
     }
   }
   phase_ = Phase::kBackwardDone;
+}
+
+Tensor Executor::output_gradient(int64_t n) const {
+  CNN_CHECK(n >= 1 && n <= max_batch_, Error, "batch of {} outside [1, {}]", n, max_batch_);
+  return grads_[static_cast<size_t>(model_.output_id())].slice_batch(0, n);
 }
 
 bool Executor::has_gradient(int id) const {

@@ -54,6 +54,11 @@ class Executor {
   // assigns every trainable parameter's gradient. Gradients are computed only where a
   // trainable parameter lies upstream: behind a frozen base, backward stops early.
   void backward(const Tensor& dout);
+  // Where backward wants the output gradient of a batch of n: a loss that writes it here
+  // (and passes this to backward) saves backward its copy. Its memory is shared with
+  // buffers that are dead by then, so write it only between a training forward and the
+  // backward that follows.
+  Tensor output_gradient(int64_t n) const;
 
   int64_t max_batch() const { return max_batch_; }
   // The last pass's output and output gradient of node `id` (a layer, not the input),

@@ -70,6 +70,11 @@ class Layer {
   virtual bool fold_softmax() { return false; }
   // Names the implementation that runs (e.g. "openblas"), or "" for none.
   virtual std::string op_family() const { return ""; }
+  // A view (Flatten): the output holds the input's values unchanged, in the same order,
+  // and the input gradient equals the output gradient. The executor may then give the
+  // output the input's memory (and the output gradient the input gradient's), so the
+  // layer must accept out and in[0] (din[0] and dout) sharing storage and move nothing.
+  virtual bool is_view() const { return false; }
 
   // Parameter views, in param_specs() order; grads are undefined for non-trainable ones
   // (running statistics, and every parameter of a frozen layer): backward then skips

@@ -35,7 +35,6 @@ TrainStep::TrainStep(Model& model, Backend& backend, const Dataset& train, int64
   row_ = images_.shape().per_item();
   x_ = backend.empty(images_.shape().with_batch(batch_));
   y_ = backend.empty(Shape{batch_});
-  dlogits_ = backend.empty(Shape{batch_, classes_});
   // The order fit's first epoch draws (trainer.cpp), so the gathers touch memory as
   // training does.
   std::vector<int32_t> order(static_cast<size_t>(train.size()));
@@ -56,9 +55,10 @@ void TrainStep::run(bool use_graph) {
     backend_.gather_rows(images_.data(), row_, rows, batch_, x_.data());
     backend_.gather_rows(labels_.data(), 1, rows, batch_, y_.data());
     const Tensor logits = executor_->forward(x_, true, seed_, optimizer_->iterations(), live);
+    const Tensor dlogits = executor_->output_gradient(batch_);
     backend_.softmax_xent({batch_, classes_}, logits.data(), y_.data(), true,
-                          1.0f / static_cast<float>(batch_), dlogits_.data());
-    executor_->backward(dlogits_);
+                          1.0f / static_cast<float>(batch_), dlogits.data());
+    executor_->backward(dlogits);
     optimizer_->launch_update(live);
   };
   // The first step runs uncaptured (it allocates and chooses implementations); a graph is

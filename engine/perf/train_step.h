@@ -42,7 +42,7 @@ class TrainStep {
   Parameters params_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Optimizer> optimizer_;
-  Tensor images_, labels_, x_, y_, dlogits_;
+  Tensor images_, labels_, x_, y_;
   IndexBuffer order_;
   int64_t steps_ = 0, uncaptured_ = 0, replayed_ = 0;
   std::unique_ptr<Backend::StepGraph> graph_;

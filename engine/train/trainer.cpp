@@ -281,13 +281,6 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
   const Tensor batch_y = backend_.empty(Shape{opt.batch_size});
   const Tensor batch_raw =
       aug.enabled() ? backend_.empty(images.shape().with_batch(opt.batch_size)) : Tensor();
-  // Kept from an earlier fit when the shape is the same: a fresh one would be allocated
-  // while the old one is still held, one more device allocation per fit.
-  const Shape dlogits_shape{opt.batch_size, n_classes};
-  if (!dlogits_.defined() || dlogits_.shape() != dlogits_shape) {
-    dlogits_ = Tensor();
-    dlogits_ = backend_.empty(dlogits_shape);
-  }
   const int64_t batches = (n_train + opt.batch_size - 1) / opt.batch_size;
   const int64_t n_trainable = params_.trainable_count();
   LrSchedule schedule(opt.lr_schedule, static_cast<double>(opt.optimizer.lr()), batches,
@@ -423,11 +416,12 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
     }
     const Tensor logits = exec.forward(x, true, seed_, optimizer.iterations(), live);
     CNN_NVTX_RANGE("loss");
+    // The logits' gradient goes straight where backward wants it (no copy).
     backend_.softmax_xent({count, n_classes}, logits.data(), y.data(), true,
-                          1.0f / static_cast<float>(count), dlogits_.slice_batch(0, count).data());
+                          1.0f / static_cast<float>(count), exec.output_gradient(count).data());
   };
   const auto backward_update = [&] {
-    exec.backward(dlogits_.slice_batch(0, cur_count));
+    exec.backward(exec.output_gradient(cur_count));
     CNN_NVTX_RANGE("optimizer");
     optimizer.launch_update(live);
   };

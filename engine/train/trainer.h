@@ -126,6 +126,16 @@ class Trainer {
     int64_t captured = 0, replayed = 0;
   };
   GraphStats graph_stats() const { return graph_stats_; }
+  // The activation and gradient memory the executor planned, and the batch it is planned
+  // for (the largest that training or evaluation asked for); zeros before any pass.
+  struct PlannedMemory {
+    MemoryReport report;
+    int64_t batch = 0;
+  };
+  PlannedMemory planned_memory() const {
+    return executor_ ? PlannedMemory{executor_->memory_report(), executor_->max_batch()}
+                     : PlannedMemory{};
+  }
   Model& model() { return model_; }
   uint64_t seed() const { return seed_; }
 
@@ -148,7 +158,6 @@ class Trainer {
   uint64_t seed_;
   Parameters params_;
   std::unique_ptr<Executor> executor_;
-  Tensor dlogits_;
   GraphStats graph_stats_;
 };
 

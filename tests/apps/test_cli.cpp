@@ -542,6 +542,13 @@ TEST_F(Cli, TrainWritesAReportAndWeightsThatEvaluateToTheSameAccuracy) {
   EXPECT_EQ(j.value("train_images", -1), 2000);
   EXPECT_EQ(j.value("batch_size", -1), 32);
   EXPECT_EQ(j["stopped_early"], false);
+  // The memory plan: at least the training batch, and less than a buffer each.
+  const json& mem = j["activation_memory"];
+  EXPECT_GE(mem.value("batch", 0), 32) << mem.dump();
+  EXPECT_GT(mem.value("planned_bytes", int64_t(0)), 0) << mem.dump();
+  EXPECT_LT(mem.value("planned_bytes", int64_t(0)), mem.value("unplanned_bytes", int64_t(0)))
+      << mem.dump();
+  EXPECT_GT(mem.value("buffers", 0), 0) << mem.dump();
 
   const json& h = j["history"];
   ASSERT_TRUE(h.is_array());

@@ -147,5 +147,80 @@ TEST(PlannedArena, AFrozenBaseGetsNoGradientMemory) {
   EXPECT_NO_THROW(ef.gradient(frozen.output_id()));
 }
 
+// The node of `m` named `name`.
+const Node& node_named(const Model& m, const std::string& name) {
+  for (const Node& n : m.nodes())
+    if (n.name == name) return n;
+  throw Error("no node " + name);
+}
+
+// A Flatten moves nothing: its output is its input's memory, and so is its gradient
+// when it is the input's only reader. Where the input has other readers the gradient is
+// its own (backward sums the readers' shares), and a Flatten of the model's input copies.
+TEST(PlannedArena, FlattenIsAViewOfItsInputWhereItCanBe) {
+  CpuBackend be;
+  Model m("views");
+  NodeRef x = m.input(Shape{2, 5, 5});
+  NodeRef c = m.add(layers::conv2d(3, 3, "same", Activation::Tanh), x, "c");
+  NodeRef p = m.add(layers::max_pool2d(2), c, "p");
+  NodeRef f = m.add(layers::flatten(), p, "f");    // p's only reader
+  NodeRef fc = m.add(layers::flatten(), c, "fc");  // c is also read by p
+  NodeRef fx = m.add(layers::flatten(), x, "fx");  // the model's input
+  NodeRef d = m.add(layers::dense(4), {f}, "d");
+  NodeRef dc = m.add(layers::dense(4), {fc}, "dc");
+  NodeRef dx = m.add(layers::dense(4), {fx}, "dx");
+  m.finish(m.add(layers::add(), {d, dc, dx}, "sum"));
+  Parameters params(m, be);
+  params.initialize(2);
+  ExecutorOptions keep;
+  keep.keep_all = true;  // to read gradients after backward
+  Executor exec(m, params, be, 3, keep);
+  Rng rng(6);
+  const Tensor out = exec.forward(random_host(Shape{3, 2, 5, 5}, rng), true);
+  exec.backward(random_host(out.shape(), rng));
+  const auto id = [&](const char* name) { return node_named(m, name).id; };
+  const auto act = [&](const char* name) { return exec.activation(id(name)).data(); };
+  const auto grad = [&](const char* name) { return exec.gradient(id(name)).data(); };
+  EXPECT_EQ(act("f"), act("p"));
+  EXPECT_EQ(grad("f"), grad("p"));
+  EXPECT_EQ(act("fc"), act("c"));
+  EXPECT_NE(grad("fc"), grad("c"));
+  EXPECT_NE(act("fx"), nullptr);
+  // Shared or not, the values are the input's.
+  for (const char* name : {"f", "fc"}) {
+    const Tensor a = exec.activation(id(name));
+    const Tensor b = exec.activation(node_named(m, name).inputs[0]);
+    ASSERT_EQ(a.numel(), b.numel());
+    EXPECT_EQ(std::memcmp(a.host(), b.host(), static_cast<size_t>(a.numel()) * sizeof(float)), 0)
+        << name;
+  }
+}
+
+// A loss that writes its gradient where backward wants it (trainer.cpp does) gets the
+// same parameter gradients as one that hands backward a tensor of its own to copy.
+TEST(PlannedArena, AnOutputGradientWrittenInPlaceIsNotCopied) {
+  CpuBackend be;
+  Side in_place("fashion-cnn", be, false), copied("fashion-cnn", be, false);
+  Rng rng(9);
+  for (int64_t n : {4, 2}) {
+    const Tensor x = random_host(Shape{n, 1, 28, 28}, rng);
+    Tensor labels = Tensor::empty_host(Shape{n});
+    for (int64_t i = 0; i < n; ++i) labels.host()[i] = static_cast<float>(rng.below(10));
+    const Tensor a = in_place.exec->forward(x, true, 1, n);
+    const Tensor b = copied.exec->forward(x, true, 1, n);
+    const Tensor target = in_place.exec->output_gradient(n);
+    Tensor dlogits = Tensor::empty_host(Shape{n, 10});
+    be.softmax_xent({n, 10}, a.data(), labels.data(), true, 1.0f / static_cast<float>(n),
+                    target.data());
+    be.softmax_xent({n, 10}, b.data(), labels.data(), true, 1.0f / static_cast<float>(n),
+                    dlogits.data());
+    ASSERT_TRUE(same_bits(target, dlogits));
+    in_place.exec->backward(target);
+    copied.exec->backward(dlogits);
+    ASSERT_TRUE(same_bits(in_place.params.grads(), copied.params.grads())) << "batch " << n;
+  }
+  EXPECT_THROW(in_place.exec->output_gradient(5), Error);  // past the planned batch
+}
+
 }  // namespace
 }  // namespace cnn

@@ -5,19 +5,23 @@
 namespace cnn::layers {
 namespace {
 
-// Flatten is a reshape: NCHW items are contiguous, so the values are copied unchanged.
+// Flatten is a reshape: NCHW items are contiguous, so the values stay as they are. The
+// executor normally gives the output the input's memory (is_view), and then nothing
+// moves; where it cannot (the model's input, or a gradient that must go to scratch), the
+// values are copied.
 class FlattenLayer final : public Layer {
  public:
   std::string type() const override { return "Flatten"; }
   std::string default_name() const override { return "flatten"; }
   nlohmann::ordered_json config() const override { return nlohmann::ordered_json::object(); }
+  bool is_view() const override { return true; }
   Shape infer(const std::vector<Shape>& in) override { return Shape{in[0].numel()}; }
   void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) override {
-    ctx.backend.copy(in[0], out);
+    if (out.data() != in[0].data()) ctx.backend.copy(in[0], out);
   }
   void backward(RunContext& ctx, const std::vector<Tensor>&, const Tensor&, const Tensor& dout,
                 const std::vector<Tensor>& din) override {
-    if (din[0].defined()) ctx.backend.copy(dout, din[0]);
+    if (din[0].defined() && din[0].data() != dout.data()) ctx.backend.copy(dout, din[0]);
   }
 };
 
