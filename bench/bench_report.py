@@ -12,6 +12,8 @@ that failed or ran out of time leaves a gap, recorded under "missing"):
   layers-zoo-*.json                cnn bench --json of zoo models with batch norm (the seed
                                    models have none): their conv, pooling and batch-norm rows
   ours-{fp32,tf32}-b{32,256}.json  cnn train --report, one per precision and batch size
+  ours-auto-{fp32,tf32}-b{32,256}.json  the same with --impl auto (each layer shape's
+                                   faster of native and cuDNN): engine "ours-auto"
   ours-ttt.json                    cnn train --target-accuracy --report: "time_to_target"
   torch*.json                      bench/torch_bench.py --json: rows, skipped, time_to_92
   stages.txt                       "NAME STATUS SECONDS" per stage of the bench step
@@ -90,11 +92,11 @@ def mean_epoch_seconds(history):
 
 # ----------------------------------------------------------------------------- inputs
 
-def ours_epoch_row(report, precision):
+def ours_epoch_row(report, precision, engine="ours"):
     """One epochs[] row from a `cnn train --report` file."""
     history = report.get("history") or []
     row = {
-        "model": report.get("model"), "engine": "ours", "batch_size": report.get("batch_size"),
+        "model": report.get("model"), "engine": engine, "batch_size": report.get("batch_size"),
         "precision": precision, "seconds_per_epoch": mean_epoch_seconds(history),
         "test_accuracy": number(report.get("test_accuracy")),
         "epochs_run": report.get("epochs_run", len(history)),
@@ -217,7 +219,7 @@ def peak_fraction(bench_epoch, ours_report, layers, peak_tflops, batch_size=256)
 
 def best_torch(epochs, batch_size, precision):
     """The fastest torch row of fashion-cnn at this batch size and precision."""
-    rows = [r for r in epochs if r["engine"] != "ours" and r["model"] == MODEL
+    rows = [r for r in epochs if not str(r["engine"]).startswith("ours") and r["model"] == MODEL
             and r["batch_size"] == batch_size and r["precision"] == precision
             and number(r["seconds_per_epoch"]) is not None]
     return min(rows, key=lambda r: r["seconds_per_epoch"], default=None)
@@ -277,6 +279,9 @@ def ratios(epochs, layers, layers_128=(), layers_tf32=(), layers_tf32_128=(), la
     for bs, prec in ((32, "fp32"), (256, "fp32"), (256, "tf32")):
         best = best_torch(epochs, bs, prec)
         out[f"ours_over_best_torch_b{bs}_{prec}"] = ratio(find_row(epochs, "ours", bs, prec), best)
+        # The same with --impl auto: cuDNN wherever it was faster for a layer shape.
+        out[f"ours_auto_over_best_torch_b{bs}_{prec}"] = ratio(
+            find_row(epochs, "ours-auto", bs, prec), best)
         out[f"best_torch_b{bs}_{prec}"] = best["engine"] if best else None
     out["conv_native_over_cudnn_geomean_b256"] = geomean_conv_ratio(layers)
     # Below 1: --conv-tiles 128 is faster than the default 64x64 tiles.
@@ -341,6 +346,14 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
                 epochs.append(ours_epoch_row(rep, prec))
             else:
                 missing.append(name)
+    # --impl auto runs only where the bench had time for them: absent is not missing.
+    for path in sorted(glob.glob(os.path.join(work, "ours-auto-*-b*.json"))):
+        found = re.fullmatch(r"ours-auto-(fp32|tf32)-b(\d+)\.json", os.path.basename(path))
+        rep = load_json(path)
+        if found and isinstance(rep, dict):
+            epochs.append(ours_epoch_row(rep, found.group(1), "ours-auto"))
+        else:
+            missing.append(os.path.basename(path))
 
     bench = load_json(os.path.join(work, "layers.json"))
     layers = layer_rows(bench)

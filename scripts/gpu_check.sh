@@ -196,6 +196,12 @@ bench() {
     stage "ours-tf32-b$bs" 30 0 "$cnn" train "${common[@]}" --tf32 --epochs "$epochs" \
       --batch-size "$bs" --report "$WORK/ours-tf32-b$bs.json"
   done
+  # 3b. Ours with --impl auto: each layer shape times native and cuDNN once and keeps the
+  #     faster (engine "ours-auto" in the report).
+  stage ours-auto-fp32-b256 30 0 "$cnn" train "${common[@]}" --impl auto --epochs "$epochs" \
+    --batch-size 256 --report "$WORK/ours-auto-fp32-b256.json"
+  stage ours-auto-tf32-b256 30 0 "$cnn" train "${common[@]}" --impl auto --tf32 \
+    --epochs "$epochs" --batch-size 256 --report "$WORK/ours-auto-tf32-b256.json"
   # 4. Every conv and pooling layer per pass, native against cuDNN, and a training-only
   #    epoch at batch 256 (the peak fraction's time).
   stage layers 40 0 "$cnn" bench --model fashion-cnn --device cuda --batch-sizes 32,256 \

@@ -136,6 +136,23 @@ class MergeTest(unittest.TestCase):
         self.assertNotIn(99.0, [e["seconds_per_epoch"] for e in epochs])
         self.assertEqual(len(epochs), 3 + 4)
 
+    def test_impl_auto_rows_are_ours_auto_and_not_torch(self):
+        self.full_inputs()
+        self.write(self.work, "ours-auto-fp32-b256.json", train_report(256, [6.0, 0.4, 0.4]))
+        self.write(self.work, "ours-auto-tf32-b256.json", "{ damaged")
+        r = self.build()
+        auto = [e for e in r["epochs"] if e["engine"] == "ours-auto"]
+        self.assertEqual([(e["batch_size"], e["precision"]) for e in auto], [(256, "fp32")])
+        self.assertAlmostEqual(auto[0]["seconds_per_epoch"], 0.4)
+        self.assertIn("ours-auto-tf32-b256.json", r["missing"])
+        # The best torch row stays torch's (0.8), though ours-auto is faster.
+        self.assertEqual(r["ratios"]["best_torch_b256_fp32"], "torch-eager")
+        self.assertAlmostEqual(r["ratios"]["ours_auto_over_best_torch_b256_fp32"], 0.5)
+        self.assertIsNone(r["ratios"]["ours_auto_over_best_torch_b256_tf32"])
+        # Not run at all is not missing: those stages come when the bench has time.
+        os.remove(os.path.join(self.work, "ours-auto-tf32-b256.json"))
+        self.assertEqual([m for m in self.build()["missing"] if "auto" in m], [])
+
     def test_layers_keep_the_documented_keys(self):
         self.full_inputs()
         layers = self.build()["layers"]
