@@ -82,6 +82,10 @@ int run_profile(const ProfileFlags& f) {
              prof.step_ms,
              prof.step_replayed ? "replayed from a CUDA graph, as training runs it" : "launched",
              prof.observed_step_ms);
+  const Backend::GraphNodes nodes = step.graph_nodes();
+  if (prof.step_replayed)
+    fmt::print("step graph: {} nodes ({} kernels, {} copies, {} memsets, {} other)\n",
+               nodes.total(), nodes.kernels, nodes.copies, nodes.sets, nodes.other);
   print_table(prof);
   if (!f.json.empty()) {
     json out;
@@ -92,6 +96,7 @@ int run_profile(const ProfileFlags& f) {
     out["steps"] = prof.steps;
     out["step_ms"] = prof.step_ms;
     out["step_replayed_from_graph"] = prof.step_replayed;
+    if (prof.step_replayed) out["step_graph_nodes"] = graph_nodes_json(nodes);
     out["observed_step_ms"] = prof.observed_step_ms;
     out["other_ms"] = prof.other_ms();
     out["implementation_choices"] = backend->implementation_choices();

@@ -446,7 +446,8 @@ int run_train(const TrainFlags& f, const std::set<std::string>& given) {
   const Trainer::GraphStats graphs = trainer.graph_stats();
   j["cuda_graphs"] = {{"enabled", opt.cuda_graphs},
                       {"captured", graphs.captured},
-                      {"replayed_steps", graphs.replayed}};
+                      {"replayed_steps", graphs.replayed},
+                      {"nodes", graph_nodes_json(graphs.nodes)}};
   // What the memory plan saves: buffers whose lifetimes never meet share memory.
   const Trainer::PlannedMemory memory = trainer.planned_memory();
   j["activation_memory"] = {{"batch", memory.batch},

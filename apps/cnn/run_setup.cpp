@@ -84,4 +84,12 @@ std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
   return make_backend(d, backend_options(f));
 }
 
+nlohmann::ordered_json graph_nodes_json(const Backend::GraphNodes& nodes) {
+  return {{"kernels", nodes.kernels},
+          {"copies", nodes.copies},
+          {"memsets", nodes.sets},
+          {"other", nodes.other},
+          {"total", nodes.total()}};
+}
+
 }  // namespace cnn::app

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "engine/backend/backend.h"
@@ -39,5 +40,8 @@ BackendOptions backend_options(const CommonFlags& f);
 // The backend for --device (and, on a GPU, --impl, --sync-debug, --workspace-mb), with a
 // line saying which device runs.
 std::unique_ptr<Backend> open_backend(const CommonFlags& f);
+
+// A captured step's nodes for a report: {kernels, copies, memsets, other, total}.
+nlohmann::ordered_json graph_nodes_json(const Backend::GraphNodes& nodes);
 
 }  // namespace cnn::app

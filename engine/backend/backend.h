@@ -155,10 +155,17 @@ class Backend {
   // cannot (the CPU; a GPU under sync_debug) or when the capture failed (the reason is
   // logged): the caller then runs body itself. Capturing does not run the body's work, and
   // the body must not allocate device memory: run it once uncaptured first.
+  // What a captured step holds, by the driver's node types: a step's launch overhead
+  // grows with the count, and copies in a step are worth a look.
+  struct GraphNodes {
+    int64_t kernels = 0, copies = 0, sets = 0, other = 0;
+    int64_t total() const { return kernels + copies + sets + other; }
+  };
   class StepGraph {
    public:
     virtual ~StepGraph() = default;
     virtual void replay() = 0;
+    virtual GraphNodes nodes() const { return {}; }
   };
   virtual std::unique_ptr<StepGraph> capture(const std::function<void()>& /*body*/) {
     return nullptr;

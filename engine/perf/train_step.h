@@ -28,6 +28,10 @@ class TrainStep {
   void run(bool use_graph = false);
   // Steps replayed from the graph so far.
   int64_t replayed() const { return replayed_; }
+  // The captured step's nodes (zeros before a capture, or without one).
+  Backend::GraphNodes graph_nodes() const {
+    return graph_ ? graph_->nodes() : Backend::GraphNodes{};
+  }
 
   Executor& executor() { return *executor_; }
   const Parameters& parameters() const { return params_; }

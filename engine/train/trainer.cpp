@@ -440,6 +440,8 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
     if (it == graphs.end() && use_graphs && uncaptured_runs[cur_count] >= 1) {
       std::unique_ptr<Backend::StepGraph> g = backend_.capture(body);
       if (g) {
+        // The full batch's graph is the one that runs nearly every step.
+        if (cur_count == opt.batch_size) graph_stats_.nodes = g->nodes();
         it = graphs.emplace(cur_count, std::move(g)).first;
         ++graph_stats_.captured;
       } else {

@@ -124,6 +124,7 @@ class Trainer {
   // How the training steps of the last fit ran: graphs captured, steps replayed from them.
   struct GraphStats {
     int64_t captured = 0, replayed = 0;
+    Backend::GraphNodes nodes;  // of the full batch's graph (zeros: none captured)
   };
   GraphStats graph_stats() const { return graph_stats_; }
   // The activation and gradient memory the executor planned, and the batch it is planned

@@ -66,6 +66,11 @@ TEST(CudaGraphs, ReplayedStepsEqualLaunchedStepsBitForBit) {
     // One graph for the full batch (captured at step 2), one for the last (epoch 2).
     EXPECT_EQ(graphed.graphs.captured, 2);
     EXPECT_EQ(graphed.graphs.replayed, 9 * 3 - 2);  // all but the two uncaptured firsts
+    // The step moves nothing it need not: the Flatten is a view and the loss writes the
+    // logits' gradient where backward reads it, so the graph holds kernels and no copies.
+    EXPECT_EQ(graphed.graphs.nodes.copies, 0);
+    EXPECT_GT(graphed.graphs.nodes.kernels, 10);
+    EXPECT_EQ(eager.graphs.nodes.total(), 0);
     ASSERT_EQ(eager.weights.values.size(), graphed.weights.values.size());
     EXPECT_EQ(0, std::memcmp(eager.weights.values.data(), graphed.weights.values.data(),
                              eager.weights.values.size() * sizeof(float)));

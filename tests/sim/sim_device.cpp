@@ -8,6 +8,7 @@
 // memory is freed once, and only what cudaMalloc gave; a captured launch keeps the
 // arguments it was captured with. Each breach fails the call the way the CUDA runtime
 // fails it, with a message on stderr that says which rule.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -52,8 +53,12 @@ struct CUevent_st {
   std::chrono::steady_clock::time_point when;
   bool recorded = false;
 };
+struct CUgraphNode_st {
+  cudaGraphNodeType type;
+};
 struct CUgraph_st {
   std::vector<cnnk_sim::Op> ops;
+  std::vector<CUgraphNode_st> nodes;  // one per op, for cudaGraphGetNodes
 };
 struct CUgraphExec_st {
   std::vector<cnnk_sim::Op> ops;
@@ -91,6 +96,15 @@ cudaError_t fail(cudaError_t error, const std::string& message) {
 }
 
 bool live_stream(Device& d, cudaStream_t s) { return !s || d.streams.count(s) != 0; }
+
+// A captured op's node type, from what enqueued it: the simulated libraries' calls are
+// kernels (one each), as are launches.
+cudaGraphNodeType node_type(const std::string& what) {
+  if (what == "cudaMemcpyAsync") return cudaGraphNodeTypeMemcpy;
+  if (what == "cudaMemsetAsync") return cudaGraphNodeTypeMemset;
+  if (what == "cudaEventRecord") return cudaGraphNodeTypeEmpty;
+  return cudaGraphNodeTypeKernel;
+}
 
 bool device_range(const Device& d, const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
@@ -516,7 +530,9 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
     return fail(cudaErrorStreamCaptureWrongThread, "a capture ended by another thread");
   std::unique_ptr<cnnk_sim::Capture> done = std::move(stream->capture);
   if (!done->spoiled_by.empty()) return cudaErrorStreamCaptureInvalidated;
-  *graph = new CUgraph_st{std::move(done->ops)};
+  *graph = new CUgraph_st{std::move(done->ops), {}};
+  for (const cnnk_sim::Op& op : (*graph)->ops)
+    (*graph)->nodes.push_back({cnnk_sim::node_type(op.what)});
   return cudaSuccess;
 }
 
@@ -557,6 +573,22 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsig
 }
 cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
   delete graph;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count) {
+  if (!graph || !count) return fail(cudaErrorInvalidValue, "cudaGraphGetNodes of a null graph");
+  if (!nodes) {
+    *count = graph->nodes.size();
+    return cudaSuccess;
+  }
+  const size_t n = std::min(*count, graph->nodes.size());
+  for (size_t i = 0; i < n; ++i) nodes[i] = &graph->nodes[i];
+  *count = n;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type) {
+  if (!node || !type) return fail(cudaErrorInvalidValue, "cudaGraphNodeGetType of a null node");
+  *type = node->type;
   return cudaSuccess;
 }
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {

@@ -103,6 +103,33 @@ TEST(SimDevice, ACaptureRecordsAndEachReplayRuns) {
   EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
 }
 
+// A captured graph lists its nodes by type, in the order they were recorded.
+TEST(SimDevice, AGraphListsItsNodesByType) {
+  Stream s;
+  DeviceBuffer a(4), b(4);
+  ASSERT_EQ(cudaStreamBeginCapture(s.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(a.get(), 0, 4 * sizeof(float), s.s), cudaSuccess);
+  launch(add_kernel, dim3(1), dim3(32), 0, s.s, a.get(), 4, 1.0f);
+  ASSERT_EQ(cudaMemcpyAsync(b.get(), a.get(), 4 * sizeof(float), cudaMemcpyDeviceToDevice, s.s),
+            cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s.s, &graph), cudaSuccess);
+  size_t count = 0;
+  ASSERT_EQ(cudaGraphGetNodes(graph, nullptr, &count), cudaSuccess);
+  ASSERT_EQ(count, 3u);
+  std::vector<cudaGraphNode_t> nodes(count);
+  ASSERT_EQ(cudaGraphGetNodes(graph, nodes.data(), &count), cudaSuccess);
+  std::vector<cudaGraphNodeType> types;
+  for (cudaGraphNode_t n : nodes) {
+    cudaGraphNodeType t = cudaGraphNodeTypeEmpty;
+    ASSERT_EQ(cudaGraphNodeGetType(n, &t), cudaSuccess);
+    types.push_back(t);
+  }
+  EXPECT_EQ(types, (std::vector<cudaGraphNodeType>{cudaGraphNodeTypeMemset, cudaGraphNodeTypeKernel,
+                                                   cudaGraphNodeTypeMemcpy}));
+  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+}
+
 // What a thread-local capture forbids on its own thread: each call fails, and the capture
 // ends invalidated.
 TEST(SimDevice, ACaptureForbidsAllocationSynchronizationAndHostCopies) {

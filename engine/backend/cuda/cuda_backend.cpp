@@ -589,9 +589,9 @@ namespace {
 // to another use meanwhile (DeviceAllocator::release_after_graphs).
 class CudaStepGraph final : public Backend::StepGraph {
  public:
-  CudaStepGraph(cudaGraphExec_t exec, cudaStream_t stream,
+  CudaStepGraph(cudaGraphExec_t exec, Backend::GraphNodes nodes, cudaStream_t stream,
                 std::shared_ptr<DeviceAllocator> allocator)
-      : exec_(exec), stream_(stream), allocator_(std::move(allocator)) {
+      : exec_(exec), nodes_(nodes), stream_(stream), allocator_(std::move(allocator)) {
     allocator_->graph_created();
   }
   ~CudaStepGraph() override {
@@ -601,12 +601,36 @@ class CudaStepGraph final : public Backend::StepGraph {
   CudaStepGraph(const CudaStepGraph&) = delete;
   CudaStepGraph& operator=(const CudaStepGraph&) = delete;
   void replay() override { CNN_CUDA(cudaGraphLaunch(exec_, stream_)); }
+  Backend::GraphNodes nodes() const override { return nodes_; }
 
  private:
   cudaGraphExec_t exec_;
+  Backend::GraphNodes nodes_;
   cudaStream_t stream_;
   std::shared_ptr<DeviceAllocator> allocator_;
 };
+
+// The graph's nodes by type; zeros where the runtime cannot say (nothing depends on it).
+Backend::GraphNodes count_nodes(cudaGraph_t graph) {
+  Backend::GraphNodes counts;
+  size_t n = 0;
+  if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) return Backend::GraphNodes{};
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n && cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess) return Backend::GraphNodes{};
+  for (size_t i = 0; i < n; ++i) {
+    cudaGraphNodeType type = cudaGraphNodeTypeEmpty;
+    if (cudaGraphNodeGetType(nodes[i], &type) != cudaSuccess) return Backend::GraphNodes{};
+    if (type == cudaGraphNodeTypeKernel)
+      ++counts.kernels;
+    else if (type == cudaGraphNodeTypeMemcpy)
+      ++counts.copies;
+    else if (type == cudaGraphNodeTypeMemset)
+      ++counts.sets;
+    else
+      ++counts.other;
+  }
+  return counts;
+}
 
 }  // namespace
 
@@ -629,7 +653,9 @@ std::unique_ptr<Backend::StepGraph> CudaBackend::capture(const std::function<voi
   if (failure.empty() && ended != cudaSuccess)
     failure = fmt::format("cudaStreamEndCapture: {}", cudaGetErrorString(ended));
   cudaGraphExec_t exec = nullptr;
+  GraphNodes nodes;
   if (failure.empty()) {
+    nodes = count_nodes(graph);
     const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
     if (made != cudaSuccess)
       failure = fmt::format("cudaGraphInstantiate: {}", cudaGetErrorString(made));
@@ -642,7 +668,7 @@ std::unique_ptr<Backend::StepGraph> CudaBackend::capture(const std::function<voi
                    failure.c_str());
     return nullptr;
   }
-  return std::make_unique<CudaStepGraph>(exec, stream_, allocator_);
+  return std::make_unique<CudaStepGraph>(exec, nodes, stream_, allocator_);
 }
 
 }  // namespace cnn::cuda

@@ -110,6 +110,14 @@ TEST_F(CliSim, CapturedAndUncapturedRunsAgree) {
   const json a = read_json("with.json"), b = read_json("without.json");
   EXPECT_GE(a["cuda_graphs"]["replayed_steps"].get<int>(), 1);
   EXPECT_EQ(b["cuda_graphs"]["replayed_steps"], 0);
+  // The report counts the captured step's nodes, and none copies.
+  const json& nodes = a["cuda_graphs"]["nodes"];
+  EXPECT_GT(nodes["kernels"].get<int>(), 0) << nodes.dump();
+  EXPECT_EQ(nodes["copies"], 0) << nodes.dump();
+  EXPECT_EQ(nodes["total"].get<int>(),
+            nodes["kernels"].get<int>() + nodes["memsets"].get<int>() + nodes["other"].get<int>())
+      << nodes.dump();
+  EXPECT_EQ(b["cuda_graphs"]["nodes"]["total"], 0);
   EXPECT_EQ(a["history"][0]["loss"], b["history"][0]["loss"]);
   EXPECT_EQ(a["test_accuracy"], b["test_accuracy"]);
 }
@@ -177,6 +185,8 @@ TEST_F(CliSim, ProfileBracketsMeasuredStepsAndNamesTheKernels) {
   // The measured steps replay a graph, as training does; the table's are launched.
   EXPECT_EQ(j["step_replayed_from_graph"], true);
   EXPECT_TRUE(contains(r.out, "replayed from a CUDA graph")) << r.out;
+  EXPECT_TRUE(contains(r.out, "step graph: ")) << r.out;
+  EXPECT_GT(j["step_graph_nodes"]["kernels"].get<int>(), 0) << j.dump(1);
   const json& layers = j["layers"];
   ASSERT_EQ(layers.size(), 10u) << j.dump(1);
   EXPECT_EQ(layers[0]["layer"], "c1");
