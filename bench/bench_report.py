@@ -105,6 +105,9 @@ def ours_epoch_row(report, precision, engine="ours"):
         row["first_epoch_seconds"] = number(history[0].get("seconds"))
     if isinstance(report.get("implementations"), dict):
         row["implementations"] = report["implementations"]
+    graphs = report.get("cuda_graphs")
+    if isinstance(graphs, dict) and isinstance(graphs.get("nodes"), dict):
+        row["step_graph_nodes"] = graphs["nodes"]  # what each replayed step launches
     return row
 
 

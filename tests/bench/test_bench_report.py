@@ -129,6 +129,14 @@ class MergeTest(unittest.TestCase):
         b32 = next(e for e in ours if e["batch_size"] == 32)
         self.assertAlmostEqual(b32["seconds_per_epoch"], 4.0)  # first epoch left out
         self.assertEqual(b32["first_epoch_seconds"], 9.0)
+        self.assertNotIn("step_graph_nodes", b32)
+        # The captured step's node counts ride along when the report has them.
+        rep = train_report(32, [9.0, 4.0])
+        rep["cuda_graphs"] = {"enabled": True, "nodes": {"kernels": 70, "copies": 0, "total": 70}}
+        self.write(self.work, "ours-fp32-b32.json", rep)
+        b32 = next(e for e in self.build()["epochs"]
+                   if e["engine"] == "ours" and e["batch_size"] == 32)
+        self.assertEqual(b32["step_graph_nodes"]["kernels"], 70)
         for e in epochs:
             for key in bench_report.EPOCH_KEYS:
                 self.assertIn(key, e)
