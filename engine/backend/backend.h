@@ -150,11 +150,6 @@ class Backend {
   // Live values point into. set_step writes it in stream order, without synchronizing.
   virtual const cnnk::StepScalars* step_scalars() const = 0;
   virtual void set_step(const cnnk::StepScalars& s) = 0;
-  // Records the launches `body` makes into a graph that replay() runs again with the same
-  // arguments (so whatever changes per step must be Live). Returns null where the backend
-  // cannot (the CPU; a GPU under sync_debug) or when the capture failed (the reason is
-  // logged): the caller then runs body itself. Capturing does not run the body's work, and
-  // the body must not allocate device memory: run it once uncaptured first.
   // What a captured step holds, by the driver's node types: a step's launch overhead
   // grows with the count, and copies in a step are worth a look.
   struct GraphNodes {
@@ -167,6 +162,11 @@ class Backend {
     virtual void replay() = 0;
     virtual GraphNodes nodes() const { return {}; }
   };
+  // Records the launches `body` makes into a graph that replay() runs again with the same
+  // arguments (so whatever changes per step must be Live). Returns null where the backend
+  // cannot (the CPU; a GPU under sync_debug) or when the capture failed (the reason is
+  // logged): the caller then runs body itself. Capturing does not run the body's work, and
+  // the body must not allocate device memory: run it once uncaptured first.
   virtual std::unique_ptr<StepGraph> capture(const std::function<void()>& /*body*/) {
     return nullptr;
   }
