@@ -96,12 +96,24 @@ class Backend {
                                    float* dx) = 0;
   virtual void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x, const float* dy,
                                       float* dw, float* db) = 0;
+  // y = act(x . W^T + b): dense_forward then activation_forward in place, which is what
+  // this default does; a backend that can adds the bias and applies the activation in
+  // one pass after the GEMM.
+  virtual void dense_forward_fused(const cnnk::DenseGeometry& g, const float* x, const float* w,
+                                   const float* b, Activation act, float* y);
 
   // Activations; in-place forward (x == y) is allowed; backward dx may alias dy.
   virtual void activation_forward(Activation a, const ActivationGeometry& g, const float* x,
                                   float* y) = 0;
   virtual void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                                    const float* dy, float* dx) = 0;
+  // The backward of a layer's bias and fused activation over [n, c, spatial]: dz = dy
+  // through the activation's derivative at its output y (dz may alias dy; linear: dz is
+  // dy, and dz == dy copies nothing), and, when db is not null, db[c] = the sum of dz
+  // over n and spatial. The layers pass db here and none to conv2d_backward_filter or
+  // dense_backward_weights, so that a backend can do both in one pass over the gradient.
+  virtual void bias_activation_backward(Activation a, const ActivationGeometry& g, const float* y,
+                                        const float* dy, float* dz, float* db) = 0;
 
   // The mask comes from seed.value(), whose step may be Live (cnnk/step.h).
   virtual void dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,

@@ -10,6 +10,7 @@
 #include "engine/core/error.h"
 #include "engine/ops/augment/augment.h"
 #include "engine/ops/batchnorm/batchnorm.h"
+#include "engine/ops/bias/bias.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "engine/ops/dense/dense.h"
 #include "engine/ops/dropout/dropout.h"
@@ -133,6 +134,12 @@ void CpuBackend::activation_forward(Activation a, const ActivationGeometry& g, c
 void CpuBackend::activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                                      const float* dy, float* dx) {
   ref::activation_backward(a, g, y, dy, dx);
+}
+
+void CpuBackend::bias_activation_backward(Activation a, const ActivationGeometry& g, const float* y,
+                                          const float* dy, float* dz, float* db) {
+  if (a != Activation::Linear || dz != dy) ref::activation_backward(a, g, y, dy, dz);
+  if (db) ref::bias_backward(g, dz, db);
 }
 
 void CpuBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,

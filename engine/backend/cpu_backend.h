@@ -58,6 +58,8 @@ class CpuBackend final : public Backend {
                           float* y) override;
   void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                            const float* dy, float* dx) override;
+  void bias_activation_backward(Activation a, const ActivationGeometry& g, const float* y,
+                                const float* dy, float* dz, float* db) override;
 
   void dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
                        const float* x, float* y, float* mask) override;

@@ -2,7 +2,7 @@
 // GEMM (conv2d_igemm.cuh, FP32 or TF32) or, for small reductions, a direct kernel
 // (conv2d_direct.cuh); the choice between them; and the fixed-order reductions that keep
 // split GEMMs deterministic: the split-reduction partials summed in order (the forward's
-// with its bias and activation), and the bias gradient.
+// with its bias and activation). The bias gradient is bias.cu's.
 #include "cnnk/conv2d.h"
 #include "conv2d_direct.cuh"
 #include "conv2d_igemm.cuh"
@@ -77,36 +77,6 @@ __global__ void __launch_bounds__(kThreads)
     }
     y[i] = act_detail::activate(act, acc);
   }
-}
-
-// db[k] = sum over n, p, q of dy[n, k, p, q]: one block per filter, each thread a strided
-// sum over the flattened (n, pq) index, then a fixed-shape tree over the block.
-__global__ void __launch_bounds__(kThreads)
-    bias_grad_kernel(const float* __restrict__ dy, int n_images, int k_filters, int pq,
-                     float* __restrict__ db) {
-  __shared__ float partial[kThreads];
-  const int tid = static_cast<int>(threadIdx.x);
-  const int kk = static_cast<int>(blockIdx.x);
-  const int step_n = kThreads / pq, step_pix = kThreads % pq;  // pq >= 1 here
-  int n = tid / pq, pix = tid - n * pq;
-  float acc = 0.f;
-  while (n < n_images) {
-    acc += dy[(int64_t(n) * k_filters + kk) * pq + pix];
-    n += step_n;
-    pix += step_pix;
-    if (pix >= pq) {
-      pix -= pq;
-      ++n;
-    }
-  }
-  partial[tid] = acc;
-  __syncthreads();
-#pragma unroll
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (tid < half) partial[tid] += partial[tid + half];
-    __syncthreads();
-  }
-  if (tid == 0) db[kk] = partial[0];
 }
 
 // Grid for a grid-stride loop over `count` elements.
@@ -291,7 +261,7 @@ size_t conv2d_backward_filter_workspace_bytes(const Conv2dGeometry& g, const Con
 }
 
 cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy,
-                                   float* dw, float* db, void* workspace, size_t workspace_bytes,
+                                   float* dw, void* workspace, size_t workspace_bytes,
                                    cudaStream_t stream, const ConvOptions& o) {
   if (geometry_problem(g)) return cudaErrorInvalidValue;
   const ConvVariant v = conv2d_variant(ConvPass::BackwardFilter, g, o);
@@ -329,14 +299,6 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
       err = cudaGetLastError();
       if (err != cudaSuccess) return err;
     }
-  }
-  if (db && g.k > 0) {
-    const int pq = g.p * g.q;
-    // No output pixels: every db[k] is an empty sum, 0.
-    const int images = pq > 0 ? g.n : 0;
-    detail::launch(bias_grad_kernel, static_cast<unsigned>(g.k), kThreads, 0, stream, dy, images,
-                   g.k, pq > 0 ? pq : 1, db);
-    return cudaGetLastError();
   }
   return cudaSuccess;
 }

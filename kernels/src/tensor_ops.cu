@@ -1,13 +1,11 @@
-// Small device ops: fill, add, accumulate, channel copies (concat), the batch gather and
-// the bias of dense layers. Elementwise ones are grid-stride loops; bias_backward is one
-// block per channel with a fixed-order reduction in double (deterministic).
+// Small device ops: fill, add, accumulate, channel copies (concat) and the batch gather,
+// grid-stride loops all. The bias of dense layers is bias.cu's.
 #include "cnnk/tensor_ops.h"
 #include "launch_util.cuh"
 
 namespace cnnk {
 namespace {
 
-using detail::ChannelWalk;
 using detail::global_index;
 using detail::global_stride;
 
@@ -51,31 +49,6 @@ __global__ void gather_rows_kernel(const float* __restrict__ src, int64_t row_le
   }
 }
 
-// 2-D grid: y over channels, x over the channel's n * spatial values.
-__global__ void bias_add_kernel(int64_t n, int64_t c, int64_t spatial, const float* __restrict__ b,
-                                float* __restrict__ y) {
-  for (int64_t ch = blockIdx.y; ch < c; ch += gridDim.y) {
-    const float bias = b[ch];
-    for (ChannelWalk it(n, c, spatial, ch, global_index(), global_stride()); it.valid(); it.next())
-      y[it.offset()] += bias;
-  }
-}
-
-constexpr int kMaxReduceThreads = 256;
-
-__global__ void __launch_bounds__(kMaxReduceThreads)
-    bias_backward_kernel(int64_t n, int64_t c, int64_t spatial, const float* __restrict__ dy,
-                         float* __restrict__ db) {
-  __shared__ double scratch[detail::kScratch];
-  for (int64_t ch = blockIdx.x; ch < c; ch += gridDim.x) {
-    double sum = 0.0;
-    for (ChannelWalk it(n, c, spatial, ch, threadIdx.x, blockDim.x); it.valid(); it.next())
-      sum += static_cast<double>(dy[it.offset()]);
-    sum = detail::block_sum(sum, scratch);
-    if (threadIdx.x == 0) db[ch] = static_cast<float>(sum);
-  }
-}
-
 }  // namespace
 
 cudaError_t fill(int64_t size, float value, float* y, cudaStream_t stream) {
@@ -116,25 +89,6 @@ cudaError_t gather_rows(const float* src, int64_t row_len, Live<const int32_t*> 
 
 cudaError_t store_step_scalars(const StepScalars& s, StepScalars* dst, cudaStream_t stream) {
   detail::launch(store_step_kernel, 1, 1, 0, stream, s, dst);
-  return cudaGetLastError();
-}
-
-cudaError_t bias_add(int64_t n, int64_t c, int64_t spatial, const float* b, float* y,
-                     cudaStream_t stream) {
-  if (n <= 0 || c <= 0 || spatial <= 0) return cudaSuccess;
-  detail::launch(bias_add_kernel, detail::channel_grid(c, n * spatial), detail::kThreads, 0, stream,
-                 n, c, spatial, b, y);
-  return cudaGetLastError();
-}
-
-// db assigned; an empty batch (n = 0) gives db = 0, so only c = 0 launches nothing.
-cudaError_t bias_backward(int64_t n, int64_t c, int64_t spatial, const float* dy, float* db,
-                          cudaStream_t stream) {
-  if (c <= 0) return cudaSuccess;
-  if (c > 0x7fffffff) return cudaErrorInvalidValue;
-  const int threads = detail::reduce_threads(n * spatial, kMaxReduceThreads);
-  detail::launch(bias_backward_kernel, static_cast<unsigned>(c), threads, 0, stream, n, c, spatial,
-                 dy, db);
   return cudaGetLastError();
 }
 

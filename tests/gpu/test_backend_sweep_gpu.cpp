@@ -1,12 +1,13 @@
-// Every pass of convolution, pooling and batch normalization through the CUDA backend,
-// under --impl native and --impl cudnn, against the CPU reference backend over a sweep of
-// shapes: batch 1 and odd batches, odd spatial sizes, stride 1 and 2, kernels 1 to 7,
-// "same" (asymmetric where the shape makes it so: cuDNN then hands over to native) and
-// "valid", channel counts off the tile sizes (1, 3, 17, 64, 130). The kernel suites
-// (tests/kernels) hold the native kernels to the reference; this one holds the backend's
-// dispatch and the cuDNN path, descriptors and workspaces included. Bounds scale with the
-// reduction length (kernel_test_util.h); the worst element is printed either way.
-// Without a usable GPU every test skips with the probe's reason.
+// Every pass of convolution, pooling, batch normalization, and the bias with its
+// activation through the CUDA backend, under --impl native and --impl cudnn, against the
+// CPU reference backend over a sweep of shapes: batch 1 and odd batches, odd spatial
+// sizes, stride 1 and 2, kernels 1 to 7, "same" (asymmetric where the shape makes it so:
+// cuDNN then hands over to native) and "valid", channel counts off the tile sizes (1, 3,
+// 17, 64, 130). The kernel suites (tests/kernels) hold the native kernels to the
+// reference; this one holds the backend's dispatch and the cuDNN path, descriptors and
+// workspaces included. Bounds scale with the reduction length (kernel_test_util.h); the
+// worst element is printed either way. Without a usable GPU every test skips with the
+// probe's reason.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "engine/backend/cpu_backend.h"
+#include "engine/ops/activation/activation.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "engine/ops/pool2d/pool2d.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -213,6 +215,43 @@ TEST_P(BackendSweep, BatchNormEveryPass) {
                      be.batchnorm_backward(g, in[0], in[1], in[2], out[6], out[7], out[0], out[1],
                                            out[2]);
                    });
+  }
+}
+
+// The bias and activation of dense and convolution layers: the dense GEMM with its bias
+// and activation after it, and the backward's dz with the bias gradient (dz in a buffer
+// of its own: the kernel suite covers it in place), for every activation, softmax
+// included (no elementwise derivative: the backend takes two steps there). Shapes: dense
+// rows, a convolution's maps, and channels long enough to be summed in chunks. Bounds
+// relative to each output's largest value, as batch norm's: the activations are no sums.
+TEST_P(BackendSweep, BiasAndActivationBothPasses) {
+  const Activation kinds[] = {Activation::Linear, Activation::Relu, Activation::Sigmoid,
+                              Activation::Tanh, Activation::Softmax};
+  const cnnk::DenseGeometry dense_cases[] = {{3, 20, 17}, {33, 64, 10}};
+  const ActivationGeometry bias_cases[] = {{33, 10, 1}, {3, 17, 49}, {32, 3, 784}};
+  for (const Activation a : kinds) {
+    SCOPED_TRACE(activation_name(a));
+    for (const cnnk::DenseGeometry& g : dense_cases) {
+      SCOPED_TRACE(::testing::PrintToString(std::vector<int>{g.n, g.in, g.out}));
+      const Tensor x = host_random(Shape{g.n, g.in}, 13), w = host_random(Shape{g.out, g.in}, 14),
+                   b = host_random(Shape{g.out}, 15);
+      check_relative("dense forward", {x, w, b}, {Shape{g.n, g.out}},
+                     [&](Backend& be, const auto& in, const auto& out) {
+                       be.dense_forward_fused(g, in[0], in[1], in[2], a, out[0]);
+                     });
+    }
+    for (const ActivationGeometry& g : bias_cases) {
+      SCOPED_TRACE(::testing::PrintToString(std::vector<int64_t>{g.n, g.c, g.spatial}));
+      const Shape ys{g.n, g.c, g.spatial};
+      // y in (0, 1), a valid output of every activation; dy of both signs.
+      Tensor y = host_abs(host_random(ys, 16));
+      for (int64_t i = 0; i < y.numel(); ++i) y.host()[i] = std::min(y.host()[i], 0.99f);
+      const Tensor dy = host_random(ys, 17);
+      check_relative("backward", {y, dy}, {ys, Shape{g.c}},
+                     [&](Backend& be, const auto& in, const auto& out) {
+                       be.bias_activation_backward(a, g, in[0], in[1], out[0], out[1]);
+                     });
+    }
   }
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cnnk/activation.h"
+#include "cnnk/bias.h"
 #include "cnnk/conv2d.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -204,9 +205,17 @@ void run_gpu(const Conv2dGeometry& g, const ConvTensors<float>& in, ConvResults<
                                    fwd_ws.get(), fwd_bytes, nullptr, ActKind::Linear, fwd));
   CNN_CUDA_OK(cnnk::conv2d_backward_data(g, dy.get(), w.get(), dx.get(), data_ws.get(), data_bytes,
                                          nullptr, data));
-  CNN_CUDA_OK(cnnk::conv2d_backward_filter(g, x.get(), dy.get(), dw.get(),
-                                           bias ? db.get() : nullptr, ws.get(), ws_bytes, nullptr,
-                                           filter));
+  CNN_CUDA_OK(cnnk::conv2d_backward_filter(g, x.get(), dy.get(), dw.get(), ws.get(), ws_bytes,
+                                           nullptr, filter));
+  // The layers' bias gradient (cnnk/bias.h), over the same dy.
+  if (bias) {
+    const int64_t pq = int64_t(g.p) * g.q;
+    const size_t bias_bytes = cnnk::bias_backward_workspace_bytes(g.n, g.k, pq);
+    DeviceBuffer<float> bias_ws((bias_bytes + sizeof(float) - 1) / sizeof(float));
+    ASSERT_TRUE(bias_ws.ok());
+    CNN_CUDA_OK(
+        cnnk::bias_backward(g.n, g.k, pq, dy.get(), db.get(), bias_ws.get(), bias_bytes, nullptr));
+  }
   CNN_CUDA_OK(test::sync_status());
   out.y = y.download();
   out.dx = dx.download();
@@ -412,9 +421,8 @@ TEST(Conv2dKernelSupport, DilationGoesToCudnnEverythingElseIsNative) {
             cudaErrorInvalidValue);
   EXPECT_EQ(cnnk::conv2d_backward_data(g, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
             cudaErrorInvalidValue);
-  EXPECT_EQ(
-      cnnk::conv2d_backward_filter(g, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
-      cudaErrorInvalidValue);
+  EXPECT_EQ(cnnk::conv2d_backward_filter(g, nullptr, nullptr, nullptr, nullptr, 0, nullptr),
+            cudaErrorInvalidValue);
 }
 
 TEST(Conv2dKernelSupport, RefusesBeyondThirtyTwoBitIndexing) {
@@ -481,9 +489,9 @@ TEST(Conv2dKernelWorkspace, SizedForTheSplitReduction) {
     const size_t need = cnnk::conv2d_backward_filter_workspace_bytes(g, o);
     ASSERT_GT(need, 0u) << cnnk::conv2d_variant_name(v);
     float* fake = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
-    EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, fake, need - 1, nullptr, o),
+    EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, need - 1, nullptr, o),
               cudaErrorInvalidValue);
-    EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, fake, nullptr, need, nullptr, o),
+    EXPECT_EQ(cnnk::conv2d_backward_filter(g, fake, fake, fake, nullptr, need, nullptr, o),
               cudaErrorInvalidValue);
   }
 }
@@ -638,9 +646,9 @@ TEST(Conv2dKernelVariants, ForcedDirectIsRefusedWhereItCannotRun) {
   EXPECT_EQ(cnnk::conv2d_forward(wide, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr,
                                  ActKind::Linear, direct),
             cudaErrorInvalidValue);
-  EXPECT_EQ(cnnk::conv2d_backward_filter(wide, nullptr, nullptr, nullptr, nullptr, nullptr, 0,
-                                         nullptr, direct),
-            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      cnnk::conv2d_backward_filter(wide, nullptr, nullptr, nullptr, nullptr, 0, nullptr, direct),
+      cudaErrorInvalidValue);
   EXPECT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(wide, direct), 0u);
 
   Conv2dGeometry big_window = first;  // 11x11: past the direct kernel's 9x9
@@ -660,20 +668,17 @@ TEST(Conv2dKernelVariants, ForcedDirectIsRefusedWhereItCannotRun) {
 // ---------------------------------------------------------------------------------------
 // Device behaviour beyond the sweep.
 
-// With no batch, dw and db are empty sums: assigned zeros, not left alone.
+// With no batch, dw is an empty sum: assigned zeros, not left alone.
 TEST(Conv2dKernelEmpty, ZeroBatchBackwardFilterAssignsZeros) {
   CNN_REQUIRE_GPU();
   Conv2dGeometry g = geometry_of(by_name("k3_valid_c3_k17"));
   g.n = 0;
-  DeviceBuffer<float> dw(sz(g.filter_size())), db(sz(g.k));
-  ASSERT_TRUE(dw.ok() && db.ok());
+  DeviceBuffer<float> dw(sz(g.filter_size()));
+  ASSERT_TRUE(dw.ok());
   CNN_CUDA_OK(dw.fill_bytes(0xFF));
-  CNN_CUDA_OK(db.fill_bytes(0xFF));
-  CNN_CUDA_OK(
-      cnnk::conv2d_backward_filter(g, nullptr, nullptr, dw.get(), db.get(), nullptr, 0, nullptr));
+  CNN_CUDA_OK(cnnk::conv2d_backward_filter(g, nullptr, nullptr, dw.get(), nullptr, 0, nullptr));
   CNN_CUDA_OK(test::sync_status());
   EXPECT_TRUE(test::all_equal("dw", dw.download(), std::vector<float>(dw.size(), 0.f)));
-  EXPECT_TRUE(test::all_equal("db", db.download(), std::vector<float>(db.size(), 0.f)));
 }
 
 // Outputs are assigned, never accumulated: NaN poison is overwritten everywhere, including

@@ -1,7 +1,6 @@
 // Small device ops against cnn::ref (add, accumulate, channel_copy) or against plain host
-// loops where the reference has no twin (fill, gather_rows, bias_add, bias_backward).
-// All but the bias reduction are exact; bias_backward is exact on small integers and
-// bounded by its reduction length on random values. Outputs start as NaN poison.
+// loops where the reference has no twin (fill, gather_rows). All are exact. Outputs start
+// as NaN poison. The bias kernels have their own suite (test_bias_kernels.cpp).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -144,82 +143,6 @@ TEST(TensorOpsKernel, GatherRowsCopiesTheIndexedRows) {
     }
 }
 
-struct BiasShape {
-  int64_t n, c, spatial;
-};
-// Dense outputs (spatial 1) and conv maps; batch 1 and odd; channels off any tile; more
-// channels than a grid's y dimension holds (bias_add strides over them).
-const std::vector<BiasShape> kBiasShapes = {{1, 1, 1},   {3, 10, 1},   {33, 128, 1},
-                                            {2, 17, 49}, {1, 64, 784}, {5, 130, 9},
-                                            {256, 3, 1}, {7, 1, 121},  {2, 65535 + 70, 3}};
-
-TEST(TensorOpsKernel, BiasAddAddsPerChannel) {
-  CNN_REQUIRE_GPU();
-  uint64_t seed = 5700;
-  for (const BiasShape& s : kBiasShapes) {
-    SCOPED_TRACE(::testing::Message() << "n " << s.n << " c " << s.c << " spatial " << s.spatial);
-    seed += 2;
-    const std::vector<float> y0 = random_floats(s.n * s.c * s.spatial, seed);
-    const std::vector<float> b = random_floats(s.c, seed + 1);
-    std::vector<float> want = y0;
-    for (int64_t n = 0; n < s.n; ++n)
-      for (int64_t c = 0; c < s.c; ++c)
-        for (int64_t k = 0; k < s.spatial; ++k) want[sz((n * s.c + c) * s.spatial + k)] += b[sz(c)];
-    DeviceBuffer<float> d_y(y0), d_b(b);
-    ASSERT_TRUE(d_y.ok() && d_b.ok());
-    CNN_CUDA_OK(cnnk::bias_add(s.n, s.c, s.spatial, d_b.get(), d_y.get(), nullptr));
-    CNN_CUDA_OK(test::sync_status());
-    EXPECT_TRUE(test::all_equal("y", d_y.download(), want));
-  }
-}
-
-void check_bias_backward(const BiasShape& s, const std::vector<float>& dy, bool exact) {
-  std::vector<double> sum(sz(s.c), 0.0), abs_sum(sz(s.c), 0.0);
-  for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t c = 0; c < s.c; ++c)
-      for (int64_t k = 0; k < s.spatial; ++k) {
-        const double v = static_cast<double>(dy[sz((n * s.c + c) * s.spatial + k)]);
-        sum[sz(c)] += v;
-        abs_sum[sz(c)] += std::abs(v);
-      }
-  const std::vector<float> want = test::cast_all<float>(sum);
-  DeviceBuffer<float> d_dy(dy), d_db(sz(s.c));
-  ASSERT_TRUE(d_dy.ok() && d_db.ok());
-  CNN_CUDA_OK(d_db.fill_bytes(0xFF));
-  CNN_CUDA_OK(cnnk::bias_backward(s.n, s.c, s.spatial, d_dy.get(), d_db.get(), nullptr));
-  CNN_CUDA_OK(test::sync_status());
-  if (exact)
-    EXPECT_TRUE(test::all_equal("db", d_db.download(), want));
-  else
-    EXPECT_TRUE(
-        test::within_bounds("db", d_db.download(), want,
-                            test::reduction_bounds(abs_sum, static_cast<double>(s.n * s.spatial))));
-}
-
-TEST(TensorOpsKernel, BiasBackwardSumsPerChannel) {
-  CNN_REQUIRE_GPU();
-  uint64_t seed = 5900;
-  for (const BiasShape& s : kBiasShapes) {
-    SCOPED_TRACE(::testing::Message() << "n " << s.n << " c " << s.c << " spatial " << s.spatial);
-    seed += 2;
-    const size_t count = sz(s.n * s.c * s.spatial);
-    check_bias_backward(s, test::small_integers(count, seed, 5), true);
-    check_bias_backward(s, test::cast_all<float>(test::random_values(count, seed + 1)), false);
-    if (::testing::Test::HasFatalFailure()) return;
-  }
-}
-
-// An empty batch has a zero bias gradient (assigned).
-TEST(TensorOpsKernel, BiasBackwardOfAnEmptyBatchIsZero) {
-  CNN_REQUIRE_GPU();
-  DeviceBuffer<float> d_db(5);
-  ASSERT_TRUE(d_db.ok());
-  CNN_CUDA_OK(d_db.fill_bytes(0xFF));
-  CNN_CUDA_OK(cnnk::bias_backward(0, 5, 9, nullptr, d_db.get(), nullptr));
-  CNN_CUDA_OK(test::sync_status());
-  EXPECT_TRUE(test::all_equal("db", d_db.download(), std::vector<float>(5, 0.f)));
-}
-
 // Empty problems launch nothing and succeed, even with null pointers (no device needed).
 TEST(TensorOpsKernel, EmptyProblemsLaunchNothing) {
   EXPECT_EQ(cnnk::fill(0, 1.f, nullptr, nullptr), cudaSuccess);
@@ -227,8 +150,6 @@ TEST(TensorOpsKernel, EmptyProblemsLaunchNothing) {
   EXPECT_EQ(cnnk::accumulate(0, nullptr, nullptr, nullptr), cudaSuccess);
   EXPECT_EQ(cnnk::channel_copy(cnnk::ChannelCopy{}, nullptr, nullptr, nullptr), cudaSuccess);
   EXPECT_EQ(cnnk::gather_rows(nullptr, 10, nullptr, 0, nullptr, nullptr), cudaSuccess);
-  EXPECT_EQ(cnnk::bias_add(0, 3, 4, nullptr, nullptr, nullptr), cudaSuccess);
-  EXPECT_EQ(cnnk::bias_backward(4, 0, 4, nullptr, nullptr, nullptr), cudaSuccess);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "cnnk/activation.h"
 #include "cnnk/augment.h"
 #include "cnnk/batchnorm.h"
+#include "cnnk/bias.h"
 #include "cnnk/conv2d.h"
 #include "cnnk/dropout.h"
 #include "cnnk/loss.h"
@@ -301,8 +302,16 @@ void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const fl
   const cnnk::ConvOptions o = conv_options();
   auto native = [&] {
     const size_t bytes = cnnk::conv2d_backward_filter_workspace_bytes(g, o);
-    launched(cnnk::conv2d_backward_filter(g, x, dy, dw, db, scratch(bytes), bytes, stream_, o),
+    // One workspace for both launches (the bias reduction runs after the filter's partials
+    // are summed), sized up front so that it is not regrown between them.
+    const size_t bias_bytes =
+        db ? cnnk::bias_backward_workspace_bytes(g.n, g.k, int64_t(g.p) * g.q) : 0;
+    void* ws = scratch(std::max(bytes, bias_bytes));
+    launched(cnnk::conv2d_backward_filter(g, x, dy, dw, ws, bytes, stream_, o),
              "conv2d_backward_filter");
+    if (db)
+      launched(cnnk::bias_backward(g.n, g.k, int64_t(g.p) * g.q, dy, db, ws, bias_bytes, stream_),
+               "bias_backward");
   };
   auto cudnn = [&] { cudnn::conv2d_backward_filter(*cudnn_, g, x, dy, dw, db); };
   const Impl impl = choose("conv2d", "backward-filter", describe(g), cnnk::conv2d_supports(g),
@@ -447,12 +456,42 @@ void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g,
   }
 }
 
+// The native path: dz and db in one pass (bias.cu). Under --impl cudnn the activation's
+// backward is cuDNN's, as the forward's, and the bias sum the native reduction over its
+// output; softmax has no elementwise derivative, so it takes the same two steps.
+void CudaBackend::bias_activation_backward(Activation a, const ActivationGeometry& g,
+                                           const float* y, const float* dy, float* dz, float* db) {
+  const size_t bytes = db ? cnnk::bias_backward_workspace_bytes(g.n, g.c, g.spatial) : 0;
+  if (options_.policy == ImplPolicy::Cudnn || a == Activation::Softmax) {
+    activation_backward(a, g, y, dy, dz);
+    if (db)
+      launched(cnnk::bias_backward(g.n, g.c, g.spatial, dz, db, scratch(bytes), bytes, stream_),
+               "bias_backward");
+    return;
+  }
+  if (a != Activation::Linear)
+    choices_["activation backward " + activation_name(a)] = cnn::impl_name(Impl::Native);
+  launched(cnnk::bias_activation_backward(act_kind(a), g.n, g.c, g.spatial, y, dy, dz, db,
+                                          scratch(bytes), bytes, stream_),
+           "bias_activation_backward");
+}
+
 // ---- dense (cuBLAS) ----------------------------------------------------------------------
 
 void CudaBackend::dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
                                 const float* b, float* y) {
-  cublas::dense_forward(cublas_, stream_, g, x, w, b, y);
-  launched(cudaGetLastError(), "dense bias_add");
+  dense_forward_fused(g, x, w, b, Activation::Linear, y);
+}
+
+void CudaBackend::dense_forward_fused(const cnnk::DenseGeometry& g, const float* x, const float* w,
+                                      const float* b, Activation act, float* y) {
+  cublas::dense_forward(cublas_, g, x, w, y);
+  // Softmax is no elementwise epilogue: the bias, then softmax's own pass.
+  const Activation epilogue = act == Activation::Softmax ? Activation::Linear : act;
+  if (b || epilogue != Activation::Linear)
+    launched(cnnk::bias_activation_forward(act_kind(epilogue), g.n, g.out, 1, b, y, stream_),
+             "bias_activation_forward");
+  if (act == Activation::Softmax) activation_forward(act, ActivationGeometry{g.n, g.out, 1}, y, y);
 }
 
 void CudaBackend::dense_backward_data(const cnnk::DenseGeometry& g, const float* dy, const float* w,
@@ -462,8 +501,11 @@ void CudaBackend::dense_backward_data(const cnnk::DenseGeometry& g, const float*
 
 void CudaBackend::dense_backward_weights(const cnnk::DenseGeometry& g, const float* x,
                                          const float* dy, float* dw, float* db) {
-  cublas::dense_backward_weights(cublas_, stream_, g, x, dy, dw, db);
-  launched(cudaGetLastError(), "dense bias_backward");
+  cublas::dense_backward_weights(cublas_, g, x, dy, dw);
+  if (!db) return;
+  const size_t bytes = cnnk::bias_backward_workspace_bytes(g.n, g.out, 1);
+  launched(cnnk::bias_backward(g.n, g.out, 1, dy, db, scratch(bytes), bytes, stream_),
+           "bias_backward");
 }
 
 // ---- dropout, structure -------------------------------------------------------------------

@@ -81,11 +81,16 @@ class CudaBackend final : public Backend {
                            float* dx) override;
   void dense_backward_weights(const cnnk::DenseGeometry& g, const float* x, const float* dy,
                               float* dw, float* db) override;
+  // The bias and the activation in one pass after the GEMM.
+  void dense_forward_fused(const cnnk::DenseGeometry& g, const float* x, const float* w,
+                           const float* b, Activation act, float* y) override;
 
   void activation_forward(Activation a, const ActivationGeometry& g, const float* x,
                           float* y) override;
   void activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                            const float* dy, float* dx) override;
+  void bias_activation_backward(Activation a, const ActivationGeometry& g, const float* y,
+                                const float* dy, float* dz, float* db) override;
 
   void dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
                        const float* x, float* y, float* mask) override;

@@ -58,10 +58,11 @@ class Conv2dLayer final : public Layer {
     const bool weights = grads_[0].defined();
     if (!weights && !din[0].defined()) return;
     const auto g = geometry(in[0].shape()[0]);
-    const Tensor dz = act_.backward(ctx.backend, item_out_, out, dout);
+    // The bias gradient comes with the activation's backward (one pass over the gradient).
+    const Tensor dz =
+        act_.backward(ctx.backend, item_out_, out, dout, weights ? bias(grads_) : nullptr);
     if (weights)
-      ctx.backend.conv2d_backward_filter(g, in[0].data(), dz.data(), grads_[0].data(),
-                                         bias(grads_));
+      ctx.backend.conv2d_backward_filter(g, in[0].data(), dz.data(), grads_[0].data(), nullptr);
     if (din[0].defined())
       ctx.backend.conv2d_backward_data(g, dz.data(), values_[0].data(), din[0].data());
   }

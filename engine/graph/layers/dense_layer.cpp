@@ -42,9 +42,8 @@ class DenseLayer final : public Layer {
   }
 
   void forward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out) override {
-    ctx.backend.dense_forward(geometry(in[0]), in[0].data(), values_[0].data(), bias(values_),
-                              out.data());
-    act_.forward(ctx.backend, Shape{units_}, out);
+    ctx.backend.dense_forward_fused(geometry(in[0]), in[0].data(), values_[0].data(), bias(values_),
+                                    act_.kind(), out.data());
   }
 
   void backward(RunContext& ctx, const std::vector<Tensor>& in, const Tensor& out,
@@ -52,11 +51,11 @@ class DenseLayer final : public Layer {
     // A frozen layer has no parameter gradients; it still passes the gradient on.
     const bool weights = grads_[0].defined();
     if (!weights && !din[0].defined()) return;
-    const Tensor dz = act_.backward(ctx.backend, Shape{units_}, out, dout);
+    const Tensor dz =
+        act_.backward(ctx.backend, Shape{units_}, out, dout, weights ? bias(grads_) : nullptr);
     const auto g = geometry(in[0]);
     if (weights)
-      ctx.backend.dense_backward_weights(g, in[0].data(), dz.data(), grads_[0].data(),
-                                         bias(grads_));
+      ctx.backend.dense_backward_weights(g, in[0].data(), dz.data(), grads_[0].data(), nullptr);
     if (din[0].defined())
       ctx.backend.dense_backward_data(g, dz.data(), values_[0].data(), din[0].data());
   }

@@ -81,8 +81,9 @@ inline ActivationGeometry act_geometry(int64_t n, const Shape& item) {
 
 namespace cnn::detail {
 
-// The activation fused into Conv2D and Dense: applied in place on the layer's output,
-// and undone in backward into a scratch gradient (or nothing, when linear).
+// The activation fused into Conv2D and Dense: applied by the backend in the layer's
+// forward (conv2d_forward_fused, dense_forward_fused), and undone in backward, with the
+// bias gradient, into a scratch gradient (or none, when linear).
 class FusedActivation {
  public:
   explicit FusedActivation(Activation a) : act_(a), declared_(a) {}
@@ -97,16 +98,14 @@ class FusedActivation {
   void prepare(Backend& be, const Shape& full_out) {
     if (act_ != Activation::Linear) dz_ = be.empty(full_out);
   }
-  void forward(Backend& be, const Shape& item, const Tensor& out) const {
-    if (act_ == Activation::Linear) return;
-    be.activation_forward(act_, act_geometry(out.shape()[0], item), out.data(), out.data());
-  }
-  // The gradient at the pre-activation: dout itself when linear.
-  Tensor backward(Backend& be, const Shape& item, const Tensor& out, const Tensor& dout) const {
-    if (act_ == Activation::Linear) return dout;
-    Tensor dz = dz_.slice_batch(0, out.shape()[0]);
-    be.activation_backward(act_, act_geometry(out.shape()[0], item), out.data(), dout.data(),
-                           dz.data());
+  // The gradient at the pre-activation (dout itself when linear), and the bias gradient
+  // into db when it is not null: one pass over the gradient where the backend fuses them.
+  Tensor backward(Backend& be, const Shape& item, const Tensor& out, const Tensor& dout,
+                  float* db) const {
+    if (act_ == Activation::Linear && !db) return dout;
+    const Tensor dz = act_ == Activation::Linear ? dout : dz_.slice_batch(0, out.shape()[0]);
+    be.bias_activation_backward(act_, act_geometry(out.shape()[0], item), out.data(), dout.data(),
+                                dz.data(), db);
     return dz;
   }
 

@@ -89,13 +89,13 @@ cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
 cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w,
                                  float* dx, void* workspace, size_t workspace_bytes,
                                  cudaStream_t stream, const ConvOptions& o = {});
-// dw = sum over the batch of x (*) dy; db = sum of dy per filter (db may be null). The
-// reduction over N*P*Q is split across blocks into `workspace` and summed in a fixed
-// order, so results are deterministic. The workspace depends on the variant: ask with
-// the same options as the launch.
+// dw = sum over the batch of x (*) dy. The reduction over N*P*Q is split across blocks
+// into `workspace` and summed in a fixed order, so results are deterministic. The
+// workspace depends on the variant: ask with the same options as the launch. The bias
+// gradient is cnnk/bias.h's, fused with the activation's backward.
 size_t conv2d_backward_filter_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o = {});
 cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, const float* dy,
-                                   float* dw, float* db, void* workspace, size_t workspace_bytes,
+                                   float* dw, void* workspace, size_t workspace_bytes,
                                    cudaStream_t stream, const ConvOptions& o = {});
 
 }  // namespace cnnk

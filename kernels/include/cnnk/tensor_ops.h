@@ -1,5 +1,5 @@
 // Small device ops the executor and layers need: fill, add, accumulate, channel copies
-// (concat), the batch gather, and the bias of dense layers (cuBLAS does the GEMM).
+// (concat) and the batch gather. The bias of dense layers is in cnnk/bias.h.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -28,11 +28,4 @@ cudaError_t gather_rows(const float* src, int64_t row_len, Live<const int32_t*> 
 // *dst = s, in stream order: a launch's arguments are copied when it is enqueued, so the
 // host needs no pinned buffer and no synchronization to hand a step its scalars.
 cudaError_t store_step_scalars(const StepScalars& s, StepScalars* dst, cudaStream_t stream);
-// y[n, c, s] += b[c] over an [n, c, spatial] tensor.
-cudaError_t bias_add(int64_t n, int64_t c, int64_t spatial, const float* b, float* y,
-                     cudaStream_t stream);
-// db[c] = sum over n and spatial of dy[n, c, s] (assigned; fixed-order reduction).
-cudaError_t bias_backward(int64_t n, int64_t c, int64_t spatial, const float* dy, float* db,
-                          cudaStream_t stream);
-
 }  // namespace cnnk

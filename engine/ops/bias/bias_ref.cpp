@@ -1,0 +1,22 @@
+#include <cstdint>
+
+#include "engine/ops/bias/bias.h"
+
+namespace cnn::ref {
+
+template <class T>
+void bias_backward(const ActivationGeometry& g, const T* dy, T* db) {
+  for (int64_t c = 0; c < g.c; ++c) {
+    double acc = 0.0;
+    for (int64_t n = 0; n < g.n; ++n) {
+      const T* row = dy + (n * g.c + c) * g.spatial;
+      for (int64_t s = 0; s < g.spatial; ++s) acc += static_cast<double>(row[s]);
+    }
+    db[c] = static_cast<T>(acc);
+  }
+}
+
+template void bias_backward<float>(const ActivationGeometry&, const float*, float*);
+template void bias_backward<double>(const ActivationGeometry&, const double*, double*);
+
+}  // namespace cnn::ref
