@@ -8,6 +8,7 @@
 // grid holds chunks x channels blocks.
 #include "activation_math.cuh"
 #include "cnnk/bias.h"
+#include "fast_divide.cuh"
 #include "launch_util.cuh"
 
 namespace cnnk {
@@ -23,6 +24,9 @@ constexpr int kBiasThreads = 256;
 constexpr int kPerThread = 8;
 constexpr int64_t kChunk = int64_t(kBiasThreads) * kPerThread;
 constexpr int64_t kMaxGridY = 65535;
+// The most values of one channel a backward takes (its walk is in 32 bits): as the
+// convolutions, which refuse N*P*Q past 2^30, far beyond any layer's.
+constexpr int64_t kMaxChannelValues = (int64_t(1) << 31) - 1 - kChunk;
 
 // Chunks per channel of an [n, c, spatial] tensor: at least 1, so that an empty batch
 // still writes db = 0.
@@ -44,29 +48,49 @@ __global__ void bias_activation_forward_kernel(F f, int64_t n, int64_t c, int64_
   }
 }
 
+// One backward launch's shape. A channel's values are indexed j = image * spatial +
+// pixel; the walk over them steps by kBiasThreads with the quotient and remainder of that
+// step by spatial fixed for the launch, and starts with one multiply-high division
+// (fast_divide.cuh): 32-bit arithmetic throughout, where 64-bit divisions would cost a
+// thread more instructions than its eight elements. Hence the launcher's limit on m.
+struct BiasProblem {
+  int64_t c = 0, chunks = 1;
+  int n = 0, spatial = 1;
+  int step_n = 0, step_s = 0;  // kBiasThreads = step_n * spatial + step_s
+  detail::FastDivisor by_spatial;
+};
+
 // Block (x, y) = (chunk, channel): dz over the chunk's values of the channel and their
 // sum, written to out[channel * chunks + chunk] (db itself when chunks is 1). kReadY is
 // false for Linear (f' needs no y); kWriteDz false when there is no dz to write (Linear
 // with dz aliasing dy).
 template <class F, bool kReadY, bool kWriteDz>
 __global__ void __launch_bounds__(kBiasThreads)
-    bias_grad_chunks_kernel(F f, int64_t n, int64_t c, int64_t spatial, int64_t chunks,
-                            const float* y, const float* dy, float* dz, float* __restrict__ out) {
+    bias_grad_chunks_kernel(F f, const BiasProblem pb, const float* y, const float* dy, float* dz,
+                            float* __restrict__ out) {
   __shared__ float scratch[detail::kScratch];
-  const int64_t chunk = blockIdx.x;
-  for (int64_t ch = blockIdx.y; ch < c; ch += gridDim.y) {
-    ChannelWalk it(n, c, spatial, ch, chunk * kChunk + threadIdx.x, kBiasThreads);
+  const int j0 = static_cast<int>(blockIdx.x) * int(kChunk) + static_cast<int>(threadIdx.x);
+  int n0, s0;
+  pb.by_spatial.divmod(j0, n0, s0);
+  const int64_t plane = pb.c * pb.spatial;
+  for (int64_t ch = blockIdx.y; ch < pb.c; ch += gridDim.y) {
     // Every load before any store: dz may alias dy, and each element is read and written
     // by the same thread, so the order within a thread is all that matters.
     int64_t at[kPerThread];
     float yv[kPerThread], gv[kPerThread];
+    int n = n0, s = s0;
 #pragma unroll
     for (int k = 0; k < kPerThread; ++k) {
-      const bool inside = it.valid();
-      at[k] = inside ? it.offset() : -1;
+      const bool inside = n < pb.n;
+      at[k] = inside ? n * plane + ch * pb.spatial + s : -1;
       gv[k] = inside ? dy[at[k]] : 0.f;
       yv[k] = kReadY && inside ? y[at[k]] : 0.f;
-      it.next();
+      n += pb.step_n;
+      s += pb.step_s;
+      if (s >= pb.spatial) {  // s < 2 * spatial here: one wrap suffices
+        s -= pb.spatial;
+        ++n;
+      }
     }
     float sum = 0.f;
 #pragma unroll
@@ -77,7 +101,7 @@ __global__ void __launch_bounds__(kBiasThreads)
       sum += g;
     }
     sum = detail::block_sum(sum, scratch);
-    if (threadIdx.x == 0) out[ch * chunks + chunk] = sum;
+    if (threadIdx.x == 0) out[ch * pb.chunks + blockIdx.x] = sum;
   }
 }
 
@@ -102,18 +126,27 @@ template <class F, bool kReadY, bool kWriteDz>
 cudaError_t launch_backward(F f, int64_t n, int64_t c, int64_t spatial, const float* y,
                             const float* dy, float* dz, float* db, void* workspace,
                             cudaStream_t stream) {
-  const int64_t chunks = chunks_for(n, spatial);
-  float* out = chunks > 1 ? static_cast<float*>(workspace) : db;
-  const dim3 grid(static_cast<unsigned>(chunks),
+  BiasProblem pb;
+  pb.c = c;
+  pb.chunks = chunks_for(n, spatial);
+  if (n > 0 && spatial > 0) {  // else every walk is empty (n = 0) and db is 0
+    pb.n = static_cast<int>(n);
+    pb.spatial = static_cast<int>(spatial);
+  }
+  pb.step_n = kBiasThreads / pb.spatial;
+  pb.step_s = kBiasThreads % pb.spatial;
+  pb.by_spatial = detail::FastDivisor(pb.spatial);
+  float* out = pb.chunks > 1 ? static_cast<float*>(workspace) : db;
+  const dim3 grid(static_cast<unsigned>(pb.chunks),
                   static_cast<unsigned>(c < kMaxGridY ? c : kMaxGridY));
-  detail::launch(bias_grad_chunks_kernel<F, kReadY, kWriteDz>, grid, kBiasThreads, 0, stream, f, n,
-                 c, spatial, chunks, y, dy, dz, out);
-  if (chunks == 1) return cudaGetLastError();
+  detail::launch(bias_grad_chunks_kernel<F, kReadY, kWriteDz>, grid, kBiasThreads, 0, stream, f, pb,
+                 y, dy, dz, out);
+  if (pb.chunks == 1) return cudaGetLastError();
   if (const cudaError_t err = cudaGetLastError(); err != cudaSuccess) return err;
   const int64_t warps_per_block = kBiasThreads / detail::kWarp;
   const int64_t blocks = (c + warps_per_block - 1) / warps_per_block;
   detail::launch(bias_grad_combine_kernel, static_cast<unsigned>(blocks < 4096 ? blocks : 4096),
-                 kBiasThreads, 0, stream, c, chunks, static_cast<const float*>(out), db);
+                 kBiasThreads, 0, stream, c, pb.chunks, static_cast<const float*>(out), db);
   return cudaGetLastError();
 }
 
@@ -158,6 +191,7 @@ cudaError_t bias_activation_backward(ActKind kind, int64_t n, int64_t c, int64_t
     return activation_backward(kind, size, y, dy, dz, stream);
   }
   if (kind != ActKind::Linear && (y == nullptr || dz == nullptr)) return cudaErrorInvalidValue;
+  if (n > 0 && spatial > 0 && n * spatial > kMaxChannelValues) return cudaErrorInvalidValue;
   const size_t need = bias_backward_workspace_bytes(n, c, spatial);
   if (need > 0 && (workspace == nullptr || workspace_bytes < need)) return cudaErrorInvalidValue;
   switch (kind) {

@@ -312,7 +312,8 @@ TEST(BiasKernel, BackwardOfAnEmptyBatchIsZero) {
 }
 
 // The workspace: none while every channel fits in one chunk (2048 values), one float per
-// chunk and channel past it; a short or missing one is refused before any launch.
+// chunk and channel past it; a short or missing one is refused before any launch, as
+// is a channel too long for the kernel's 32-bit walk.
 TEST(BiasKernel, WorkspaceHoldsOneSumPerChunkAndChannel) {
   EXPECT_EQ(cnnk::bias_backward_workspace_bytes(32, 128, 1), 0u);
   EXPECT_EQ(cnnk::bias_backward_workspace_bytes(1, 64, 2048), 0u);
@@ -324,6 +325,10 @@ TEST(BiasKernel, WorkspaceHoldsOneSumPerChunkAndChannel) {
   EXPECT_EQ(cnnk::bias_backward(32, 64, 784, fake, fake, fake, need - 1, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(cnnk::bias_backward(32, 64, 784, fake, fake, nullptr, need, nullptr),
+            cudaErrorInvalidValue);
+  // A channel past 32-bit indexing (2^32 values) is refused.
+  EXPECT_EQ(cnnk::bias_backward(int64_t(1) << 20, 1, int64_t(1) << 12, fake, fake, fake,
+                                size_t(1) << 40, nullptr),
             cudaErrorInvalidValue);
   // A nonlinear backward needs y and dz.
   EXPECT_EQ(cnnk::bias_activation_backward(cnnk::ActKind::Relu, 1, 2, 3, nullptr, fake, fake, fake,

@@ -30,7 +30,8 @@ size_t bias_backward_workspace_bytes(int64_t n, int64_t c, int64_t spatial);
 // dz = dy * f'(y) (dz may alias dy; with Linear, dz may be null or dy, and y may be null:
 // nothing is written but db) and, when db is not null, db[c] = sum over n and spatial of
 // dz (assigned; an empty batch gives 0). A workspace shorter than
-// bias_backward_workspace_bytes gives cudaErrorInvalidValue.
+// bias_backward_workspace_bytes, or a channel of 2^31 - 2049 values (n * spatial) or more,
+// gives cudaErrorInvalidValue.
 cudaError_t bias_activation_backward(ActKind kind, int64_t n, int64_t c, int64_t spatial,
                                      const float* y, const float* dy, float* dz, float* db,
                                      void* workspace, size_t workspace_bytes, cudaStream_t stream);
