@@ -1,6 +1,6 @@
 // cnn predict: classify pictures (PNG files, or every image of an IDX file) with a
-// trained model, printing the top classes with their probabilities; optionally draw one
-// layer's feature maps for the first picture.
+// trained model, printing the top classes with their probabilities; optionally write every
+// probability to a CSV file and draw one layer's feature maps for the first picture.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,11 +9,13 @@
 #include <numeric>
 
 #include "apps/cnn/commands.h"
+#include "apps/cnn/run_setup.h"
 #include "engine/backend/backend.h"
 #include "engine/core/device.h"
 #include "engine/core/error.h"
 #include "engine/graph/executor.h"
 #include "engine/graph/zoo.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/dataset.h"
 #include "engine/io/idx.h"
 #include "engine/io/png.h"
@@ -36,7 +38,16 @@ struct PredictFlags {
   int top = 3;
   int64_t batch_size = 256;
   std::string feature_maps, layer;
+  std::string csv;
 };
+
+// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
 
 // A model and its trained weights on a backend: from --checkpoint (a checkpoint, or a
 // weights file naming a zoo model), or from --model and --weights.
@@ -106,6 +117,7 @@ void read_inputs(const std::string& path, int rows, int cols, InvertMode invert,
 
 int run_predict(const PredictFlags& f) {
   const InvertMode invert = parse_invert_mode(f.invert);
+  check_output_path("--csv", f.csv);
   const Device device = resolve_device(f.device);
   BackendOptions options;
   options.verbose = false;
@@ -137,6 +149,10 @@ int run_predict(const PredictFlags& f) {
   Executor exec(model, *lm->params, *backend, batch);
   const size_t plane = static_cast<size_t>(rows) * static_cast<size_t>(cols);
   const Tensor x_host = Tensor::empty_host(Shape{batch, 1, rows, cols});
+  // Every probability, for --csv: 9 significant digits give back the same float.
+  std::string csv = "image";
+  for (const std::string& name : names) csv += "," + csv_field(name);
+  csv += "\n";
   const Tensor probs_dev = backend->empty(Shape{batch, classes});
   const int top = std::clamp(f.top, 1, classes);
   for (int64_t b = 0; b < n; b += batch) {
@@ -170,7 +186,14 @@ int run_predict(const PredictFlags& f) {
       }
       if (!im.note.empty()) line += fmt::format("  [{}]", im.note);
       fmt::print("{}\n", line);
+      csv += csv_field(im.name);
+      for (int c = 0; c < classes; ++c) csv += fmt::format(",{:.9g}", row[c]);
+      csv += "\n";
     }
+  }
+  if (!f.csv.empty()) {
+    write_file_atomic(f.csv, csv);
+    fmt::print("probabilities of {} images written to {}\n", n, f.csv);
   }
 
   if (!f.feature_maps.empty()) {
@@ -220,6 +243,9 @@ void add_predict_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--feature-maps", f->feature_maps,
                   "Draw the feature maps of --layer for the first image to this PNG");
   cmd->add_option("--layer", f->layer, "Layer for --feature-maps (default: the first Conv2D)");
+  cmd->add_option("--csv", f->csv,
+                  "Write every image's class probabilities to this CSV file: the image, then "
+                  "one column per class");
   cmd->callback([&run, f] { run = [f] { return run_predict(*f); }; });
 }
 

@@ -67,19 +67,6 @@ nlohmann::ordered_json epoch_json(const EpochLog& e) {
   return j;
 }
 
-// Fails now, not after a long training run, when an output file cannot be written
-// there: its directory is missing or the path names a directory.
-void check_output_path(const std::string& flag, const std::string& path) {
-  if (path.empty()) return;
-  std::error_code ec;
-  const fs::path p(path);
-  CNN_CHECK(!fs::is_directory(p, ec), ConfigError, "{} '{}' is a directory, not a file", flag,
-            path);
-  const fs::path parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  CNN_CHECK(fs::is_directory(parent, ec), ConfigError, "{} '{}': the directory '{}' does not exist",
-            flag, path, parent.string());
-}
-
 // The CSV beside a report: run.json -> run.csv.
 std::string csv_beside(const std::string& report) {
   fs::path p(report);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "engine/core/device.h"
 #include "engine/core/error.h"
 
@@ -90,6 +92,18 @@ nlohmann::ordered_json graph_nodes_json(const Backend::GraphNodes& nodes) {
           {"memsets", nodes.sets},
           {"other", nodes.other},
           {"total", nodes.total()}};
+}
+
+void check_output_path(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  CNN_CHECK(!fs::is_directory(p, ec), ConfigError, "{} '{}' is a directory, not a file", flag,
+            path);
+  const fs::path parent = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  CNN_CHECK(fs::is_directory(parent, ec), ConfigError, "{} '{}': the directory '{}' does not exist",
+            flag, path, parent.string());
 }
 
 }  // namespace cnn::app

@@ -44,4 +44,8 @@ std::unique_ptr<Backend> open_backend(const CommonFlags& f);
 // A captured step's nodes for a report: {kernels, copies, memsets, other, total}.
 nlohmann::ordered_json graph_nodes_json(const Backend::GraphNodes& nodes);
 
+// Fails now, not after a long run, when an output file cannot be written there: its
+// directory is missing or the path names a directory. An empty path passes.
+void check_output_path(const std::string& flag, const std::string& path);
+
 }  // namespace cnn::app

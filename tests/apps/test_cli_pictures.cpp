@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -279,6 +280,56 @@ TEST_F(CliPredict, DrawsTheFeatureMapsOfTheFirstImage) {
   EXPECT_TRUE(fs::exists(work() / "pool.png"));
   expect_failure(predict({"one.png", "--feature-maps", "d.png", "--layer", "dense"}),
                  {"not feature maps", "conv2d"});
+}
+
+// Split one CSV line whose fields hold no quotes except a quoted first field.
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  if (!line.empty() && line[0] == '"') {
+    const size_t close = line.find('"', 1);
+    out.push_back(line.substr(1, close - 1));
+    pos = close + 2;
+  }
+  std::stringstream rest(line.substr(std::min(pos, line.size())));
+  for (std::string f; std::getline(rest, f, ',');) out.push_back(f);
+  return out;
+}
+
+TEST_F(CliPredict, WritesEveryProbabilityToCsv) {
+  fs::copy_file(work() / "one.png", work() / "a,b.png");
+  const CliResult r = predict({"three.idx", "a,b.png", "--csv", "probs.csv"});
+  expect_success(r);
+  EXPECT_TRUE(contains(r.out, "probabilities of 4 images written to probs.csv")) << r.out;
+  const std::vector<std::string> lines = split_lines(clitest::read_text(work() / "probs.csv"));
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0],
+            "image,T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot");
+  const std::vector<std::string> classes = csv_fields(lines[0]);
+  const auto printed = predictions(r.out);
+  std::map<std::string, std::vector<double>> rows;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> f = csv_fields(lines[i]);
+    ASSERT_EQ(f.size(), 11u) << lines[i];
+    std::vector<double> p;
+    for (size_t c = 1; c < f.size(); ++c) p.push_back(std::stod(f[c]));
+    double sum = 0;
+    for (double v : p) {
+      EXPECT_GE(v, 0.0);
+      sum += v;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5) << lines[i];
+    // The printed top class is the row's largest probability, rounded to 3 places.
+    const size_t top = static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+    ASSERT_TRUE(printed.count(f[0])) << f[0] << "\n" << r.out;
+    EXPECT_EQ(printed.at(f[0]).cls, classes[top + 1]);
+    EXPECT_NEAR(printed.at(f[0]).p, p[top], 0.0005 + 1e-9);
+    rows[f[0]] = p;
+  }
+  ASSERT_TRUE(rows.count("a,b.png") && rows.count("three.idx[1]"));
+  EXPECT_EQ(rows.at("a,b.png"), rows.at("three.idx[1]"));  // the same picture, same bits
+  EXPECT_NE(rows.at("three.idx[0]"), rows.at("three.idx[1]"));
+  expect_failure(predict({"one.png", "--csv", "nowhere/probs.csv"}), {"--csv", "nowhere"});
 }
 
 TEST_F(CliPredict, RefusesBadInputsCleanly) {
