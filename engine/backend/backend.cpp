@@ -18,21 +18,14 @@ void Backend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const float* x
                                    const float* b, Activation act, float* y) {
   conv2d_forward(g, x, w, b, y);
   if (act == Activation::Linear) return;
-  ActivationGeometry ag;
-  ag.n = g.n;
-  ag.c = g.k;
-  ag.spatial = int64_t(g.p) * g.q;
-  activation_forward(act, ag, y, y);
+  activation_forward(act, ActivationGeometry{g.n, g.k, int64_t(g.p) * g.q}, y, y);
 }
 
 void Backend::dense_forward_fused(const cnnk::DenseGeometry& g, const float* x, const float* w,
                                   const float* b, Activation act, float* y) {
   dense_forward(g, x, w, b, y);
   if (act == Activation::Linear) return;
-  ActivationGeometry ag;
-  ag.n = g.n;
-  ag.c = g.out;
-  activation_forward(act, ag, y, y);
+  activation_forward(act, ActivationGeometry{g.n, g.out, 1}, y, y);
 }
 
 Tensor Backend::to_host(const Tensor& t) {
