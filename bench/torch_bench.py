@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch peer of `cnn train`: the same seed models, recipe and data, timed per epoch.
+"""PyTorch peer of `cnn train`: the same models, recipe and data, timed per epoch.
 
-Each row trains one (model, variant, precision, batch size) the way the engine does:
-Keras initialisation (glorot_uniform kernels, zero biases), Adam (lr 1e-3, betas 0.9 and
-0.999, eps 1e-7), channels-first images scaled to [0, 1] as byte / 255, the last 20% of
+Each row trains one (model, variant, precision, batch size) the way the engine does: the
+model of the same description (models/NAME.json, built by bench/torch_models.py), Keras
+initialisation (glorot_uniform kernels, zero biases), Adam (lr 1e-3 unless --lr, betas 0.9
+and 0.999, eps 1e-7; --lr-schedule onecycle as the engine's), optional flips and shifts of
+the training images (--augment-flip, --augment-shift, as the engine's, on the device),
+channels-first images scaled to [0, 1] as byte / 255, the last 20% of
 the training set held out for validation as Keras does, a fresh shuffle every epoch,
 optional early stopping on val_loss with the best weights restored, then the test set.
 The whole dataset lives on the device as one tensor; a step gathers its batch there.
@@ -61,6 +64,8 @@ except ImportError as e:  # reported, not a traceback: the caller records "no to
     sys.exit(f"torch_bench: cannot import torch: {e}")
 IMPORT_TORCH_SECONDS = time.perf_counter() - _before_torch
 
+from torch_models import PARAMS, build_model, model_path  # noqa: E402
+
 VARIANTS = {
     "eager": "torch-eager",
     "channels-last": "torch-eager-channels-last",
@@ -68,34 +73,8 @@ VARIANTS = {
     "compile-max-autotune": "torch-compile-max-autotune",
 }
 
-# The seed models, layer by layer as engine/graph/zoo.cpp builds them, with the parameter
-# counts the engine's summary prints (checked when the model is built).
-# ("conv", filters, kernel, padding) has a ReLU; ("dense", units, relu?) ; the last dense
-# is linear here because the softmax is folded into the cross-entropy, as in the engine.
-MODELS = {
-    "fashion-cnn": (1_413_834, [
-        ("conv", 64, 7, "same"), ("pool", 2),
-        ("conv", 128, 3, "same"), ("conv", 128, 3, "same"), ("pool", 2),
-        ("conv", 256, 3, "same"), ("conv", 256, 3, "same"), ("pool", 2),
-        ("flatten",),
-        ("dense", 128, True), ("dropout", 0.5),
-        ("dense", 64, True), ("dropout", 0.5),
-        ("dense", 10, False)]),
-    "mnist-cnn": (30_762, [
-        ("conv", 16, 3, "valid"), ("pool", 2),
-        ("conv", 32, 3, "valid"), ("pool", 2),
-        ("flatten",), ("dense", 32, True), ("dense", 10, False)]),
-    "mnist-functional": (104_202, [
-        ("conv", 32, 3, "valid"), ("pool", 2),
-        ("conv", 64, 3, "valid"), ("pool", 2),
-        ("conv", 128, 3, "valid"), ("flatten",), ("dense", 10, False)]),
-    "mnist-nopool": (712_202, [
-        ("conv", 32, 3, "valid"), ("conv", 64, 3, "valid"), ("conv", 128, 3, "valid"),
-        ("flatten",), ("dense", 10, False)]),
-}
-
-ADAM = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
-OPTIMIZER_NOTE = ("torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-7{}); PyTorch adds "
+ADAM = dict(betas=(0.9, 0.999), eps=1e-7)  # the rate comes from --lr (Keras: 1e-3)
+OPTIMIZER_NOTE = ("torch.optim.Adam(lr={}, betas=(0.9, 0.999), eps=1e-7{}); PyTorch adds "
                   "eps after bias-correcting v, Keras and the engine before: a difference "
                   "of order 1e-7 in the denominator")
 
@@ -146,45 +125,6 @@ def split_validation(images, labels, fraction):
     return (images[:n_train], labels[:n_train]), (images[n_train:], labels[n_train:])
 
 
-# ---------------------------------------------------------------------------- model
-
-def build_model(name):
-    """The zoo model as nn.Sequential, Keras-initialised; checks the parameter count."""
-    expected, spec = MODELS[name]
-    layers, channels, size = [], 1, 28
-    for layer in spec:
-        kind = layer[0]
-        if kind == "conv":
-            _, filters, k, padding = layer
-            pad = k // 2 if padding == "same" else 0  # odd k, stride 1: symmetric
-            layers += [nn.Conv2d(channels, filters, k, padding=pad), nn.ReLU()]
-            channels, size = filters, size if padding == "same" else size - k + 1
-        elif kind == "pool":
-            layers.append(nn.MaxPool2d(layer[1]))  # "valid": floor, 7 -> 3 as Keras
-            size //= layer[1]
-        elif kind == "flatten":
-            layers.append(nn.Flatten())
-            channels, size = channels * size * size, 1
-        elif kind == "dense":
-            _, units, relu = layer
-            layers.append(nn.Linear(channels, units))
-            if relu:
-                layers.append(nn.ReLU())
-            channels = units
-        elif kind == "dropout":
-            layers.append(nn.Dropout(layer[1]))
-    model = nn.Sequential(*layers)
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            # glorot_uniform: fans are in*k*k and out*k*k for a conv, as xavier counts them.
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
-    params = sum(p.numel() for p in model.parameters())
-    if params != expected:
-        raise AssertionError(f"{name}: {params} parameters, the engine has {expected}")
-    return model
-
-
 # ------------------------------------------------------------------------ precision
 
 def set_precision(precision):
@@ -221,15 +161,27 @@ def sync(device):
 class Runner:
     """The step and evaluation functions of one variant, over one model."""
 
-    def __init__(self, model, variant, batch_size, device):
+    def __init__(self, model, variant, batch_size, device, args, steps_per_epoch):
         self.model = model
         self.batch_size = batch_size
         self.channels_last = variant == "channels-last"
         self.cudagraphs = False
         fused = device.type == "cuda"
         # Fused Adam: one launch over all parameters, as the engine's optimizer.
-        self.optimizer = torch.optim.Adam(model.parameters(), fused=fused, **ADAM)
-        self.optimizer_note = OPTIMIZER_NOTE.format(", fused=True" if fused else "")
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=fused, **ADAM)
+        self.optimizer_note = OPTIMIZER_NOTE.format(args.lr, ", fused=True" if fused else "")
+        self.scheduler, self.schedule_steps = None, 0
+        if args.lr_schedule == "onecycle":
+            # PyTorch's OneCycleLR is the engine's onecycle (two phases, cosine, beta1
+            # cycled), stepped after every training step; the engine holds the end values
+            # past the schedule, where PyTorch would raise, so the stepping stops there.
+            self.schedule_steps = (args.lr_schedule_epochs or args.epochs) * steps_per_epoch
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=args.lr, total_steps=self.schedule_steps,
+                pct_start=args.lr_pct_start, div_factor=args.lr_div_factor,
+                final_div_factor=args.lr_final_div_factor, anneal_strategy="cos",
+                cycle_momentum=not args.lr_no_cycle_momentum, base_momentum=0.85,
+                max_momentum=0.95, three_phase=False)
         train_fn, eval_fn = self._train_forward, self._eval_forward
         if variant.startswith("compile-"):
             mode = variant[len("compile-"):]
@@ -273,6 +225,8 @@ class Runner:
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None and self.scheduler.last_epoch < self.schedule_steps - 1:
+            self.scheduler.step()
         totals[0] += loss.detach() * x.shape[0]
         totals[1] += correct
 
@@ -295,6 +249,30 @@ class Runner:
         return loss_sum / max(n, 1), hits / max(n, 1)
 
 
+def augment(x, args, gen):
+    """The engine's augmentation (cnnk/augment.h) with PyTorch's random numbers: per
+    sample a left-right flip with probability 1/2 and a shift by dy, dx uniform in
+    [-s, s], the uncovered border zero. On the device, a few launches per batch."""
+    if not args.augment_flip and not args.augment_shift:
+        return x
+    n, _, h, w = x.shape
+    if args.augment_flip:
+        flip = torch.rand(n, device=x.device, generator=gen) < 0.5
+        x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+    s = args.augment_shift
+    if s:
+        dy = torch.randint(-s, s + 1, (n, 1), device=x.device, generator=gen)
+        dx = torch.randint(-s, s + 1, (n, 1), device=x.device, generator=gen)
+        # y[i, j] = x[i - dy, j - dx], read from x padded by s zeros on every side.
+        rows = torch.arange(h, device=x.device).view(1, h) - dy + s
+        cols = torch.arange(w, device=x.device).view(1, w) - dx + s
+        padded = F.pad(x, (s, s, s, s))
+        batch = torch.arange(n, device=x.device).view(n, 1, 1)
+        x = padded[batch, :, rows.view(n, h, 1), cols.view(n, 1, w)].permute(0, 3, 1, 2)
+        x = x.contiguous()
+    return x
+
+
 def train(args, model_name, variant, precision, batch_size, data, device, target=None):
     """One training run; returns the row (and stops at the target accuracy if given)."""
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = data
@@ -303,12 +281,14 @@ def train(args, model_name, variant, precision, batch_size, data, device, target
     model = build_model(model_name).to(device)
     if variant == "channels-last":
         model = model.to(memory_format=torch.channels_last)
-    runner = Runner(model, variant, batch_size, device)
-    order_gen = torch.Generator(device=device)
-    order_gen.manual_seed(args.seed)
-
     n_train = train_x.shape[0]
     steps = math.ceil(n_train / batch_size)
+    runner = Runner(model, variant, batch_size, device, args, steps)
+    order_gen = torch.Generator(device=device)
+    order_gen.manual_seed(args.seed)
+    augment_gen = torch.Generator(device=device)
+    augment_gen.manual_seed(args.seed + 1)
+
     epoch_seconds, train_seconds, history = [], [], []
     best_loss, best_epoch, best_state, waited = math.inf, 0, None, 0
     stopped_early, reached = False, None
@@ -320,7 +300,7 @@ def train(args, model_name, variant, precision, batch_size, data, device, target
         totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, hits
         for b in range(steps):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            runner.step(train_x[idx], train_y[idx], totals)
+            runner.step(augment(train_x[idx], args, augment_gen), train_y[idx], totals)
         sync(device)
         t_train = time.perf_counter()
         val_loss, val_acc = runner.evaluate(val_x, val_y) if val_x.shape[0] else (None, None)
@@ -384,6 +364,7 @@ def train(args, model_name, variant, precision, batch_size, data, device, target
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "channels_last": variant == "channels-last",
         "optimizer": runner.optimizer_note,
+        "training": optimizer_recipe(args),
         "history": history,
     }
     if variant.startswith("compile-"):
@@ -401,7 +382,8 @@ def parse_args(argv):
                    help="folder of the IDX files (default: $CNN_DATA_DIR, data/fashion-mnist, "
                         "../shared/data/fashion-mnist)")
     p.add_argument("--models", default="fashion-cnn",
-                   help="comma-separated: " + ", ".join(MODELS))
+                   help="comma-separated zoo names (" + ", ".join(PARAMS) + ") or paths of "
+                        "model descriptions (models/*.json)")
     p.add_argument("--batch-sizes", default="32,256")
     p.add_argument("--epochs", type=int, default=3,
                    help="epochs per row (the first is reported apart); the cap with "
@@ -420,6 +402,21 @@ def parse_args(argv):
     p.add_argument("--limit", type=int, default=0, help="first N training images (0: all)")
     p.add_argument("--test-limit", type=int, default=0, help="first N test images (0: all)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="Adam's rate, the peak of onecycle (default: Keras's 1e-3)")
+    p.add_argument("--lr-schedule", choices=("constant", "onecycle"), default="constant",
+                   help="as `cnn train --lr-schedule` (onecycle: PyTorch's OneCycleLR)")
+    p.add_argument("--lr-schedule-epochs", type=int, default=0,
+                   help="onecycle: the schedule's length in epochs (0: --epochs)")
+    p.add_argument("--lr-pct-start", type=float, default=0.3)
+    p.add_argument("--lr-div-factor", type=float, default=25.0)
+    p.add_argument("--lr-final-div-factor", type=float, default=1e4)
+    p.add_argument("--lr-no-cycle-momentum", action="store_true",
+                   help="onecycle: keep beta1 fixed (by default 0.95 -> 0.85 -> 0.95)")
+    p.add_argument("--augment-flip", action="store_true",
+                   help="flip training images left-right at random")
+    p.add_argument("--augment-shift", type=int, default=0,
+                   help="shift training images at random by up to N pixels (zero fill)")
     p.add_argument("--target-accuracy", type=float, default=None,
                    help="time-to-target mode: one run (the first model, variant, precision "
                         "and batch size) until the test accuracy reaches this")
@@ -428,14 +425,18 @@ def parse_args(argv):
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
     args.variants = [v for v in args.variants.split(",") if v]
     args.precisions = [x for x in args.precisions.split(",") if x]
-    for name, allowed, given in (("model", MODELS, args.models),
-                                 ("variant", VARIANTS, args.variants),
+    for m in args.models:
+        if not os.path.exists(model_path(m)):
+            p.error(f"unknown model {m!r}: no {model_path(m)} (zoo: {', '.join(PARAMS)})")
+    for name, allowed, given in (("variant", VARIANTS, args.variants),
                                  ("precision", ("fp32", "tf32"), args.precisions)):
         bad = [g for g in given if g not in allowed]
         if bad:
             p.error(f"unknown {name} {bad[0]!r}: choose from {', '.join(allowed)}")
     if args.epochs < 1 or any(b < 1 for b in args.batch_sizes):
         p.error("--epochs and --batch-sizes must be positive")
+    if args.lr <= 0 or args.augment_shift < 0 or args.lr_schedule_epochs < 0:
+        p.error("--lr must be positive, --augment-shift and --lr-schedule-epochs not negative")
     return args
 
 
@@ -464,11 +465,27 @@ def environment(device):
 def recipe(args, model, variant, precision, batch_size):
     stop = (f"early stopping on val_loss patience {args.patience} (best weights restored)"
             if args.patience >= 0 else "no early stopping")
-    return (f"{model}, {VARIANTS[variant]}, {precision}, Adam lr 1e-3 (Keras defaults), "
+    return (f"{model}, {VARIANTS[variant]}, {precision}, {optimizer_recipe(args)}, "
             f"batch {batch_size}, validation split {args.validation_split} (last part), "
             f"shuffle each epoch, {stop}, at most {args.epochs} epochs, seed {args.seed}, "
             f"test accuracy after every epoch; seconds from process start (before "
             f"importing torch) to the end of that epoch's test evaluation")
+
+
+def optimizer_recipe(args):
+    """The optimizer, schedule and augmentation in words, as gpu_check.sh words ours."""
+    text = ("Adam lr 1e-3 (Keras defaults)" if args.lr == 1e-3 and args.lr_schedule == "constant"
+            else f"Adam lr {args.lr:g}")
+    if args.lr_schedule == "onecycle":
+        text += (f" onecycle over {args.lr_schedule_epochs or args.epochs} epochs "
+                 f"(pct_start {args.lr_pct_start:g}, div {args.lr_div_factor:g}, final div "
+                 f"{args.lr_final_div_factor:g}"
+                 f"{', beta1 fixed' if args.lr_no_cycle_momentum else ', beta1 0.95-0.85-0.95'})")
+    if args.augment_flip:
+        text += ", random flips"
+    if args.augment_shift:
+        text += f", random shifts up to {args.augment_shift} px"
+    return text
 
 
 def write_json(path, result):
