@@ -14,7 +14,8 @@ that failed or ran out of time leaves a gap, recorded under "missing"):
   ours-{fp32,tf32}-b{32,256}.json  cnn train --report, one per precision and batch size
   ours-auto-{fp32,tf32}-b{32,256}.json  the same with --impl auto (each layer shape's
                                    faster of native and cuDNN): engine "ours-auto"
-  ours-ttt.json                    cnn train --target-accuracy --report: "time_to_target"
+  ours-ttt*.json, ours-ttt*.recipe cnn train --target-accuracy --report: "time_to_target",
+                                   and the recipe in words; one pair per recipe
   torch*.json                      bench/torch_bench.py --json: rows, skipped, time_to_92
   stages.txt                       "NAME STATUS SECONDS" per stage of the bench step
 
@@ -380,13 +381,18 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         missing.append("layers-zoo-*.json")
 
     torch_version, torch_cudnn, skipped, time_to_92 = None, None, [], []
-    ttt = load_json(os.path.join(work, "ours-ttt.json"))
-    recipe = read_text(os.path.join(work, "ours-ttt.recipe"))
-    entry = ours_time_to_target(ttt, recipe)
-    if entry:
-        time_to_92.append(entry)
-    else:
-        missing.append("ours-ttt.json (time_to_target)")
+    # One run per recipe: the stage writes ours-ttt*.recipe before it starts, so a run
+    # that failed or never finished still shows as missing.
+    recipes = sorted(glob.glob(os.path.join(work, "ours-ttt*.recipe")))
+    for recipe_path in recipes:
+        stem = os.path.splitext(recipe_path)[0]
+        entry = ours_time_to_target(load_json(stem + ".json"), read_text(recipe_path))
+        if entry:
+            time_to_92.append(entry)
+        else:
+            missing.append(os.path.basename(stem) + ".json (time_to_target)")
+    if not recipes:
+        missing.append("ours-ttt*.recipe")
     torch_files = sorted(glob.glob(os.path.join(work, "torch*.json")))
     if not torch_files:
         missing.append("torch*.json")

@@ -257,6 +257,22 @@ class MergeTest(unittest.TestCase):
         self.assertEqual(entries[0]["recipe"], "fashion-cnn, batch 32")
         self.assertEqual(entries[0]["epoch"], 7)
 
+    def test_time_to_92_of_each_recipe(self):
+        # A second recipe reached the target; a third one's run left no report.
+        self.full_inputs()
+        self.write(self.work, "ours-ttt-fast.json", {
+            "model": "vgg-small", "history": [],
+            "time_to_target": {"target": 0.92, "seconds_from_process_start": 6.5, "epoch": 4}})
+        self.write(self.work, "ours-ttt-fast.recipe", "vgg-small, onecycle")
+        self.write(self.work, "ours-ttt-lost.recipe", "resnet-small")
+        r = self.build()
+        ours = [(e["recipe"], e["seconds"], e["epoch"]) for e in r["time_to_92"]
+                if e["engine"] == "ours"]
+        self.assertEqual(sorted(ours), [("fashion-cnn, batch 32", 42.5, 7),
+                                        ("vgg-small, onecycle", 6.5, 4)])
+        self.assertIn("ours-ttt-lost.json (time_to_target)", r["missing"])
+        self.assertNotIn("ours-ttt-fast.json (time_to_target)", r["missing"])
+
     def test_nothing_there(self):
         # Every stage failed: still a report, with nulls and what is missing.
         r = self.build(log="")
