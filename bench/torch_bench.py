@@ -319,6 +319,10 @@ def train(args, model_name, variant, precision, batch_size, data, device, target
             if log["test_accuracy"] >= target:
                 reached = {"seconds": time.perf_counter() - PROCESS_START, "epoch": epoch}
         history.append(log)
+        shown = " ".join(f"{k} {v:.4f}" for k, v in log.items()
+                         if k not in ("epoch", "train_seconds") and isinstance(v, float))
+        print(f"{model_name} {VARIANTS[variant]} b{batch_size} {precision} epoch {epoch}: {shown}",
+              file=sys.stderr, flush=True)
         if reached:
             break
 
