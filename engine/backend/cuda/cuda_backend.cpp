@@ -23,6 +23,7 @@
 #include "engine/core/error.h"
 #include "engine/ops/activation/activation_cudnn.h"
 #include "engine/ops/batchnorm/batchnorm_cudnn.h"
+#include "engine/ops/bias/bias_cudnn.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "engine/ops/conv2d/conv2d_cudnn.h"
 #include "engine/ops/dense/dense_cublas.h"
@@ -456,13 +457,22 @@ void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g,
   }
 }
 
-// The native path: dz and db in one pass (bias.cu). Under --impl cudnn the activation's
-// backward is cuDNN's, as the forward's, and the bias sum the native reduction over its
-// output; softmax has no elementwise derivative, so it takes the same two steps.
+// The native path: dz and db in one pass (bias.cu). Under --impl cudnn both steps are
+// cuDNN's (the activation's backward, as the forward's, then cudnnConvolutionBackwardBias),
+// so that path shares no kernel with this one; softmax has no elementwise derivative, so
+// under native it takes two steps too, its backward then the native bias sum.
 void CudaBackend::bias_activation_backward(Activation a, const ActivationGeometry& g,
                                            const float* y, const float* dy, float* dz, float* db) {
+  if (options_.policy == ImplPolicy::Cudnn) {
+    activation_backward(a, g, y, dy, dz);
+    if (db) {
+      choices_["bias backward"] = cnn::impl_name(Impl::Cudnn);
+      cudnn::bias_backward(*cudnn_, g.n, g.c, g.spatial, dz, db);
+    }
+    return;
+  }
   const size_t bytes = db ? cnnk::bias_backward_workspace_bytes(g.n, g.c, g.spatial) : 0;
-  if (options_.policy == ImplPolicy::Cudnn || a == Activation::Softmax) {
+  if (a == Activation::Softmax) {
     activation_backward(a, g, y, dy, dz);
     if (db)
       launched(cnnk::bias_backward(g.n, g.c, g.spatial, dz, db, scratch(bytes), bytes, stream_),
