@@ -7,8 +7,8 @@
 
 namespace cnn::cudnn {
 
-void bias_backward(cuda::CudnnContext& ctx, int64_t n, int64_t c, int64_t spatial,
-                   const float* dz, float* db) {
+void bias_backward(cuda::CudnnContext& ctx, int64_t n, int64_t c, int64_t spatial, const float* dz,
+                   float* db) {
   constexpr int64_t kMax = std::numeric_limits<int>::max();
   CNN_CHECK(n <= kMax && c <= kMax && spatial <= kMax && n * c * spatial <= kMax, ConfigError,
             "cuDNN bias gradient: [{}, {}, {}] does not fit cuDNN's 32-bit tensor sizes", n, c,

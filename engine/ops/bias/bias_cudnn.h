@@ -13,7 +13,7 @@ class CudnnContext;
 namespace cnn::cudnn {
 
 // dz is [n, c, spatial] (NCHW with the spatial positions flattened); db is [c], assigned.
-void bias_backward(cuda::CudnnContext& ctx, int64_t n, int64_t c, int64_t spatial,
-                   const float* dz, float* db);
+void bias_backward(cuda::CudnnContext& ctx, int64_t n, int64_t c, int64_t spatial, const float* dz,
+                   float* db);
 
 }  // namespace cnn::cudnn
