@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cnn/build_info.h"
 #include "apps/cnn/commands.h"
 #include "apps/cnn/run_setup.h"
 #include "engine/core/device.h"
@@ -162,6 +163,7 @@ int run_bench(const BenchFlags& f) {
     json out;
     out["model"] = model.name();
     out["device"] = d.str();
+    out["build"] = build_info_json();
     out["warmup"] = f.warmup;
     out["repeats"] = f.repeats;
     out["rows"] = rows;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "apps/cnn/build_info.h"
 #include "apps/cnn/commands.h"
 #include "apps/cnn/run_setup.h"
 #include "engine/core/error.h"
@@ -91,6 +92,7 @@ int run_profile(const ProfileFlags& f) {
     json out;
     out["model"] = model.name();
     out["device"] = backend->device().str();
+    out["build"] = build_info_json();
     out["batch_size"] = prof.batch;
     out["warmup"] = prof.warmup;
     out["steps"] = prof.steps;

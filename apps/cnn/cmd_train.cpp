@@ -10,6 +10,7 @@
 #include <set>
 #include <system_error>
 
+#include "apps/cnn/build_info.h"
 #include "apps/cnn/commands.h"
 #include "apps/cnn/model_flags.h"
 #include "apps/cnn/process_clock.h"
@@ -178,6 +179,7 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
   nlohmann::ordered_json j;
   j["model"] = model.name();
   j["params"] = model.count_params();
+  j["build"] = build_info_json();
   j["device"] = backend.device().str();
   j["implementations"] = {{"conv2d", backend.impl_name("conv2d")},
                           {"dense", backend.impl_name("dense")},

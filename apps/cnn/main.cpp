@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cnn/build_info.h"
 #include "apps/cnn/commands.h"
 #include "apps/cnn/process_clock.h"
 #include "engine/core/error.h"
@@ -13,6 +14,7 @@
 int main(int argc, char** argv) {
   cnn::app::mark_process_start();  // first: time to accuracy counts the whole run
   CLI::App app{"cnn: a CUDA CNN engine with a CPU reference backend"};
+  app.set_version_flag("--version", "cnn " + cnn::app::build_info_line());
   app.require_subcommand(1);
   std::function<int()> run;
   cnn::app::add_summary_command(app, run);

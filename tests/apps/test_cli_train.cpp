@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -216,6 +217,24 @@ TEST_F(CliTrain, ReportGetsACsvBesideItAndQuietPrintsNoProgress) {
   const auto rows = read_csv(in_work("r.csv"));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"epoch", "accuracy", "loss"}));
+}
+
+// `cnn --version` names the build (the tree's commit, "-dirty" for uncommitted changes,
+// "unknown" outside a git checkout), and every train report carries the same.
+TEST_F(CliTrain, VersionAndReportNameTheSameBuild) {
+  const CliResult v = run({"--version"});
+  expect_success(v);
+  static const std::regex line(
+      R"(^cnn (\d+\.\d+\.\d+) \(commit ([0-9a-f]{7,}(-dirty)?|unknown), (\w+), (.+), (CUDA \S+|CPU only)\)\n$)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(v.out, m, line)) << v.out;
+  expect_success(train({"--epochs", "1", "--report", "r.json", "--quiet"}));
+  const json build = read_json(in_work("r.json"))["build"];
+  EXPECT_EQ(build["version"], m[1].str());
+  EXPECT_EQ(build["commit"], m[2].str());
+  EXPECT_EQ(build["build_type"], m[4].str());
+  EXPECT_EQ(build["compiler"], m[5].str());
+  EXPECT_EQ(build["cuda_toolkit"].is_null(), m[6].str() == "CPU only");
 }
 
 TEST_F(CliTrain, ATerminalGetsAProgressBarAndLinesOnRequest) {
