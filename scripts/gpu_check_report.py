@@ -57,17 +57,20 @@ def parse_ctest(log):
     return tests
 
 
-def train_entry(work, impl, stages):
-    """One training run's row: from its report when it finished, else from the epochs its
-    log shows (a run the budget cut), with test_accuracy None."""
-    report = load_json(os.path.join(work, f"train-{impl}.json"))
-    status = next((s["status"] for s in stages if s["stage"] == f"train-{impl}"), None)
+def train_entry(work, name, stages):
+    """One training run's row (stage train-NAME, NAME = IMPL or IMPL-seedN): from its
+    report when it finished, else from the epochs its log shows (a run the budget cut),
+    with test_accuracy None."""
+    impl, _, seed_part = name.partition("-seed")
+    seed = int(seed_part) if seed_part.isdigit() else 42
+    report = load_json(os.path.join(work, f"train-{name}.json"))
+    status = next((s["status"] for s in stages if s["stage"] == f"train-{name}"), None)
     if report is not None:
         secs = [e["seconds"] for e in report.get("history", [])]
         epochs_run, cap = report["epochs_run"], report["epochs_requested"]
         accuracy, model, batch = report["test_accuracy"], report["model"], report["batch_size"]
     else:
-        epochs = EPOCH_LINE.findall(read_text(os.path.join(work, f"train-{impl}.log")))
+        epochs = EPOCH_LINE.findall(read_text(os.path.join(work, f"train-{name}.log")))
         if not epochs and status is None:
             return None
         secs = [float(e[2]) for e in epochs]
@@ -79,9 +82,22 @@ def train_entry(work, impl, stages):
         "seconds_per_epoch": sum(secs) / len(secs) if secs else None,
         "first_epoch_seconds": secs[0] if secs else None,
         "status": status or "ok",
-        "recipe": "adam, batch 32, validation split 0.2, early stopping on val_loss "
-                  "patience 2, at most %s epochs" % cap,
+        "seed": seed,
+        "recipe": "adam, batch 32, validation split 0.2, early stopping on val_loss patience 2 "
+                  "(best weights restored)%s, seed %d" % (f", at most {cap} epochs" if cap else "",
+                                                          seed),
     }
+
+
+def train_names(work, stages):
+    """native and cudnn first, then the extra seeds' runs, in the order they ran."""
+    names = [s["stage"][len("train-"):] for s in stages if s["stage"].startswith("train-")]
+    for path in sorted(glob.glob(os.path.join(work, "train-*.json"))):
+        name = os.path.basename(path)[len("train-"):-len(".json")]
+        if name not in names:
+            names.append(name)
+    fixed = ["native", "cudnn"]
+    return fixed + [n for n in names if n not in fixed]
 
 
 def sanitizer_run(stage, log):
@@ -122,7 +138,7 @@ def build_report(carry, work, log, now=None, cuda=None):
     verify = []
     for path in sorted(glob.glob(os.path.join(work, "verify-*.json"))):
         verify += load_json(path) or []
-    train = [t for t in (train_entry(work, impl, stages) for impl in ("native", "cudnn")) if t]
+    train = [t for t in (train_entry(work, n, stages) for n in train_names(work, stages)) if t]
     return {
         **common_keys(carry, work, now, cuda),
         "cudnn": (re.findall(r"cuDNN (\d+\.\d+\.\d+)", log) or [""])[0],

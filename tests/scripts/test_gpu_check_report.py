@@ -114,6 +114,19 @@ class BuildReport(WorkFolder):
         self.assertAlmostEqual(cudnn["seconds_per_epoch"], 4.0)
         self.assertIn("at most 20 epochs", cudnn["recipe"])
 
+    def test_runs_with_other_seeds_follow_native_and_cudnn(self):
+        write(os.path.join(self.work, "stages.txt"),
+              "train-native ok 30\ntrain-cudnn ok 30\ntrain-native-seed1 ok 30\n"
+              "train-native-seed2 skipped 0\n")
+        for name, acc in (("native", 0.91), ("cudnn", 0.912), ("native-seed1", 0.915)):
+            write(os.path.join(self.work, f"train-{name}.json"),
+                  json.dumps(train_report(acc, [3.0, 2.0])))
+        rows = self.report()["train"]
+        self.assertEqual([(t["impl"], t["seed"], t["test_accuracy"], t["status"]) for t in rows],
+                         [("native", 42, 0.91, "ok"), ("cudnn", 42, 0.912, "ok"),
+                          ("native", 1, 0.915, "ok"), ("native", 2, None, "skipped")])
+        self.assertIn("seed 1", rows[2]["recipe"])
+
     def test_missing_and_corrupt_inputs_give_empty_sections_not_an_error(self):
         write(os.path.join(self.work, "verify-mnist-cnn.json"), "{not json")
         r = gpu_check_report.build_report(self.carry, self.work, "", NOW, cuda="")
