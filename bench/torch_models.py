@@ -170,11 +170,11 @@ def build(doc):
                 modules[lname] = cls((kh, kw), (sh, sw))
             shapes[lname] = (c, oh, ow)
         elif kind == "Dense":
-            features = math.prod(src)
             if len(src) != 1:
                 raise ValueError(f"{lname}: Dense takes a vector; put a Flatten before it")
-            modules[lname] = _seq(nn.Linear(features, spec["units"], bias=spec.get("use_bias", True)),
-                                  _activation(spec.get("activation", "linear"), lname, drop_softmax))
+            linear = nn.Linear(src[0], spec["units"], bias=spec.get("use_bias", True))
+            modules[lname] = _seq(linear, _activation(spec.get("activation", "linear"), lname,
+                                                      drop_softmax))
             shapes[lname] = (spec["units"],)
         elif kind == "Flatten":
             modules[lname] = nn.Flatten()
