@@ -301,6 +301,32 @@ def ratios(epochs, layers, layers_128=(), layers_tf32=(), layers_tf32_128=(), la
     return out
 
 
+def recipe_id(path):
+    """The recipe a time-to-92 file belongs to, from its name: ours-ttt.json and
+    torch-ttt.json are "seed" (the seed recipe), ours-ttt-fast.json "fast", and so on."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    for prefix in ("ours-ttt", "torch-ttt"):
+        if stem.startswith(prefix):
+            return stem[len(prefix) + 1:] or "seed"
+    return stem
+
+
+def time_to_92_ratios(entries):
+    """Per recipe, our seconds to the target over PyTorch eager's (above 1: ours slower);
+    None where either run did not reach it."""
+    out = {}
+    ids = sorted({e.get("recipe_id") for e in entries if e.get("recipe_id")})
+    for rid in ids:
+        ours = next((e for e in entries if e.get("recipe_id") == rid
+                     and e.get("engine") == "ours"), None)
+        torch = next((e for e in entries if e.get("recipe_id") == rid
+                      and e.get("engine") == "torch-eager"), None)
+        a, b = (number(ours.get("seconds")) if ours else None,
+                number(torch.get("seconds")) if torch else None)
+        out[f"time_to_92_ours_over_torch_eager_{rid}"] = a / b if a and b else None
+    return out
+
+
 # --------------------------------------------------------------------------- assembly
 
 def cudnn_from_torch(v):
@@ -388,6 +414,7 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         stem = os.path.splitext(recipe_path)[0]
         entry = ours_time_to_target(load_json(stem + ".json"), read_text(recipe_path))
         if entry:
+            entry["recipe_id"] = recipe_id(stem)
             time_to_92.append(entry)
         else:
             missing.append(os.path.basename(stem) + ".json (time_to_target)")
@@ -406,7 +433,8 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         epochs += [torch_epoch_row(r) for r in t.get("rows", []) if isinstance(r, dict)
                    and not t.get("time_to_92")]
         skipped += t.get("skipped", [])
-        time_to_92 += [e for e in t.get("time_to_92", []) if isinstance(e, dict)]
+        time_to_92 += [{**e, "recipe_id": recipe_id(path)} for e in t.get("time_to_92", [])
+                       if isinstance(e, dict)]
 
     fraction, basis = peak_fraction(bench_epoch, reports.get(("fp32", 256)), layers, peak_tflops)
     cudnn = (re.findall(r"cuDNN (\d+\.\d+\.\d+)", log_text) or [""])[0]
@@ -425,8 +453,9 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         "peak_fp32_tflops": peak_tflops,
         "peak_fraction_basis": basis,
         "time_to_92": time_to_92,
-        "ratios": ratios(epochs, layers, extra["layers-tiles128"], extra["layers-tf32"],
-                         extra["layers-tf32-tiles128"], layers_zoo),
+        "ratios": {**ratios(epochs, layers, extra["layers-tiles128"], extra["layers-tf32"],
+                            extra["layers-tf32-tiles128"], layers_zoo),
+                   **time_to_92_ratios(time_to_92)},
         "layers_conv_tiles_128": extra["layers-tiles128"],
         "layers_tf32": extra["layers-tf32"],
         "layers_tf32_tiles_128": extra["layers-tf32-tiles128"],

@@ -272,6 +272,16 @@ class MergeTest(unittest.TestCase):
                                         ("vgg-small, onecycle", 6.5, 4)])
         self.assertIn("ours-ttt-lost.json (time_to_target)", r["missing"])
         self.assertNotIn("ours-ttt-fast.json (time_to_target)", r["missing"])
+        # Each recipe's ratio pairs ours with PyTorch's run of the same recipe.
+        self.assertAlmostEqual(r["ratios"]["time_to_92_ours_over_torch_eager_seed"], 42.5 / 30.0)
+        self.assertIsNone(r["ratios"]["time_to_92_ours_over_torch_eager_fast"])  # no torch run
+        self.write(self.work, "torch-ttt-fast.json", torch_file(
+            [], time_to_92=[{"engine": "torch-eager", "seconds": 13.0, "recipe": "r2"}]))
+        r = self.build()
+        self.assertAlmostEqual(r["ratios"]["time_to_92_ours_over_torch_eager_fast"], 6.5 / 13.0)
+        self.assertEqual({(e["engine"], e["recipe_id"]) for e in r["time_to_92"]},
+                         {("ours", "seed"), ("ours", "fast"), ("torch-eager", "seed"),
+                          ("torch-eager", "fast")})
 
     def test_nothing_there(self):
         # Every stage failed: still a report, with nulls and what is missing.
