@@ -150,9 +150,13 @@ int run_predict(const PredictFlags& f) {
   const size_t plane = static_cast<size_t>(rows) * static_cast<size_t>(cols);
   const Tensor x_host = Tensor::empty_host(Shape{batch, 1, rows, cols});
   // Every probability, for --csv: 9 significant digits give back the same float.
-  std::string csv = "image";
-  for (const std::string& name : names) csv += "," + csv_field(name);
-  csv += "\n";
+  const bool want_csv = !f.csv.empty();
+  std::string csv;
+  if (want_csv) {
+    csv = "image";
+    for (const std::string& name : names) csv += "," + csv_field(name);
+    csv += "\n";
+  }
   const Tensor probs_dev = backend->empty(Shape{batch, classes});
   const int top = std::clamp(f.top, 1, classes);
   for (int64_t b = 0; b < n; b += batch) {
@@ -186,12 +190,13 @@ int run_predict(const PredictFlags& f) {
       }
       if (!im.note.empty()) line += fmt::format("  [{}]", im.note);
       fmt::print("{}\n", line);
+      if (!want_csv) continue;
       csv += csv_field(im.name);
       for (int c = 0; c < classes; ++c) csv += fmt::format(",{:.9g}", row[c]);
       csv += "\n";
     }
   }
-  if (!f.csv.empty()) {
+  if (want_csv) {
     write_file_atomic(f.csv, csv);
     fmt::print("probabilities of {} images written to {}\n", n, f.csv);
   }
