@@ -53,6 +53,21 @@ else()
   message(FATAL_ERROR "CNN_CPU_BLAS must be openblas or none, not '${CNN_CPU_BLAS}'")
 endif()
 
+# Threads for the CPU backend: OpenMP, which GCC and Clang ship (libgomp, libomp). Without
+# it (CNN_OPENMP=OFF, or a compiler that lacks it) the CPU backend runs on one thread.
+option(CNN_OPENMP "Run the CPU backend's convolutions and pooling on several threads" ON)
+add_library(cnn_openmp INTERFACE)
+if(CNN_OPENMP)
+  find_package(OpenMP COMPONENTS CXX)
+endif()
+if(CNN_OPENMP AND OpenMP_CXX_FOUND)
+  target_link_libraries(cnn_openmp INTERFACE OpenMP::OpenMP_CXX)
+  target_compile_definitions(cnn_openmp INTERFACE CNN_HAVE_OPENMP=1)
+else()
+  message(STATUS "CPU backend: one thread (no OpenMP)")
+  target_compile_definitions(cnn_openmp INTERFACE CNN_HAVE_OPENMP=0)
+endif()
+
 if(CNN_BUILD_TESTS)
   # GoogleTest: the installed package, or the sources in CNN_GTEST_SOURCE_DIR (the GPU
   # machine has no Debian packages; the GPU check script carries the sources there).

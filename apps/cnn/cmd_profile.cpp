@@ -92,6 +92,7 @@ int run_profile(const ProfileFlags& f) {
     json out;
     out["model"] = model.name();
     out["device"] = backend->device().str();
+    if (backend->device().is_host()) out["cpu_threads"] = backend->host_threads();
     out["build"] = build_info_json();
     out["batch_size"] = prof.batch;
     out["warmup"] = prof.warmup;

@@ -181,6 +181,7 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
   j["params"] = model.count_params();
   j["build"] = build_info_json();
   j["device"] = backend.device().str();
+  if (backend.device().is_host()) j["cpu_threads"] = backend.host_threads();
   j["implementations"] = {{"conv2d", backend.impl_name("conv2d")},
                           {"dense", backend.impl_name("dense")},
                           {"pool2d", backend.impl_name("pool2d")},

@@ -46,6 +46,11 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
                  "32x64 per warp on tensor cores)")
       ->check(CLI::IsMember({64, 128}))
       ->capture_default_str();
+  cmd.add_option("--threads", f.threads,
+                 "CPU: threads of the CPU backend (0: every core this process may use, or "
+                 "OMP_NUM_THREADS). Any count gives the same bits")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   cmd.add_flag("--deterministic", f.deterministic,
                "GPU: the same bits on every run. The native kernels always give them; this "
                "keeps cuDNN to its deterministic algorithms and makes --impl auto choose "
@@ -69,21 +74,25 @@ BackendOptions backend_options(const CommonFlags& f) {
   o.tf32 = f.tf32;
   o.large_tiles = f.conv_tiles == 128;
   o.deterministic = f.deterministic;
+  o.cpu_threads = f.threads;
   return o;
 }
 
 std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
   const Device d = resolve_device(f.device);
-  if (f.device == "auto" && d.is_host())
-    fmt::print("device: cpu (no usable GPU: {})\n", probe_cuda().reason);
-  else if (d.is_cuda())
+  if (d.is_cuda()) {
     fmt::print("device: {} ({}), kernels: {}{}{}{}\n", d.str(),
                probe_cuda().gpus.at(static_cast<size_t>(d.index)).name, f.impl,
                f.tf32 ? ", tf32" : "", f.conv_tiles == 128 ? ", 128x128 conv tiles" : "",
                f.deterministic ? ", deterministic" : "");
-  else
-    fmt::print("device: cpu\n");
-  return make_backend(d, backend_options(f));
+    return make_backend(d, backend_options(f));
+  }
+  auto backend = make_backend(d, backend_options(f));
+  const int threads = backend->host_threads();
+  fmt::print("device: cpu, {} thread{}", threads, threads == 1 ? "" : "s");
+  if (f.device == "auto") fmt::print(" (no usable GPU: {})", probe_cuda().reason);
+  fmt::print("\n");
+  return backend;
 }
 
 nlohmann::ordered_json graph_nodes_json(const Backend::GraphNodes& nodes) {

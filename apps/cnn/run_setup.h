@@ -25,6 +25,7 @@ struct CommonFlags {
   bool tf32 = false;           // GPU: TF32 tensor cores in convolutions and GEMMs
   int conv_tiles = 64;         // GPU: the implicit GEMM's block tile, 64 or 128
   bool deterministic = false;  // GPU: the same bits on every run (cuDNN's deterministic paths)
+  int threads = 0;             // CPU: threads of the CPU backend; 0: every usable core
 };
 
 void add_common_flags(CLI::App& cmd, CommonFlags& f);

@@ -45,6 +45,8 @@ class Backend {
   virtual Device device() const = 0;
   // The implementation used for an op family ("reference", "openblas", "native", ...).
   virtual std::string impl_name(const std::string& op_family) const = 0;
+  // The threads it computes with on the host: the CPU backend's count, 0 for a GPU's.
+  virtual int host_threads() const { return 0; }
   // Every implementation choice made so far: "conv2d forward <shape>" -> "native", ...
   virtual std::map<std::string, std::string> implementation_choices() const { return {}; }
 
@@ -225,6 +227,8 @@ struct BackendOptions {
   // deterministic (and to CUDNN_POOLING_MAX_DETERMINISTIC), and makes --impl auto choose
   // without timing, since timings, and so the choices, vary from run to run.
   bool deterministic = false;
+  // --threads: the CPU backend's thread count; 0: every core this process may use.
+  int cpu_threads = 0;
 };
 
 // The backend for a device: CPU for the host, CUDA (when built) for a GPU.

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "engine/core/error.h"
+#include "engine/core/parallel.h"
 #include "engine/ops/augment/augment.h"
 #include "engine/ops/batchnorm/batchnorm.h"
 #include "engine/ops/bias/bias.h"
@@ -18,12 +19,13 @@
 
 namespace cnn {
 
-CpuBackend::CpuBackend(bool reference_only) : reference_only_(reference_only) {
+CpuBackend::CpuBackend(bool reference_only, int threads)
+    : reference_only_(reference_only), threads_(threads > 0 ? threads : default_cpu_threads()) {
   // OpenBLAS splits a GEMM differently for different thread counts, and the sums then
-  // round differently. One thread makes runs bit-identical on any machine, and on the
-  // small per-image GEMMs of these models it is also the fastest (measured on 2 cores:
-  // 4.4 s against 5.4 s for 30000 images of mnist-cnn). The setting is the library's
-  // own process-wide state.
+  // round differently. So OpenBLAS runs on the calling thread, and the backend splits
+  // the work itself (images, slices of the batch; see parallel.h), in a way that gives
+  // the same bits for any thread count. The setting is the library's own process-wide
+  // state.
 #if CNN_HAVE_CBLAS
   openblas_set_num_threads(1);
 #endif
@@ -54,58 +56,95 @@ void CpuBackend::download(const Tensor& src, float* host) {
   std::memmove(host, src.host(), static_cast<size_t>(src.numel()) * sizeof(float));
 }
 
-float* CpuBackend::col_workspace(size_t elements) {
-  if (col_.size() < elements) col_.resize(elements);
-  return col_.data();
+float* CpuBackend::conv_workspace(const cnnk::Conv2dGeometry& g) {
+  const size_t elements = blas::conv2d_workspace_elements(g, threads_);
+  if (conv_workspace_.size() < elements) conv_workspace_.resize(elements);
+  return conv_workspace_.data();
 }
 
 void CpuBackend::conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w,
                                 const float* b, float* y) {
   if (reference_only_) return ref::conv2d_forward(g, x, w, b, y);
-  blas::conv2d_forward(g, x, w, b, y, col_workspace(blas::conv2d_col_elements(g)));
+  blas::conv2d_forward(g, x, w, b, y, conv_workspace(g), threads_);
 }
 
 void CpuBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy,
                                       const float* w, float* dx) {
   if (reference_only_) return ref::conv2d_backward_data(g, dy, w, dx);
-  blas::conv2d_backward_data(g, dy, w, dx, col_workspace(blas::conv2d_col_elements(g)));
+  blas::conv2d_backward_data(g, dy, w, dx, conv_workspace(g), threads_);
 }
 
 void CpuBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x,
                                         const float* dy, float* dw, float* db) {
   if (reference_only_) return ref::conv2d_backward_filter(g, x, dy, dw, db);
-  blas::conv2d_backward_filter(g, x, dy, dw, db, col_workspace(blas::conv2d_col_elements(g)));
+  blas::conv2d_backward_filter(g, x, dy, dw, db, conv_workspace(g), threads_);
 }
 
+// The ops below are the reference's, run on the threads in independent parts: ranges of
+// images (pooling, activations, dropout, elementwise sums) or of channels (batch
+// normalization). Each part computes exactly what the whole call computes for it.
+
+namespace {
+
+// Elementwise sums shorter than this stay on one thread: the threads' start costs more.
+constexpr int64_t kMinElementRun = 16384;
+
+// g restricted to the images [first, end) (the caller offsets the pointers).
+template <class G>
+G images(const G& g, int64_t first, int64_t end) {
+  G part = g;
+  part.n = static_cast<int>(end - first);
+  return part;
+}
+
+}  // namespace
+
 void CpuBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) {
-  ref::pool2d_forward(g, x, y);
+  const int64_t in = static_cast<int64_t>(g.c) * g.h * g.w,
+                out = static_cast<int64_t>(g.c) * g.p * g.q;
+  parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
+    ref::pool2d_forward(images(g, first, end), x + first * in, y + first * out);
+  });
 }
 
 void CpuBackend::pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float*,
                                  const float* dy, float* dx) {
-  ref::pool2d_backward(g, x, dy, dx);
+  const int64_t in = static_cast<int64_t>(g.c) * g.h * g.w,
+                out = static_cast<int64_t>(g.c) * g.p * g.q;
+  parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
+    ref::pool2d_backward(images(g, first, end), x + first * in, dy + first * out, dx + first * in);
+  });
 }
 
 void CpuBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,
                                             const float* gamma, const float* beta, float momentum,
                                             float epsilon, float* running_mean, float* running_var,
                                             float* y, float* save_mean, float* save_invstd) {
-  ref::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean, running_var,
-                                  y, save_mean, save_invstd);
+  parallel_ranges(threads_, g.c, [&](int64_t first, int64_t end) {
+    ref::batchnorm_forward_training_channels(g, static_cast<int>(first), static_cast<int>(end), x,
+                                             gamma, beta, momentum, epsilon, running_mean,
+                                             running_var, y, save_mean, save_invstd);
+  });
 }
 
 void CpuBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const float* x,
                                              const float* gamma, const float* beta,
                                              const float* running_mean, const float* running_var,
                                              float epsilon, float* y) {
-  ref::batchnorm_forward_inference(g, x, gamma, beta, running_mean, running_var, epsilon, y);
+  parallel_ranges(threads_, g.c, [&](int64_t first, int64_t end) {
+    ref::batchnorm_forward_inference_channels(g, static_cast<int>(first), static_cast<int>(end), x,
+                                              gamma, beta, running_mean, running_var, epsilon, y);
+  });
 }
 
 void CpuBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x,
                                     const float* dy, const float* gamma, const float* save_mean,
                                     const float* save_invstd, float* dx, float* dgamma,
                                     float* dbeta) {
-  ref::batchnorm_backward(g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  parallel_ranges(threads_, g.c, [&](int64_t first, int64_t end) {
+    ref::batchnorm_backward_channels(g, static_cast<int>(first), static_cast<int>(end), x, dy,
+                                     gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  });
 }
 
 void CpuBackend::dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,
@@ -128,36 +167,59 @@ void CpuBackend::dense_backward_weights(const cnnk::DenseGeometry& g, const floa
 
 void CpuBackend::activation_forward(Activation a, const ActivationGeometry& g, const float* x,
                                     float* y) {
-  ref::activation_forward(a, g, x, y);
+  const int64_t image = g.c * g.spatial;
+  parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
+    ref::activation_forward(a, images(g, first, end), x + first * image, y + first * image);
+  });
 }
 
 void CpuBackend::activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                                      const float* dy, float* dx) {
-  ref::activation_backward(a, g, y, dy, dx);
+  const int64_t image = g.c * g.spatial;
+  parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
+    ref::activation_backward(a, images(g, first, end), y + first * image, dy + first * image,
+                             dx + first * image);
+  });
 }
 
 void CpuBackend::bias_activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                                           const float* dy, float* dz, float* db) {
-  if (a != Activation::Linear || dz != dy) ref::activation_backward(a, g, y, dy, dz);
+  if (a != Activation::Linear || dz != dy) activation_backward(a, g, y, dy, dz);
   if (db) ref::bias_backward(g, dz, db);
 }
 
 void CpuBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,
                                  const float* x, float* y, float* mask) {
-  ref::dropout_forward(g, rate, seed.value(), x, y, mask);
+  ref::check_dropout_rate(rate);  // here: nothing may throw on the threads
+  const int64_t image = static_cast<int64_t>(g.c) * g.spatial;
+  parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
+    ref::dropout_forward_elements(g, rate, seed.value(), x, y, mask, first * image, end * image);
+  });
 }
 
 void CpuBackend::dropout_backward(const cnnk::DropoutGeometry& g, const float* mask,
                                   const float* dy, float* dx) {
-  ref::dropout_backward(g, mask, dy, dx);
+  const int64_t image = static_cast<int64_t>(g.c) * g.spatial;
+  parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
+    ref::dropout_backward(images(g, first, end), mask + first * image, dy + first * image,
+                          dx + first * image);
+  });
 }
 
 void CpuBackend::add(int64_t size, const float* a, const float* b, float* y) {
-  ref::add_forward(size, a, b, y);
+  parallel_ranges(
+      threads_, size,
+      [&](int64_t first, int64_t end) {
+        ref::add_forward(end - first, a + first, b + first, y + first);
+      },
+      kMinElementRun);
 }
 
 void CpuBackend::accumulate(int64_t size, const float* src, float* dst) {
-  ref::accumulate(size, src, dst);
+  parallel_ranges(
+      threads_, size,
+      [&](int64_t first, int64_t end) { ref::accumulate(end - first, src + first, dst + first); },
+      kMinElementRun);
 }
 
 void CpuBackend::channel_copy(const ChannelCopyGeometry& g, const float* src, float* dst) {
@@ -180,7 +242,13 @@ void CpuBackend::sgd_update(int64_t n, const SgdHyper& h, cnnk::Live<float> rate
   SgdHyper at_step = h;
   at_step.lr = rate.get();
   at_step.momentum = momentum.get();
-  ref::sgd_update(n, at_step, w, g, velocity);
+  parallel_ranges(
+      threads_, n,
+      [&](int64_t first, int64_t end) {
+        ref::sgd_update(end - first, at_step, w + first, g + first,
+                        velocity ? velocity + first : nullptr);
+      },
+      kMinElementRun);
 }
 
 void CpuBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> rate,
@@ -188,14 +256,26 @@ void CpuBackend::adam_update(int64_t n, const AdamHyper& h, cnnk::Live<float> ra
                              float* v) {
   AdamHyper at_step = h;
   at_step.beta1 = beta1.get();
-  ref::adam_apply(n, at_step, rate.get(), w, g, m, v);
+  const float step_size = rate.get();
+  parallel_ranges(
+      threads_, n,
+      [&](int64_t first, int64_t end) {
+        ref::adam_apply(end - first, at_step, step_size, w + first, g + first, m + first,
+                        v + first);
+      },
+      kMinElementRun);
 }
 
 void CpuBackend::rmsprop_update(int64_t n, const RmspropHyper& h, cnnk::Live<float> rate, float* w,
                                 const float* g, float* v) {
   RmspropHyper at_rate = h;
   at_rate.lr = rate.get();
-  ref::rmsprop_update(n, at_rate, w, g, v);
+  parallel_ranges(
+      threads_, n,
+      [&](int64_t first, int64_t end) {
+        ref::rmsprop_update(end - first, at_rate, w + first, g + first, v + first);
+      },
+      kMinElementRun);
 }
 
 IndexBuffer CpuBackend::upload_indices(const std::vector<int32_t>& indices) {

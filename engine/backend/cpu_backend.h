@@ -1,7 +1,8 @@
 // The CPU backend: the reference ops for everything, except convolution and dense layers,
 // which go through im2col + OpenBLAS (the reference loops are too slow to train with;
-// tests hold the two to each other). Deterministic: the same inputs give the same bits,
-// on any machine (OpenBLAS runs single-threaded).
+// tests hold the two to each other). The work runs on several threads (OpenMP): images,
+// channels, slices of the batch. Deterministic: the same inputs give the same bits, on
+// any machine and for any thread count (engine/core/parallel.h says how).
 #pragma once
 
 #include <vector>
@@ -14,7 +15,10 @@ class CpuBackend final : public Backend {
  public:
   // reference_only: convolution and dense layers use the plain reference loops too (the
   // oracle `cnn verify` compares GPU kernels against); slow, but nothing clever.
-  explicit CpuBackend(bool reference_only = false);
+  // threads: 0 takes default_cpu_threads() (every core this process may use, or
+  // OMP_NUM_THREADS).
+  explicit CpuBackend(bool reference_only = false, int threads = 1);
+  int host_threads() const override { return threads_; }
   Device device() const override { return Device::host(); }
   std::string impl_name(const std::string& op_family) const override;
 
@@ -94,10 +98,11 @@ class CpuBackend final : public Backend {
   void set_step(const cnnk::StepScalars& s) override { step_ = s; }
 
  private:
-  float* col_workspace(size_t elements);
+  float* conv_workspace(const cnnk::Conv2dGeometry& g);
 
   bool reference_only_;
-  std::vector<float> col_;  // im2col workspace, grown to the largest layer once
+  int threads_;
+  std::vector<float> conv_workspace_;  // im2col and partial sums, grown to the largest layer
   Metrics metrics_;
   cnnk::StepScalars step_;
 };

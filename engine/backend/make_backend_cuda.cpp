@@ -8,7 +8,7 @@ namespace cnn {
 bool has_cuda_backend() { return true; }
 
 std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options) {
-  if (device.is_host()) return std::make_unique<CpuBackend>();
+  if (device.is_host()) return std::make_unique<CpuBackend>(false, options.cpu_threads);
   cuda::CudaOptions o;
   static_cast<BackendOptions&>(o) = options;
   o.device = device.index;

@@ -9,8 +9,8 @@ namespace cnn {
 
 bool has_cuda_backend() { return false; }
 
-std::unique_ptr<Backend> make_backend(Device device, const BackendOptions&) {
-  if (device.is_host()) return std::make_unique<CpuBackend>();
+std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options) {
+  if (device.is_host()) return std::make_unique<CpuBackend>(false, options.cpu_threads);
   throw DeviceError(
       fmt::format("{} requested, but this build has no CUDA backend "
                   "(configured with CNN_WITH_CUDA=OFF)",

@@ -405,6 +405,13 @@ TEST_F(Cli, EarlyStoppingOnValidationMetricWithoutASplit) {
   expect_clean_failure(r, {"val_loss", "validation split"});
 }
 
+TEST_F(Cli, ThreadCountOutsideItsRangeIsRefused) {
+  for (const char* threads : {"-1", "5000", "two"}) {
+    const CliResult r = train({"--limit", "64", "--threads", threads});
+    expect_clean_failure(r, {"--threads"});
+  }
+}
+
 // ------------------------------------------------------------------------ bad outputs
 
 TEST_F(Cli, SaveIntoAMissingDirectoryFailsBeforeTraining) {
@@ -675,16 +682,20 @@ INSTANTIATE_TEST_SUITE_P(Patience, CliEarlyStop, ::testing::Values(0, 2));
 // ------------------------------------------------------------------------ seeds
 
 TEST_F(Cli, SameSeedGivesIdenticalWeightsAndADifferentSeedDoesNot) {
+  // Also on another number of threads: the CPU backend's split never changes the bits.
   REQUIRE_REAL_DATA();
-  auto run_seed = [&](const std::string& seed, const std::string& tag) {
-    const CliResult r =
-        train({"--model", "mnist-cnn", "--epochs", "2", "--limit", "500", "--validation-split",
-               "0.2", "--seed", seed, "--report", tag + ".json", "--save", tag + ".st"});
+  auto run_seed = [&](const std::string& seed, const std::string& tag, const std::string& threads) {
+    const CliResult r = train({"--model", "mnist-cnn", "--epochs", "2", "--limit", "500",
+                               "--validation-split", "0.2", "--seed", seed, "--threads", threads,
+                               "--report", tag + ".json", "--save", tag + ".st"});
     expect_success(r);
+    EXPECT_TRUE(
+        contains(r.out, "device: cpu, " + threads + (threads == "1" ? " thread" : " threads")))
+        << r.out;
   };
-  run_seed("7", "a");
-  run_seed("7", "b");
-  run_seed("8", "c");
+  run_seed("7", "a", "1");
+  run_seed("7", "b", "3");
+  run_seed("8", "c", "1");
   const std::string a = read_text(work() / "a.st"), b = read_text(work() / "b.st"),
                     c = read_text(work() / "c.st");
   ASSERT_FALSE(a.empty());
@@ -697,6 +708,8 @@ TEST_F(Cli, SameSeedGivesIdenticalWeightsAndADifferentSeedDoesNot) {
   ASSERT_TRUE(ja.is_object() && jb.is_object() && jc.is_object());
   EXPECT_EQ(ja["seed"], 7);
   EXPECT_EQ(jc["seed"], 8);
+  EXPECT_EQ(ja["cpu_threads"], 1);
+  EXPECT_EQ(jb["cpu_threads"], 3);
   ASSERT_EQ(ja["history"].size(), 2u);
   ASSERT_EQ(jb["history"].size(), 2u);
   for (size_t e = 0; e < 2; ++e) {

@@ -137,13 +137,14 @@ TEST_F(CliPerf, ProfilePrintsAndWritesThePerLayerTable) {
   REQUIRE_REAL_DATA();
   const CliResult r = run({"profile", "--model", "tiny.json", "--device", "cpu", "--data",
                            real_data_dir(), "--limit", "64", "--batch-size", "16", "--steps", "2",
-                           "--warmup", "1", "--json", "profile.json"});
+                           "--warmup", "1", "--threads", "2", "--json", "profile.json"});
   expect_success(r);
   EXPECT_TRUE(contains(r.out, "cudaProfilerApi")) << r.out;
   EXPECT_TRUE(contains(r.out, "(the rest: gather, loss, optimizer update)")) << r.out;
   const json j = read_json("profile.json");
   EXPECT_EQ(j["model"], "tiny-perf");
   EXPECT_EQ(j["batch_size"], 16);
+  EXPECT_EQ(j["cpu_threads"], 2);
   EXPECT_EQ(j["steps"], 2);
   EXPECT_GT(j["step_ms"].get<double>(), 0.0);
   EXPECT_EQ(j["step_replayed_from_graph"], false);  // the CPU has no graphs

@@ -22,8 +22,8 @@ struct RunResult {
   Parameters::Snapshot weights;
 };
 
-RunResult train_small(uint64_t seed, OptimizerConfig opt, int epochs = 2) {
-  CpuBackend be;
+RunResult train_small(uint64_t seed, OptimizerConfig opt, int epochs = 2, int threads = 1) {
+  CpuBackend be(false, threads);
   Model m = small_stochastic_model();
   Trainer t(m, be, seed);
   FitOptions o;
@@ -68,6 +68,22 @@ TEST(Training, SameSeedIsBitIdenticalDifferentSeedIsNot) {
   EXPECT_TRUE(same_bits(a.weights.values, b.weights.values));
   EXPECT_TRUE(same_bits(a.weights.state, b.weights.state));  // batch-norm running stats
   EXPECT_FALSE(same_bits(a.weights.values, c.weights.values));
+}
+
+TEST(Training, AnyThreadCountGivesTheSameBits) {
+  // The CPU backend splits convolutions between threads in a way that never changes a
+  // sum's order (engine/core/parallel.h): a checkpoint from one machine resumes alike on
+  // another with a different number of cores.
+  OptimizerConfig adam;
+  const RunResult one = train_small(9, adam, 2, 1);
+  for (int threads : {2, 3, 7}) {
+    const RunResult many = train_small(9, adam, 2, threads);
+    ASSERT_EQ(many.history.epochs.size(), one.history.epochs.size());
+    for (size_t i = 0; i < one.history.epochs.size(); ++i)
+      EXPECT_EQ(many.history.epochs[i].loss, one.history.epochs[i].loss) << threads;
+    EXPECT_TRUE(same_bits(many.weights.values, one.weights.values)) << threads;
+    EXPECT_TRUE(same_bits(many.weights.state, one.weights.state)) << threads;
+  }
 }
 
 TEST(Training, ValidationSplitTakesTheLastFractionAsKeras) {
@@ -204,15 +220,16 @@ TEST(Training, PredictGivesProbabilitiesThatAgreeWithEvaluate) {
 }
 
 // The end-to-end check: a few hundred steps of mnist-cnn on a slice of the real
-// Fashion-MNIST lower the loss and lift accuracy far above chance, twice identically.
+// Fashion-MNIST lower the loss and lift accuracy far above chance, twice identically (on
+// one thread, then on two).
 TEST(EndToEnd, MnistCnnLearnsFashionMnistSliceAndRepeatsExactly) {
   const std::string dir = testing::real_fashion_mnist_dir();
   if (dir.empty()) GTEST_SKIP() << "Fashion-MNIST not found under " << CNN_TEST_SHARED_DATA;
   const DatasetSplits data = load_dataset_dir(dir);
   const Dataset train = take_first(data.train, 3000);
   const Dataset test = take_first(data.test, 1000);
-  auto run = [&](RunResult& out) {
-    CpuBackend be;
+  auto run = [&](RunResult& out, int threads) {
+    CpuBackend be(false, threads);
     Model m = build_model("mnist-cnn");
     Trainer t(m, be, 42);
     FitOptions o;
@@ -223,7 +240,7 @@ TEST(EndToEnd, MnistCnnLearnsFashionMnistSliceAndRepeatsExactly) {
     return t.evaluate(test);
   };
   RunResult a, b;
-  const EvalResult ea = run(a), eb = run(b);
+  const EvalResult ea = run(a, 1), eb = run(b, 2);
   const auto& h = a.history.epochs;
   EXPECT_LT(h.back().loss, 0.75 * h.front().loss);
   EXPECT_GT(h.back().accuracy, 0.6);

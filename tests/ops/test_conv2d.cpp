@@ -70,7 +70,7 @@ TEST(Conv2d, DesignExample5x5) {
   EXPECT_TRUE(test::all_equal("ref double", yd, expected));
 
   std::vector<float> yb = poisoned<float>(9);
-  std::vector<float> col = poisoned<float>(blas::conv2d_col_elements(g));
+  std::vector<float> col = poisoned<float>(blas::conv2d_workspace_elements(g, 1));
   blas::conv2d_forward(g, x.data(), w.data(), nullptr, yb.data(), col.data());
   EXPECT_TRUE(test::all_equal("blas", yb, expected));
 }
@@ -94,7 +94,7 @@ TEST(Conv2d, DesignExampleRing) {
   EXPECT_EQ(y[15], 1.0f);
 
   std::vector<float> yb = poisoned<float>(16);
-  std::vector<float> col = poisoned<float>(blas::conv2d_col_elements(g));
+  std::vector<float> col = poisoned<float>(blas::conv2d_workspace_elements(g, 1));
   blas::conv2d_forward(g, x.data(), w.data(), b.data(), yb.data(), col.data());
   EXPECT_TRUE(test::all_equal("blas vs ref", yb, y));
 }
@@ -350,19 +350,21 @@ struct BlasRun {
 };
 
 BlasRun run_blas(const Conv2dGeometry& g, std::vector<float> x, std::vector<float> w,
-                 std::vector<float> b, std::vector<float> dy) {
+                 std::vector<float> b, std::vector<float> dy, int threads = 1) {
   BlasRun r{g, std::move(x), std::move(w), std::move(b), std::move(dy), {}, {}, {}, {}};
   r.y = poisoned<float>(sz(g.output_size()));
   r.dx = poisoned<float>(sz(g.input_size()));
   r.dw = poisoned<float>(sz(g.filter_size()));
   r.db = poisoned<float>(sz(g.k));
-  // The workspace starts as NaN too: im2col must write every element it reads back.
-  std::vector<float> col = poisoned<float>(blas::conv2d_col_elements(g));
-  blas::conv2d_forward(g, r.x.data(), r.w.data(), r.b.data(), r.y.data(), col.data());
-  col = poisoned<float>(col.size());
-  blas::conv2d_backward_data(g, r.dy.data(), r.w.data(), r.dx.data(), col.data());
-  col = poisoned<float>(col.size());
-  blas::conv2d_backward_filter(g, r.x.data(), r.dy.data(), r.dw.data(), r.db.data(), col.data());
+  // The workspace starts as NaN too: im2col must write every element it reads back, and
+  // each slice its partial filter gradient.
+  std::vector<float> ws = poisoned<float>(blas::conv2d_workspace_elements(g, threads));
+  blas::conv2d_forward(g, r.x.data(), r.w.data(), r.b.data(), r.y.data(), ws.data(), threads);
+  ws = poisoned<float>(ws.size());
+  blas::conv2d_backward_data(g, r.dy.data(), r.w.data(), r.dx.data(), ws.data(), threads);
+  ws = poisoned<float>(ws.size());
+  blas::conv2d_backward_filter(g, r.x.data(), r.dy.data(), r.dw.data(), r.db.data(), ws.data(),
+                               threads);
   return r;
 }
 
@@ -461,10 +463,11 @@ TEST(Conv2dBlas, ExactOnSmallIntegers) {
   }
 }
 
-TEST(Conv2dBlas, NullBiasAndOneByOneWithoutWorkspace) {
-  // A 1x1, stride-1, unpadded convolution needs no column workspace.
-  const Conv2dGeometry g = conv2d_geometry(params(4, 1, 1, 1, 1, Padding::same()), {3, 5, 4, 6});
-  EXPECT_EQ(blas::conv2d_col_elements(g), 0u);
+TEST(Conv2dBlas, OneImageOneByOneWithoutWorkspace) {
+  // A 1x1, stride-1, unpadded convolution reads the image as its column matrix, and one
+  // image is one slice of the filter gradient: no workspace at all.
+  const Conv2dGeometry g = conv2d_geometry(params(4, 1, 1, 1, 1, Padding::same()), {1, 5, 4, 6});
+  EXPECT_EQ(blas::conv2d_workspace_elements(g, 1), 0u);
   const std::vector<float> x = test::small_integers(sz(g.input_size()), 1);
   const std::vector<float> w = test::small_integers(sz(g.filter_size()), 2);
   const std::vector<float> dy = test::small_integers(sz(g.output_size()), 3);
@@ -482,10 +485,41 @@ TEST(Conv2dBlas, NullBiasAndOneByOneWithoutWorkspace) {
   EXPECT_TRUE(test::all_equal("dw", dw, dw_ref));
 }
 
+// Batches that leave the filter gradient's slices unequal, or fewer images than slices.
+std::vector<Conv2dGeometry> threaded_geometries() {
+  return {conv2d_geometry(params(17, 3, 3, 1, 1, Padding::same()), {13, 3, 9, 11}),
+          conv2d_geometry(params(5, 7, 7, 2, 2, Padding::same()), {21, 1, 14, 13}),
+          conv2d_geometry(params(6, 1, 1, 1, 1, Padding::valid()), {9, 4, 5, 5}),
+          conv2d_geometry(params(3, 5, 5, 1, 1, Padding::valid()), {5, 2, 8, 9}),
+          conv2d_geometry(params(4, 3, 3, 2, 2, Padding::same()), {1, 3, 7, 7})};
+}
+
+TEST(Conv2dBlas, SameBitsForAnyThreadCount) {
+  uint64_t seed = 7000;
+  for (const Conv2dGeometry& g : threaded_geometries()) {
+    SCOPED_TRACE(describe(g));
+    seed += 4;
+    const auto x = cast_all<float>(test::random_values(sz(g.input_size()), seed));
+    const auto w = cast_all<float>(test::random_values(sz(g.filter_size()), seed + 1));
+    const auto b = cast_all<float>(test::random_values(sz(g.k), seed + 2));
+    const auto dy = cast_all<float>(test::random_values(sz(g.output_size()), seed + 3));
+    const BlasRun one = run_blas(g, x, w, b, dy, 1);
+    expect_blas_matches_ref(one);
+    for (int threads : {2, 3, 8, 16}) {
+      SCOPED_TRACE(threads);
+      const BlasRun many = run_blas(g, x, w, b, dy, threads);
+      EXPECT_TRUE(test::all_equal("y", many.y, one.y));
+      EXPECT_TRUE(test::all_equal("dx", many.dx, one.dx));
+      EXPECT_TRUE(test::all_equal("dw", many.dw, one.dw));
+      EXPECT_TRUE(test::all_equal("db", many.db, one.db));
+    }
+  }
+}
+
 TEST(Conv2dBlas, EmptyBatchAssignsZeroFilterGradients) {
   const Conv2dGeometry g = conv2d_geometry(params(2, 3, 3, 1, 1, Padding::same()), {0, 2, 5, 5});
   std::vector<float> dw = poisoned<float>(sz(g.filter_size())), db = poisoned<float>(2);
-  blas::conv2d_backward_filter(g, nullptr, nullptr, dw.data(), db.data(), nullptr);
+  blas::conv2d_backward_filter(g, nullptr, nullptr, dw.data(), db.data(), nullptr, 3);
   EXPECT_TRUE(test::all_equal("dw", dw, std::vector<float>(dw.size(), 0.0f)));
   EXPECT_TRUE(test::all_equal("db", db, std::vector<float>(2, 0.0f)));
   std::vector<float> rdw = poisoned<float>(dw.size()), rdb = poisoned<float>(2);

@@ -15,12 +15,13 @@ int64_t at(const cnnk::BatchNormGeometry& g, int n, int c, int s) {
 }  // namespace
 
 template <class T>
-void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const T* x, const T* gamma,
-                                const T* beta, T momentum, T epsilon, T* running_mean,
-                                T* running_var, T* y, T* save_mean, T* save_invstd) {
+void batchnorm_forward_training_channels(const cnnk::BatchNormGeometry& g, int first, int end,
+                                         const T* x, const T* gamma, const T* beta, T momentum,
+                                         T epsilon, T* running_mean, T* running_var, T* y,
+                                         T* save_mean, T* save_invstd) {
   const double m = static_cast<double>(g.reduction());
   const double mom = static_cast<double>(momentum);
-  for (int c = 0; c < g.c; ++c) {
+  for (int c = first; c < end; ++c) {
     double sum = 0.0;
     for (int n = 0; n < g.n; ++n)
       for (int s = 0; s < g.spatial; ++s) sum += static_cast<double>(x[at(g, n, c, s)]);
@@ -51,10 +52,11 @@ void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const T* x, co
 }
 
 template <class T>
-void batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const T* x, const T* gamma,
-                                 const T* beta, const T* running_mean, const T* running_var,
-                                 T epsilon, T* y) {
-  for (int c = 0; c < g.c; ++c) {
+void batchnorm_forward_inference_channels(const cnnk::BatchNormGeometry& g, int first, int end,
+                                          const T* x, const T* gamma, const T* beta,
+                                          const T* running_mean, const T* running_var, T epsilon,
+                                          T* y) {
+  for (int c = first; c < end; ++c) {
     const double invstd =
         1.0 / std::sqrt(static_cast<double>(running_var[c]) + static_cast<double>(epsilon));
     const double mean = static_cast<double>(running_mean[c]);
@@ -73,10 +75,11 @@ void batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const T* x, c
 //   dbeta = sum dy, dgamma = sum dy * xhat,
 //   dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma).
 template <class T>
-void batchnorm_backward(const cnnk::BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
-                        const T* save_mean, const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+void batchnorm_backward_channels(const cnnk::BatchNormGeometry& g, int first, int end, const T* x,
+                                 const T* dy, const T* gamma, const T* save_mean,
+                                 const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
   const double m = static_cast<double>(g.reduction());
-  for (int c = 0; c < g.c; ++c) {
+  for (int c = first; c < end; ++c) {
     const double mean = static_cast<double>(save_mean[c]);
     const double invstd = static_cast<double>(save_invstd[c]);
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
@@ -99,13 +102,44 @@ void batchnorm_backward(const cnnk::BatchNormGeometry& g, const T* x, const T* d
   }
 }
 
+template <class T>
+void batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const T* x, const T* gamma,
+                                const T* beta, T momentum, T epsilon, T* running_mean,
+                                T* running_var, T* y, T* save_mean, T* save_invstd) {
+  batchnorm_forward_training_channels(g, 0, g.c, x, gamma, beta, momentum, epsilon, running_mean,
+                                      running_var, y, save_mean, save_invstd);
+}
+
+template <class T>
+void batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, const T* x, const T* gamma,
+                                 const T* beta, const T* running_mean, const T* running_var,
+                                 T epsilon, T* y) {
+  batchnorm_forward_inference_channels(g, 0, g.c, x, gamma, beta, running_mean, running_var,
+                                       epsilon, y);
+}
+
+template <class T>
+void batchnorm_backward(const cnnk::BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
+                        const T* save_mean, const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+  batchnorm_backward_channels(g, 0, g.c, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+}
+
 #define CNN_INSTANTIATE_BATCHNORM_REF(T)                                                           \
   template void batchnorm_forward_training<T>(const cnnk::BatchNormGeometry&, const T*, const T*,  \
                                               const T*, T, T, T*, T*, T*, T*, T*);                 \
   template void batchnorm_forward_inference<T>(const cnnk::BatchNormGeometry&, const T*, const T*, \
                                                const T*, const T*, const T*, T, T*);               \
   template void batchnorm_backward<T>(const cnnk::BatchNormGeometry&, const T*, const T*,          \
-                                      const T*, const T*, const T*, T*, T*, T*);
+                                      const T*, const T*, const T*, T*, T*, T*);                   \
+  template void batchnorm_forward_training_channels<T>(const cnnk::BatchNormGeometry&, int, int,   \
+                                                       const T*, const T*, const T*, T, T, T*, T*, \
+                                                       T*, T*, T*);                                \
+  template void batchnorm_forward_inference_channels<T>(const cnnk::BatchNormGeometry&, int, int,  \
+                                                        const T*, const T*, const T*, const T*,    \
+                                                        const T*, T, T*);                          \
+  template void batchnorm_backward_channels<T>(const cnnk::BatchNormGeometry&, int, int, const T*, \
+                                               const T*, const T*, const T*, const T*, T*, T*,     \
+                                               T*);
 CNN_INSTANTIATE_BATCHNORM_REF(float)
 CNN_INSTANTIATE_BATCHNORM_REF(double)
 #undef CNN_INSTANTIATE_BATCHNORM_REF

@@ -36,17 +36,21 @@ void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const T* x, const T* 
 }  // namespace ref
 
 namespace blas {
-// The CPU backend's fast path: im2col + OpenBLAS sgemm, one image at a time.
-// `col` is a caller-owned workspace of col_elements(g) floats (0 for a 1x1, stride-1,
-// unpadded convolution, which reads the input directly; col may then be null).
-// Outputs are assigned.
-size_t conv2d_col_elements(const cnnk::Conv2dGeometry& g);
+// The CPU backend's fast path: im2col + OpenBLAS sgemm per image, the images split
+// between `threads` threads. The filter gradient sums the batch in
+// conv2d_filter_slices(g) fixed slices, each accumulated on one thread, then adds the
+// slices in order: every output has the same bits for any thread count.
+// `workspace`: conv2d_workspace_elements(g, threads) floats, caller-owned (may be null
+// when that is 0: a 1x1, stride-1, unpadded convolution of one image reads the input as
+// its column matrix). Outputs are assigned.
+int conv2d_filter_slices(const cnnk::Conv2dGeometry& g);
+size_t conv2d_workspace_elements(const cnnk::Conv2dGeometry& g, int threads);
 void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                    float* y, float* col);
+                    float* y, float* workspace, int threads = 1);
 void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w, float* dx,
-                          float* col);
+                          float* workspace, int threads = 1);
 void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const float* dy,
-                            float* dw, float* db, float* col);
+                            float* dw, float* db, float* workspace, int threads = 1);
 }  // namespace blas
 
 }  // namespace cnn

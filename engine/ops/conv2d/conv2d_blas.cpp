@@ -1,4 +1,5 @@
-// Conv2D on the CPU backend's fast path: im2col + OpenBLAS sgemm, one image at a time.
+// Conv2D on the CPU backend's fast path: im2col + OpenBLAS sgemm, one image at a time,
+// the images split between threads.
 //
 // The column matrix of one image is [C*R*S, P*Q] (row-major): row (c, r, s) holds, for
 // every output position (p, q), the input value that tap (r, s) of channel c reads there
@@ -6,9 +7,13 @@
 //   forward          y_n[K, PQ]   = W[K, CRS] . col[CRS, PQ] (+ b)
 //   backward data    col[CRS, PQ] = W^T . dy_n[K, PQ], then col2im adds col into dx_n
 //   backward filter  dW[K, CRS]  += dy_n . col^T, db[k] += sum over PQ of dy_n[k]
+// Forward and backward data write each image's output from that image alone. The filter
+// gradient sums over images: each of a fixed number of slices of the batch accumulates
+// into its own buffer, and the slices are then added in order (see parallel.h).
 #include <algorithm>
 #include <cstdint>
 
+#include "engine/core/parallel.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "engine/ops/sgemm_rowmajor.h"
 
@@ -96,65 +101,107 @@ void col2im(const cnnk::Conv2dGeometry& g, const float* col, float* dx) {
   });
 }
 
-}  // namespace
-
-size_t conv2d_col_elements(const cnnk::Conv2dGeometry& g) {
+// The column matrix of one image, in floats (0 when the image itself serves as one).
+size_t col_elements(const cnnk::Conv2dGeometry& g) {
   if (col_is_input(g)) return 0;
   return static_cast<size_t>(g.c) * g.r * g.s * g.p * g.q;
 }
 
+// Each thread's column matrix starts on a 64-byte line of its own.
+size_t col_stride(const cnnk::Conv2dGeometry& g) { return (col_elements(g) + 15) / 16 * 16; }
+
+// At most this many partial filter gradients: enough slices for the threads of a common
+// machine, few enough that adding them up costs little beside the products.
+constexpr int kMaxFilterSlices = 8;
+
+}  // namespace
+
+int conv2d_filter_slices(const cnnk::Conv2dGeometry& g) {
+  return std::max(1, std::min(g.n, kMaxFilterSlices));
+}
+
+size_t conv2d_workspace_elements(const cnnk::Conv2dGeometry& g, int threads) {
+  return static_cast<size_t>(std::max(threads, 1)) * col_stride(g) +
+         static_cast<size_t>(conv2d_filter_slices(g) - 1) * static_cast<size_t>(g.filter_size());
+}
+
 void conv2d_forward(const cnnk::Conv2dGeometry& g, const float* x, const float* w, const float* b,
-                    float* y, float* col) {
+                    float* y, float* workspace, int threads) {
   const int pq = g.p * g.q, crs = g.c * g.r * g.s;
   const int64_t x_image = static_cast<int64_t>(g.c) * g.h * g.w;
   const int64_t y_image = static_cast<int64_t>(g.k) * pq;
   const bool direct = col_is_input(g);
-  for (int n = 0; n < g.n; ++n) {
+  const size_t stride = col_stride(g);
+  parallel_for(threads, g.n, [&](int64_t n, int thread) {
     const float* xn = x + n * x_image;
     float* yn = y + n * y_image;
+    float* col = direct ? nullptr : workspace + static_cast<size_t>(thread) * stride;
     if (!direct) im2col(g, xn, col);
     if (b) {
       for (int k = 0; k < g.k; ++k) std::fill_n(yn + static_cast<int64_t>(k) * pq, pq, b[k]);
     }
     sgemm(false, false, g.k, pq, crs, w, crs, direct ? xn : col, pq, b ? 1.0f : 0.0f, yn, pq);
-  }
+  });
 }
 
 void conv2d_backward_data(const cnnk::Conv2dGeometry& g, const float* dy, const float* w, float* dx,
-                          float* col) {
+                          float* workspace, int threads) {
   const int pq = g.p * g.q, crs = g.c * g.r * g.s;
   const int64_t x_image = static_cast<int64_t>(g.c) * g.h * g.w;
   const int64_t y_image = static_cast<int64_t>(g.k) * pq;
   const bool direct = col_is_input(g);
-  for (int n = 0; n < g.n; ++n) {
+  const size_t stride = col_stride(g);
+  parallel_for(threads, g.n, [&](int64_t n, int thread) {
     float* dxn = dx + n * x_image;
-    sgemm(true, false, crs, pq, g.k, w, crs, dy + n * y_image, pq, 0.0f, direct ? dxn : col, pq);
+    float* col = direct ? dxn : workspace + static_cast<size_t>(thread) * stride;
+    sgemm(true, false, crs, pq, g.k, w, crs, dy + n * y_image, pq, 0.0f, col, pq);
     if (!direct) col2im(g, col, dxn);
-  }
+  });
 }
 
 void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const float* dy,
-                            float* dw, float* db, float* col) {
+                            float* dw, float* db, float* workspace, int threads) {
   const int pq = g.p * g.q, crs = g.c * g.r * g.s;
   const int64_t x_image = static_cast<int64_t>(g.c) * g.h * g.w;
   const int64_t y_image = static_cast<int64_t>(g.k) * pq;
+  const int64_t filter = g.filter_size();
   const bool direct = col_is_input(g);
-  if (g.n == 0) std::fill(dw, dw + g.filter_size(), 0.0f);
-  for (int n = 0; n < g.n; ++n) {
-    const float* xn = x + n * x_image;
-    if (!direct) im2col(g, xn, col);
-    sgemm(false, true, g.k, crs, pq, dy + n * y_image, pq, direct ? xn : col, pq,
-          n == 0 ? 0.0f : 1.0f, dw, crs);
+  const size_t stride = col_stride(g);
+  const int slices = conv2d_filter_slices(g);
+  float* partials = workspace + static_cast<size_t>(std::max(threads, 1)) * stride;
+  if (g.n == 0) std::fill(dw, dw + filter, 0.0f);
+  // Slice s holds images [s * n / slices, (s + 1) * n / slices), in order.
+  parallel_for(threads, g.n == 0 ? 0 : slices, [&](int64_t s, int thread) {
+    float* out = s == 0 ? dw : partials + (s - 1) * filter;
+    float* col = direct ? nullptr : workspace + static_cast<size_t>(thread) * stride;
+    const int64_t first = s * g.n / slices, end = (s + 1) * g.n / slices;
+    for (int64_t n = first; n < end; ++n) {
+      const float* xn = x + n * x_image;
+      if (!direct) im2col(g, xn, col);
+      sgemm(false, true, g.k, crs, pq, dy + n * y_image, pq, direct ? xn : col, pq,
+            n == first ? 0.0f : 1.0f, out, crs);
+    }
+  });
+  if (g.n > 0 && slices > 1) {
+    constexpr int64_t kChunk = 4096;
+    parallel_for(threads, (filter + kChunk - 1) / kChunk, [&](int64_t chunk, int) {
+      const int64_t end = std::min(filter, (chunk + 1) * kChunk);
+      for (int64_t e = chunk * kChunk; e < end; ++e) {
+        float acc = dw[e];
+        for (int s = 1; s < slices; ++s) acc += partials[(s - 1) * filter + e];
+        dw[e] = acc;
+      }
+    });
   }
   if (!db) return;
-  for (int k = 0; k < g.k; ++k) {
+  parallel_for(threads, g.k, [&](int64_t k, int) {
     double acc = 0.0;
     for (int n = 0; n < g.n; ++n) {
-      const float* d = dy + n * y_image + static_cast<int64_t>(k) * pq;
+      const float* d = dy + n * y_image + k * pq;
       for (int i = 0; i < pq; ++i) acc += static_cast<double>(d[i]);
     }
     db[k] = static_cast<float>(acc);
-  }
+  });
 }
 
 }  // namespace cnn::blas

@@ -16,6 +16,13 @@ namespace ref {
 template <class T>
 void dropout_forward(const cnnk::DropoutGeometry& g, T rate, uint64_t seed, const T* x, T* y,
                      T* mask);
+// Throws ConfigError unless rate is in [0, 1).
+void check_dropout_rate(double rate);
+// dropout_forward's work for elements [first, end) of the whole tensors, with the rate
+// already checked: the CPU backend runs ranges of them on threads.
+template <class T>
+void dropout_forward_elements(const cnnk::DropoutGeometry& g, T rate, uint64_t seed, const T* x,
+                              T* y, T* mask, int64_t first, int64_t end);
 // dx = dy * mask (dx may alias dy).
 template <class T>
 void dropout_backward(const cnnk::DropoutGeometry& g, const T* mask, const T* dy, T* dx);

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""How the CPU backend's training step scales with its threads, side by side in one run:
+`cnn profile --device cpu --threads T` for each model, batch size and thread count, with
+the step time, images per second and the speed-up over one thread, recorded with the
+commit, the date and the machine. Written atomically.
+
+Usage: cpu_threads.py OUT [--cnn build/apps/cnn/cnn] [--threads 1,2]
+                          [--runs fashion-cnn:32,vgg-small:128] [--steps 10] [--warmup 3]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def parse_runs(text):
+    runs = []
+    for item in text.split(","):
+        model, sep, batch = item.partition(":")
+        if not sep or not model or not batch.isdigit() or int(batch) < 1:
+            raise ValueError(f"--runs wants MODEL:BATCH items, not '{item}'")
+        runs.append((model, int(batch)))
+    return runs
+
+
+def parse_threads(text):
+    counts = [int(t) for t in text.split(",")]
+    if not counts or any(t < 1 for t in counts):
+        raise ValueError(f"--threads wants counts of at least 1, not '{text}'")
+    return counts
+
+
+def profile(cnn, model, batch, threads, steps, warmup, workdir):
+    out = os.path.join(workdir, f"{model}-{batch}-{threads}.json")
+    cmd = [cnn, "profile", "--model", model, "--device", "cpu", "--batch-size", str(batch),
+           "--threads", str(threads), "--steps", str(steps), "--warmup", str(warmup),
+           "--json", out]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()}")
+    with open(out) as f:
+        return json.load(f)
+
+
+def rows_from_profiles(profiles):
+    """profiles: [(model, batch, threads, profile JSON)] -> rows with the speed-up over the
+    same model and batch on one thread (None when one thread was not measured)."""
+    rows = []
+    for model, batch, threads, p in profiles:
+        if p.get("cpu_threads") != threads:
+            raise ValueError(f"{model} at batch {batch}: asked for {threads} threads, the "
+                             f"profile says {p.get('cpu_threads')}")
+        step_ms = p["step_ms"]
+        rows.append({"model": model, "batch_size": batch, "threads": threads,
+                     "step_ms": step_ms, "images_per_second": batch * 1000.0 / step_ms})
+    for row in rows:
+        base = [r for r in rows if r["model"] == row["model"]
+                and r["batch_size"] == row["batch_size"] and r["threads"] == 1]
+        row["speedup_over_one_thread"] = base[0]["step_ms"] / row["step_ms"] if base else None
+    return rows
+
+
+def commit_of(build):
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return (build or {}).get("commit")
+
+
+def write_atomically(path, data):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cpu_threads.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--cnn", default="build/apps/cnn/cnn")
+    ap.add_argument("--threads", default=None, help="counts, e.g. 1,2,4 (default: 1 to nproc)")
+    ap.add_argument("--runs", default="fashion-cnn:32,vgg-small:128")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    args = ap.parse_args(argv)
+    try:
+        runs = parse_runs(args.runs)
+        counts = parse_threads(args.threads or ",".join(
+            str(t) for t in range(1, (os.cpu_count() or 1) + 1)))
+        with tempfile.TemporaryDirectory() as work:
+            profiles = []
+            for model, batch in runs:
+                for threads in counts:
+                    p = profile(args.cnn, model, batch, threads, args.steps, args.warmup, work)
+                    profiles.append((model, batch, threads, p))
+                    print(f"{model} batch {batch}, {threads} thread(s): {p['step_ms']:.1f} ms "
+                          "per step", flush=True)
+        rows = rows_from_profiles(profiles)
+    except (ValueError, RuntimeError, OSError) as e:
+        print(f"cpu_threads: {e}", file=sys.stderr)
+        return 1
+    build = profiles[0][3].get("build") if profiles else None
+    record = {
+        "commit": commit_of(build),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "os": platform.platform()},
+        "build": build,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "rows": rows,
+    }
+    write_atomically(args.out, record)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
