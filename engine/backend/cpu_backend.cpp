@@ -82,7 +82,8 @@ void CpuBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const flo
 
 // The ops below are the reference's, run on the threads in independent parts: ranges of
 // images (pooling, activations, dropout, elementwise sums) or of channels (batch
-// normalization). Each part computes exactly what the whole call computes for it.
+// normalization, the bias gradient). Each part computes exactly what the whole call computes for
+// it.
 
 namespace {
 
@@ -185,7 +186,10 @@ void CpuBackend::activation_backward(Activation a, const ActivationGeometry& g, 
 void CpuBackend::bias_activation_backward(Activation a, const ActivationGeometry& g, const float* y,
                                           const float* dy, float* dz, float* db) {
   if (a != Activation::Linear || dz != dy) activation_backward(a, g, y, dy, dz);
-  if (db) ref::bias_backward(g, dz, db);
+  if (!db) return;
+  parallel_ranges(threads_, g.c, [&](int64_t first, int64_t end) {
+    ref::bias_backward_channels(g, first, end, dz, db);
+  });
 }
 
 void CpuBackend::dropout_forward(const cnnk::DropoutGeometry& g, float rate, cnnk::StepSeed seed,

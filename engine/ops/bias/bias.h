@@ -12,5 +12,9 @@ namespace cnn::ref {
 // double accumulation in the order n, then s.
 template <class T>
 void bias_backward(const ActivationGeometry& g, const T* dy, T* db);
+// The same over channels [first, end) only (the CPU backend runs ranges on threads).
+template <class T>
+void bias_backward_channels(const ActivationGeometry& g, int64_t first, int64_t end, const T* dy,
+                            T* db);
 
 }  // namespace cnn::ref
