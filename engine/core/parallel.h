@@ -26,14 +26,15 @@ inline int default_cpu_threads() {
 #endif
 }
 
-// f(index, thread) for every index in [0, count), on at most `threads` threads; `thread`
-// (in [0, threads)) selects per-thread scratch. Indices go to threads in contiguous,
-// equal runs. f must not throw.
+// f(index, thread) for every index in [0, count), on min(threads, count) threads;
+// `thread` (in [0, min(threads, count))) selects per-thread scratch. Indices go to threads
+// in contiguous, equal runs. f must not throw.
 template <class F>
 void parallel_for(int threads, int64_t count, F&& f) {
 #if CNN_HAVE_OPENMP
   if (threads > 1 && count > 1) {
-#pragma omp parallel for num_threads(threads) schedule(static)
+    const int used = count < threads ? static_cast<int>(count) : threads;
+#pragma omp parallel for num_threads(used) schedule(static)
     for (int64_t i = 0; i < count; ++i) f(i, omp_get_thread_num());
     return;
   }

@@ -505,6 +505,8 @@ TEST(Conv2dBlas, SameBitsForAnyThreadCount) {
     const auto dy = cast_all<float>(test::random_values(sz(g.output_size()), seed + 3));
     const BlasRun one = run_blas(g, x, w, b, dy, 1);
     expect_blas_matches_ref(one);
+    // No more column matrices than images, however many threads are asked for.
+    EXPECT_EQ(blas::conv2d_workspace_elements(g, 1024), blas::conv2d_workspace_elements(g, g.n));
     for (int threads : {2, 3, 8, 16}) {
       SCOPED_TRACE(threads);
       const BlasRun many = run_blas(g, x, w, b, dy, threads);

@@ -110,6 +110,12 @@ size_t col_elements(const cnnk::Conv2dGeometry& g) {
 // Each thread's column matrix starts on a 64-byte line of its own.
 size_t col_stride(const cnnk::Conv2dGeometry& g) { return (col_elements(g) + 15) / 16 * 16; }
 
+// The threads that may hold a column matrix at once: no more than the images (parallel_for
+// runs min(threads, count) threads).
+int column_threads(const cnnk::Conv2dGeometry& g, int threads) {
+  return std::max(1, std::min(threads, g.n));
+}
+
 // At most this many partial filter gradients: enough slices for the threads of a common
 // machine, few enough that adding them up costs little beside the products.
 constexpr int kMaxFilterSlices = 8;
@@ -121,7 +127,7 @@ int conv2d_filter_slices(const cnnk::Conv2dGeometry& g) {
 }
 
 size_t conv2d_workspace_elements(const cnnk::Conv2dGeometry& g, int threads) {
-  return static_cast<size_t>(std::max(threads, 1)) * col_stride(g) +
+  return static_cast<size_t>(column_threads(g, threads)) * col_stride(g) +
          static_cast<size_t>(conv2d_filter_slices(g) - 1) * static_cast<size_t>(g.filter_size());
 }
 
@@ -168,7 +174,7 @@ void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const
   const bool direct = col_is_input(g);
   const size_t stride = col_stride(g);
   const int slices = conv2d_filter_slices(g);
-  float* partials = workspace + static_cast<size_t>(std::max(threads, 1)) * stride;
+  float* partials = workspace + static_cast<size_t>(column_threads(g, threads)) * stride;
   if (g.n == 0) std::fill(dw, dw + filter, 0.0f);
   // Slice s holds images [s * n / slices, (s + 1) * n / slices), in order.
   parallel_for(threads, g.n == 0 ? 0 : slices, [&](int64_t s, int thread) {
