@@ -163,6 +163,7 @@ int run_bench(const BenchFlags& f) {
     json out;
     out["model"] = model.name();
     out["device"] = d.str();
+    if (d.is_host()) out["cpu_threads"] = native->host_threads();
     out["build"] = build_info_json();
     out["warmup"] = f.warmup;
     out["repeats"] = f.repeats;

@@ -64,11 +64,12 @@ void expect_clean_failure(const CliResult& r, const std::string& part) {
 TEST_F(CliPerf, BenchTimesEveryPassOfConvPoolAndBatchNormWithItsCost) {
   const CliResult r =
       run({"bench", "--model", "tiny.json", "--device", "cpu", "--batch-sizes", "2,3", "--warmup",
-           "1", "--repeats", "2", "--epochs", "0", "--json", "bench.json"});
+           "1", "--repeats", "2", "--epochs", "0", "--threads", "1", "--json", "bench.json"});
   expect_success(r);
   const json j = read_json("bench.json");
   EXPECT_EQ(j["model"], "tiny-perf");
   EXPECT_EQ(j["device"], "cpu");
+  EXPECT_EQ(j["cpu_threads"], 1);
   EXPECT_EQ(j["repeats"], 2);
   EXPECT_TRUE(j["epoch"].is_null());
   // Per batch size: conv (3 passes), batch norm (2), pooling (2).
