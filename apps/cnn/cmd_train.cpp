@@ -192,8 +192,8 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
                       {"conv_tiles", f.common.conv_tiles},
                       {"deterministic", f.common.deterministic},
                       {"workspace_mb", f.common.workspace_mb}};
-  // What ran: the backend's recorded choices (a GPU's per op and shape; none on the CPU,
-  // which has one implementation per family), and per layer at the training batch.
+  // What ran: the backend's recorded choices per op and shape (a GPU's dispatcher; on the
+  // CPU, max pooling's fast path or the reference), and per layer at the training batch.
   j["implementation_choices"] = backend.implementation_choices();
   j["layer_implementations"] = nlohmann::ordered_json::array();
   for (const perf::LayerImplementation& li :

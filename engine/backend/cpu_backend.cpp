@@ -101,19 +101,31 @@ G images(const G& g, int64_t first, int64_t end) {
 }  // namespace
 
 void CpuBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) {
+  const bool fast = !reference_only_ && cpu::max_pool2d_disjoint(g);
+  choices_["pool2d forward " + describe(g)] = fast ? "disjoint-max" : "reference";
   const int64_t in = static_cast<int64_t>(g.c) * g.h * g.w,
                 out = static_cast<int64_t>(g.c) * g.p * g.q;
   parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
-    ref::pool2d_forward(images(g, first, end), x + first * in, y + first * out);
+    const cnnk::Pool2dGeometry part = images(g, first, end);
+    if (fast)
+      cpu::max_pool2d_forward(part, x + first * in, y + first * out);
+    else
+      ref::pool2d_forward(part, x + first * in, y + first * out);
   });
 }
 
 void CpuBackend::pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float*,
                                  const float* dy, float* dx) {
+  const bool fast = !reference_only_ && cpu::max_pool2d_disjoint(g);
+  choices_["pool2d backward " + describe(g)] = fast ? "disjoint-max" : "reference";
   const int64_t in = static_cast<int64_t>(g.c) * g.h * g.w,
                 out = static_cast<int64_t>(g.c) * g.p * g.q;
   parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
-    ref::pool2d_backward(images(g, first, end), x + first * in, dy + first * out, dx + first * in);
+    const cnnk::Pool2dGeometry part = images(g, first, end);
+    if (fast)
+      cpu::max_pool2d_backward(part, x + first * in, dy + first * out, dx + first * in);
+    else
+      ref::pool2d_backward(part, x + first * in, dy + first * out, dx + first * in);
   });
 }
 

@@ -5,6 +5,8 @@
 // any machine and for any thread count (engine/core/parallel.h says how).
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "engine/backend/backend.h"
@@ -19,6 +21,10 @@ class CpuBackend final : public Backend {
   // OMP_NUM_THREADS).
   explicit CpuBackend(bool reference_only = false, int threads = 1);
   int host_threads() const override { return threads_; }
+  // Where an op family has more than one CPU implementation (max pooling: the fast path
+  // for disjoint windows, else the reference), which one each shape ran:
+  // "pool2d forward <shape>" -> "disjoint-max".
+  std::map<std::string, std::string> implementation_choices() const override { return choices_; }
   Device device() const override { return Device::host(); }
   std::string impl_name(const std::string& op_family) const override;
 
@@ -103,6 +109,7 @@ class CpuBackend final : public Backend {
   bool reference_only_;
   int threads_;
   std::vector<float> conv_workspace_;  // im2col and partial sums, grown to the largest layer
+  std::map<std::string, std::string> choices_;
   Metrics metrics_;
   cnnk::StepScalars step_;
 };

@@ -75,7 +75,10 @@ TEST(LayerBench, TimesEveryPassOfConvPoolAndBatchNorm) {
       EXPECT_EQ(passes[i].pass, op.passes()[i]);
       EXPECT_EQ(passes[i].ms.size(), 3u);
       EXPECT_GE(passes[i].median_ms, 0.0);
-      EXPECT_EQ(passes[i].impl, be.impl_name(op.family)) << op.layer;
+      // What ran: the family's implementation, or for the 2x2 max pooling the CPU's fast
+      // path of disjoint windows.
+      EXPECT_EQ(passes[i].impl, op.family == "pool2d" ? "disjoint-max" : be.impl_name(op.family))
+          << op.layer;
     }
   }
   EXPECT_EQ(perf::implementation_of(be, ops[0], OpPass::Forward), "openblas");
@@ -94,7 +97,18 @@ TEST(LayerImplementations, NameWhatRanPerLayerOnTheCpu) {
   EXPECT_EQ(fast_rows[0].forward, "openblas");
   EXPECT_EQ(fast_rows[0].backward, "openblas");
   EXPECT_EQ(fast_rows[1].type, "MaxPooling2D");
+  // Before a pooling has run, the family's name; after, what ran for its shape: the fast
+  // path of disjoint max windows.
   EXPECT_EQ(fast_rows[1].forward, "reference");
+  perf::BenchTiming once;
+  once.warmup = 0;
+  once.repeats = 1;
+  for (const perf::LayerOp& op : perf::conv_pool_batchnorm_ops(m, 32))
+    perf::time_layer_op(fast, op, once);
+  const auto ran = perf::layer_implementations(m, fast, 32);
+  EXPECT_EQ(ran[1].forward, "disjoint-max");
+  EXPECT_EQ(ran[1].backward, "disjoint-max");
+  EXPECT_EQ(ran[0].forward, "openblas");
   for (const auto& r : perf::layer_implementations(m, reference, 32)) {
     EXPECT_EQ(r.forward, "reference") << r.layer;
     EXPECT_EQ(r.backward, "reference") << r.layer;

@@ -240,5 +240,51 @@ TEST(Pool2dRef, FloatMatchesDouble) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// The CPU backend's fast path for disjoint max windows: the reference's bits.
+
+TEST(Pool2dCpu, DisjointMaxGivesTheReferenceBits) {
+  struct Case {
+    int ph, pw, sh, sw;
+    bool same;
+    Shape input;
+  };
+  const Case cases[] = {{2, 2, 2, 2, false, {3, 5, 28, 28}},  // the zoo's pooling
+                        {2, 2, 2, 2, false, {1, 3, 7, 7}},    // valid drops the last row and column
+                        {2, 2, 2, 2, true, {2, 4, 7, 9}},     // same: a padded last row and column
+                        {3, 3, 3, 3, true, {1, 2, 8, 10}},    // same with padding before as well
+                        {2, 3, 2, 4, false, {2, 3, 9, 13}},   // stride beyond the window: gaps
+                        {1, 1, 1, 1, false, {1, 2, 4, 5}},    // the identity
+                        {3, 2, 3, 2, false, {4, 1, 9, 6}}};
+  uint64_t seed = 300;
+  for (const Case& c : cases) {
+    const Padding pad = c.same ? Padding::same() : Padding::valid();
+    const Pool2dGeometry g =
+        pool2d_geometry(params(PoolMode::Max, c.ph, c.pw, c.sh, c.sw, pad), c.input);
+    SCOPED_TRACE(describe(g));
+    ASSERT_TRUE(cpu::max_pool2d_disjoint(g));
+    // Small integers: ties in most windows, so the first-maximum rule is exercised.
+    const std::vector<float> x = test::small_integers(sz(g.input_size()), ++seed, 2);
+    const std::vector<float> dy = test::small_integers(sz(g.output_size()), ++seed);
+    std::vector<float> y = poisoned<float>(sz(g.output_size())), y_ref = y;
+    cpu::max_pool2d_forward(g, x.data(), y.data());
+    ref::pool2d_forward<float>(g, x.data(), y_ref.data());
+    EXPECT_TRUE(test::all_equal("y", y, y_ref));
+    std::vector<float> dx = poisoned<float>(x.size()), dx_ref = dx;
+    cpu::max_pool2d_backward(g, x.data(), dy.data(), dx.data());
+    ref::pool2d_backward<float>(g, x.data(), dy.data(), dx_ref.data());
+    EXPECT_TRUE(test::all_equal("dx", dx, dx_ref));
+  }
+}
+
+TEST(Pool2dCpu, OverlappingOrAverageWindowsAreLeftToTheReference) {
+  EXPECT_FALSE(
+      cpu::max_pool2d_disjoint(pool2d_geometry(params(PoolMode::Max, 3, 3, 2, 2), {1, 1, 7, 7})));
+  EXPECT_FALSE(
+      cpu::max_pool2d_disjoint(pool2d_geometry(params(PoolMode::Max, 2, 2, 1, 2), {1, 1, 6, 6})));
+  EXPECT_FALSE(cpu::max_pool2d_disjoint(
+      pool2d_geometry(params(PoolMode::Average, 2, 2, 2, 2), {1, 1, 6, 6})));
+}
+
 }  // namespace
 }  // namespace cnn

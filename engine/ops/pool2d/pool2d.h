@@ -30,4 +30,13 @@ template <class T>
 void pool2d_backward(const cnnk::Pool2dGeometry& g, const T* x, const T* dy, T* dx);
 }  // namespace ref
 
+namespace cpu {
+// The CPU backend's fast path for max pooling whose windows do not overlap (stride at
+// least the pool size, as in every zoo model): the reference's bits, in one pass per
+// window. Only for geometries where max_pool2d_disjoint(g) holds.
+bool max_pool2d_disjoint(const cnnk::Pool2dGeometry& g);
+void max_pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y);
+void max_pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* dy, float* dx);
+}  // namespace cpu
+
 }  // namespace cnn
