@@ -16,16 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+from record_run import cpu_name  # bench/, beside this script
 
 
 def parse_runs(text):
