@@ -107,7 +107,8 @@ size_t col_elements(const cnnk::Conv2dGeometry& g) {
   return static_cast<size_t>(g.c) * g.r * g.s * g.p * g.q;
 }
 
-// Each thread's column matrix starts on a 64-byte line of its own.
+// Each thread's column matrix is padded to a multiple of 16 floats (64 bytes, a cache
+// line): no two share a line when the buffer starts on one.
 size_t col_stride(const cnnk::Conv2dGeometry& g) { return (col_elements(g) + 15) / 16 * 16; }
 
 // The threads that may hold a column matrix at once: no more than the images (parallel_for
