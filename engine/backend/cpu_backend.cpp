@@ -4,6 +4,8 @@
 #include <cblas.h>
 #endif
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -100,33 +102,36 @@ G images(const G& g, int64_t first, int64_t end) {
 
 }  // namespace
 
-void CpuBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) {
+template <class F>
+void CpuBackend::pool2d_pass(const char* pass, const cnnk::Pool2dGeometry& g, F&& run) {
   const bool fast = !reference_only_ && cpu::max_pool2d_disjoint(g);
-  choices_["pool2d forward " + describe(g)] = fast ? "disjoint-max" : "reference";
+  choices_[fmt::format("pool2d {} {}", pass, describe(g))] = fast ? "disjoint-max" : "reference";
   const int64_t in = static_cast<int64_t>(g.c) * g.h * g.w,
                 out = static_cast<int64_t>(g.c) * g.p * g.q;
   parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
-    const cnnk::Pool2dGeometry part = images(g, first, end);
-    if (fast)
-      cpu::max_pool2d_forward(part, x + first * in, y + first * out);
-    else
-      ref::pool2d_forward(part, x + first * in, y + first * out);
+    run(images(g, first, end), first * in, first * out, fast);
   });
+}
+
+void CpuBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) {
+  pool2d_pass("forward", g,
+              [&](const cnnk::Pool2dGeometry& part, int64_t in, int64_t out, bool fast) {
+                if (fast)
+                  cpu::max_pool2d_forward(part, x + in, y + out);
+                else
+                  ref::pool2d_forward(part, x + in, y + out);
+              });
 }
 
 void CpuBackend::pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float*,
                                  const float* dy, float* dx) {
-  const bool fast = !reference_only_ && cpu::max_pool2d_disjoint(g);
-  choices_["pool2d backward " + describe(g)] = fast ? "disjoint-max" : "reference";
-  const int64_t in = static_cast<int64_t>(g.c) * g.h * g.w,
-                out = static_cast<int64_t>(g.c) * g.p * g.q;
-  parallel_ranges(threads_, g.n, [&](int64_t first, int64_t end) {
-    const cnnk::Pool2dGeometry part = images(g, first, end);
-    if (fast)
-      cpu::max_pool2d_backward(part, x + first * in, dy + first * out, dx + first * in);
-    else
-      ref::pool2d_backward(part, x + first * in, dy + first * out, dx + first * in);
-  });
+  pool2d_pass("backward", g,
+              [&](const cnnk::Pool2dGeometry& part, int64_t in, int64_t out, bool fast) {
+                if (fast)
+                  cpu::max_pool2d_backward(part, x + in, dy + out, dx + in);
+                else
+                  ref::pool2d_backward(part, x + in, dy + out, dx + in);
+              });
 }
 
 void CpuBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, const float* x,

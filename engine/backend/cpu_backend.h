@@ -105,6 +105,10 @@ class CpuBackend final : public Backend {
 
  private:
   float* conv_workspace(const cnnk::Conv2dGeometry& g);
+  // One pooling pass over the threads' ranges of images: run(part, input offset, output
+  // offset, fast), fast where the disjoint-max path applies; records which one ran.
+  template <class F>
+  void pool2d_pass(const char* pass, const cnnk::Pool2dGeometry& g, F&& run);
 
   bool reference_only_;
   int threads_;
