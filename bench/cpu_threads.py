@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from record_run import cpu_name  # bench/, beside this script
+from record_run import cpu_name, write_json  # bench/, beside this script
 
 
 def parse_runs(text):
@@ -74,19 +74,6 @@ def commit_of(build):
         return (build or {}).get("commit")
 
 
-def write_atomically(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cpu_threads.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out")
@@ -122,7 +109,7 @@ def main(argv):
         "warmup": args.warmup,
         "rows": rows,
     }
-    write_atomically(args.out, record)
+    write_json(args.out, record)
     print(f"wrote {args.out}")
     return 0
 

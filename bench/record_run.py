@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 
 
 def cpu_name():
@@ -24,6 +25,21 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor()
+
+
+def write_json(path, data):
+    """Writes data as indented JSON to path atomically: a file beside it, then a rename, so
+    a run killed midway leaves the previous file whole."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                               prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def record(report, command, commit, note, now):
@@ -64,11 +80,7 @@ def main(argv=None):
                                                     text=True).strip()
     now = datetime.datetime.now(datetime.timezone.utc)
     result = record(report, args.command, commit, args.note, now)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, args.out)
+    write_json(args.out, result)
     print("wrote", args.out)
     return 0
 
