@@ -17,6 +17,7 @@
 #include "engine/core/error.h"
 #include "engine/graph/zoo.h"
 #include "engine/io/atomic_file.h"
+#include "engine/ops/cpu_gemm.h"
 #include "engine/perf/layer_bench.h"
 #include "engine/perf/layer_ops.h"
 #include "engine/train/trainer.h"
@@ -163,7 +164,10 @@ int run_bench(const BenchFlags& f) {
     json out;
     out["model"] = model.name();
     out["device"] = d.str();
-    if (d.is_host()) out["cpu_threads"] = native->host_threads();
+    if (d.is_host()) {
+      out["cpu_threads"] = native->host_threads();
+      out["cpu_gemm"] = cpu_gemm_description();
+    }
     out["build"] = build_info_json();
     out["warmup"] = f.warmup;
     out["repeats"] = f.repeats;

@@ -2,13 +2,15 @@
 
 #include "apps/cnn/commands.h"
 #include "engine/core/device.h"
+#include "engine/ops/cpu_gemm.h"
 
 namespace cnn::app {
 
 void add_devices_command(CLI::App& app, std::function<int()>& run) {
-  auto* cmd = app.add_subcommand("devices", "Report the GPUs the CUDA runtime sees");
+  auto* cmd = app.add_subcommand("devices", "Report the GPUs the CUDA runtime sees, and the CPU");
   cmd->callback([&run] {
     run = [] {
+      fmt::print("cpu GEMM: {}\n", cpu_gemm_description());
       const CudaStatus st = probe_cuda();
       fmt::print("built with CUDA: {}\n", built_with_cuda() ? "yes" : "no");
       if (!st.available) {

@@ -16,6 +16,7 @@
 #include "engine/core/error.h"
 #include "engine/graph/zoo.h"
 #include "engine/io/atomic_file.h"
+#include "engine/ops/cpu_gemm.h"
 #include "engine/perf/step_profile.h"
 #include "engine/perf/train_step.h"
 
@@ -92,7 +93,10 @@ int run_profile(const ProfileFlags& f) {
     json out;
     out["model"] = model.name();
     out["device"] = backend->device().str();
-    if (backend->device().is_host()) out["cpu_threads"] = backend->host_threads();
+    if (backend->device().is_host()) {
+      out["cpu_threads"] = backend->host_threads();
+      out["cpu_gemm"] = cpu_gemm_description();
+    }
     out["build"] = build_info_json();
     out["batch_size"] = prof.batch;
     out["warmup"] = prof.warmup;

@@ -22,6 +22,7 @@
 #include "engine/graph/zoo.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/weights_file.h"
+#include "engine/ops/cpu_gemm.h"
 #include "engine/perf/layer_ops.h"
 #include "engine/train/checkpointing.h"
 #include "engine/train/progress.h"
@@ -181,7 +182,10 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
   j["params"] = model.count_params();
   j["build"] = build_info_json();
   j["device"] = backend.device().str();
-  if (backend.device().is_host()) j["cpu_threads"] = backend.host_threads();
+  if (backend.device().is_host()) {
+    j["cpu_threads"] = backend.host_threads();
+    j["cpu_gemm"] = cpu_gemm_description();
+  }
   j["implementations"] = {{"conv2d", backend.impl_name("conv2d")},
                           {"dense", backend.impl_name("dense")},
                           {"pool2d", backend.impl_name("pool2d")},

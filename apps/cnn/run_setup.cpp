@@ -6,6 +6,7 @@
 
 #include "engine/core/device.h"
 #include "engine/core/error.h"
+#include "engine/ops/cpu_gemm.h"
 
 namespace cnn::app {
 
@@ -89,7 +90,8 @@ std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
   }
   auto backend = make_backend(d, backend_options(f));
   const int threads = backend->host_threads();
-  fmt::print("device: cpu, {} thread{}", threads, threads == 1 ? "" : "s");
+  fmt::print("device: cpu, {} thread{}, {}", threads, threads == 1 ? "" : "s",
+             cpu_gemm_description());
   if (f.device == "auto") fmt::print(" (no usable GPU: {})", probe_cuda().reason);
   fmt::print("\n");
   return backend;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/cli_test_util.h"
+#include "engine/ops/cpu_gemm.h"
 
 namespace cnn {
 namespace {
@@ -70,6 +71,7 @@ TEST_F(CliPerf, BenchTimesEveryPassOfConvPoolAndBatchNormWithItsCost) {
   EXPECT_EQ(j["model"], "tiny-perf");
   EXPECT_EQ(j["device"], "cpu");
   EXPECT_EQ(j["cpu_threads"], 1);
+  EXPECT_EQ(j["cpu_gemm"], cnn::cpu_gemm_description());
   EXPECT_EQ(j["repeats"], 2);
   EXPECT_TRUE(j["epoch"].is_null());
   // Per batch size: conv (3 passes), batch norm (2), pooling (2).
@@ -146,6 +148,7 @@ TEST_F(CliPerf, ProfilePrintsAndWritesThePerLayerTable) {
   EXPECT_EQ(j["model"], "tiny-perf");
   EXPECT_EQ(j["batch_size"], 16);
   EXPECT_EQ(j["cpu_threads"], 2);
+  EXPECT_EQ(j["cpu_gemm"], cnn::cpu_gemm_description());
   EXPECT_EQ(j["steps"], 2);
   EXPECT_GT(j["step_ms"].get<double>(), 0.0);
   EXPECT_EQ(j["step_replayed_from_graph"], false);  // the CPU has no graphs
