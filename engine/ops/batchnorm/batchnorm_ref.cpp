@@ -1,15 +1,33 @@
-// BatchNormalization reference: per channel, plain loops, double accumulation.
+// BatchNormalization reference: per channel, plain loops, double accumulation. The sums
+// run in channel_sums.h's eight lanes.
 #include <cmath>
 #include <cstdint>
 
 #include "engine/ops/batchnorm/batchnorm.h"
+#include "engine/ops/channel_sums.h"
 
 namespace cnn::ref {
 namespace {
 
-// Element (n, s) of channel c.
-int64_t at(const cnnk::BatchNormGeometry& g, int n, int c, int s) {
-  return (static_cast<int64_t>(n) * g.c + c) * g.spatial + s;
+// The first element of image n's map of channel c.
+int64_t map_start(const cnnk::BatchNormGeometry& g, int n, int c) {
+  return (static_cast<int64_t>(n) * g.c + c) * g.spatial;
+}
+
+template <class Add>
+void for_each_in_lanes(const cnnk::BatchNormGeometry& g, int c, Add&& add) {
+  for_each_in_channel_lanes(g.n, g.c, g.spatial, c, add);
+}
+
+// y = (x - mean) * scale + shift over every map of channel c.
+template <class T>
+void normalise_channel(const cnnk::BatchNormGeometry& g, int c, const T* x, double mean,
+                       double scale, double shift, T* y) {
+  for (int n = 0; n < g.n; ++n) {
+    const int64_t start = map_start(g, n, c);
+    for (int s = 0; s < g.spatial; ++s)
+      y[start + s] = static_cast<T>((static_cast<double>(x[start + s]) - mean) * scale + shift);
+  }
 }
 
 }  // namespace
@@ -22,26 +40,18 @@ void batchnorm_forward_training_channels(const cnnk::BatchNormGeometry& g, int f
   const double m = static_cast<double>(g.reduction());
   const double mom = static_cast<double>(momentum);
   for (int c = first; c < end; ++c) {
-    double sum = 0.0;
-    for (int n = 0; n < g.n; ++n)
-      for (int s = 0; s < g.spatial; ++s) sum += static_cast<double>(x[at(g, n, c, s)]);
-    const double mean = m > 0 ? sum / m : 0.0;
-    double sq = 0.0;
-    for (int n = 0; n < g.n; ++n)
-      for (int s = 0; s < g.spatial; ++s) {
-        const double d = static_cast<double>(x[at(g, n, c, s)]) - mean;
-        sq += d * d;
-      }
+    const double mean = m > 0 ? channel_sum(x, g.n, g.c, g.spatial, c) / m : 0.0;
+    double squares[kChannelSumLanes] = {};
+    for_each_in_lanes(g, c, [&](int lane, int64_t i) {
+      const double d = static_cast<double>(x[i]) - mean;
+      squares[lane] += d * d;
+    });
+    const double sq = lanes_total(squares);
     const double var = m > 0 ? sq / m : 0.0;             // biased: normalisation
     const double unbiased = m > 1 ? sq / (m - 1) : var;  // unbiased: running variance
     const double invstd = 1.0 / std::sqrt(var + static_cast<double>(epsilon));
-    const double scale = static_cast<double>(gamma[c]) * invstd;
-    const double shift = static_cast<double>(beta[c]);
-    for (int n = 0; n < g.n; ++n)
-      for (int s = 0; s < g.spatial; ++s) {
-        const int64_t i = at(g, n, c, s);
-        y[i] = static_cast<T>((static_cast<double>(x[i]) - mean) * scale + shift);
-      }
+    normalise_channel(g, c, x, mean, static_cast<double>(gamma[c]) * invstd,
+                      static_cast<double>(beta[c]), y);
     running_mean[c] =
         static_cast<T>(mom * static_cast<double>(running_mean[c]) + (1.0 - mom) * mean);
     running_var[c] =
@@ -59,14 +69,8 @@ void batchnorm_forward_inference_channels(const cnnk::BatchNormGeometry& g, int 
   for (int c = first; c < end; ++c) {
     const double invstd =
         1.0 / std::sqrt(static_cast<double>(running_var[c]) + static_cast<double>(epsilon));
-    const double mean = static_cast<double>(running_mean[c]);
-    const double scale = static_cast<double>(gamma[c]) * invstd;
-    const double shift = static_cast<double>(beta[c]);
-    for (int n = 0; n < g.n; ++n)
-      for (int s = 0; s < g.spatial; ++s) {
-        const int64_t i = at(g, n, c, s);
-        y[i] = static_cast<T>((static_cast<double>(x[i]) - mean) * scale + shift);
-      }
+    normalise_channel(g, c, x, static_cast<double>(running_mean[c]),
+                      static_cast<double>(gamma[c]) * invstd, static_cast<double>(beta[c]), y);
   }
 }
 
@@ -82,21 +86,22 @@ void batchnorm_backward_channels(const cnnk::BatchNormGeometry& g, int first, in
   for (int c = first; c < end; ++c) {
     const double mean = static_cast<double>(save_mean[c]);
     const double invstd = static_cast<double>(save_invstd[c]);
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int n = 0; n < g.n; ++n)
-      for (int s = 0; s < g.spatial; ++s) {
-        const int64_t i = at(g, n, c, s);
-        const double xhat = (static_cast<double>(x[i]) - mean) * invstd;
-        sum_dy += static_cast<double>(dy[i]);
-        sum_dy_xhat += static_cast<double>(dy[i]) * xhat;
-      }
+    double dy_sums[kChannelSumLanes] = {}, dy_xhat_sums[kChannelSumLanes] = {};
+    for_each_in_lanes(g, c, [&](int lane, int64_t i) {
+      const double xhat = (static_cast<double>(x[i]) - mean) * invstd;
+      dy_sums[lane] += static_cast<double>(dy[i]);
+      dy_xhat_sums[lane] += static_cast<double>(dy[i]) * xhat;
+    });
+    const double sum_dy = lanes_total(dy_sums), sum_dy_xhat = lanes_total(dy_xhat_sums);
     const double k = m > 0 ? static_cast<double>(gamma[c]) * invstd / m : 0.0;
-    for (int n = 0; n < g.n; ++n)
+    for (int n = 0; n < g.n; ++n) {
+      const int64_t start = map_start(g, n, c);
       for (int s = 0; s < g.spatial; ++s) {
-        const int64_t i = at(g, n, c, s);
+        const int64_t i = start + s;
         const double xhat = (static_cast<double>(x[i]) - mean) * invstd;
         dx[i] = static_cast<T>(k * (m * static_cast<double>(dy[i]) - sum_dy - xhat * sum_dy_xhat));
       }
+    }
     dgamma[c] = static_cast<T>(sum_dy_xhat);
     dbeta[c] = static_cast<T>(sum_dy);
   }

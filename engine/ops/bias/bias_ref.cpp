@@ -1,20 +1,15 @@
 #include <cstdint>
 
 #include "engine/ops/bias/bias.h"
+#include "engine/ops/channel_sums.h"
 
 namespace cnn::ref {
 
 template <class T>
 void bias_backward_channels(const ActivationGeometry& g, int64_t first, int64_t end, const T* dy,
                             T* db) {
-  for (int64_t c = first; c < end; ++c) {
-    double acc = 0.0;
-    for (int64_t n = 0; n < g.n; ++n) {
-      const T* row = dy + (n * g.c + c) * g.spatial;
-      for (int64_t s = 0; s < g.spatial; ++s) acc += static_cast<double>(row[s]);
-    }
-    db[c] = static_cast<T>(acc);
-  }
+  for (int64_t c = first; c < end; ++c)
+    db[c] = static_cast<T>(channel_sum(dy, g.n, g.c, g.spatial, c));
 }
 
 template <class T>

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "engine/core/parallel.h"
+#include "engine/ops/channel_sums.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "engine/ops/sgemm_rowmajor.h"
 
@@ -202,12 +203,7 @@ void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const float* x, const
   }
   if (!db) return;
   parallel_for(threads, g.k, [&](int64_t k, int) {
-    double acc = 0.0;
-    for (int n = 0; n < g.n; ++n) {
-      const float* d = dy + n * y_image + k * pq;
-      for (int i = 0; i < pq; ++i) acc += static_cast<double>(d[i]);
-    }
-    db[k] = static_cast<float>(acc);
+    db[k] = static_cast<float>(channel_sum(dy, g.n, g.k, pq, k));
   });
 }
 

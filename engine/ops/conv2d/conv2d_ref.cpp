@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/ops/channel_sums.h"
 #include "engine/ops/conv2d/conv2d.h"
 
 namespace cnn::ref {
@@ -89,13 +90,7 @@ void conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const T* x, const T* 
           dw[w_index(g, k, c, r, s)] = static_cast<T>(acc);
         }
   if (!db) return;
-  for (int k = 0; k < g.k; ++k) {
-    double acc = 0.0;
-    for (int n = 0; n < g.n; ++n)
-      for (int p = 0; p < g.p; ++p)
-        for (int q = 0; q < g.q; ++q) acc += static_cast<double>(dy[y_index(g, n, k, p, q)]);
-    db[k] = static_cast<T>(acc);
-  }
+  for (int k = 0; k < g.k; ++k) db[k] = static_cast<T>(channel_sum(dy, g.n, g.k, g.p * g.q, k));
 }
 
 #define CNN_INSTANTIATE_CONV2D_REF(T)                                                             \
