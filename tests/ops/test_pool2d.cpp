@@ -251,6 +251,8 @@ TEST(Pool2dCpu, DisjointMaxGivesTheReferenceBits) {
   };
   const Case cases[] = {{2, 2, 2, 2, false, {3, 5, 28, 28}},  // the zoo's pooling
                         {2, 2, 2, 2, false, {1, 3, 7, 7}},    // valid drops the last row and column
+                        {2, 2, 2, 2, false, {2, 2, 6, 9}},    // ... the last column only
+                        {2, 2, 2, 2, false, {2, 2, 9, 6}},    // ... the last row only
                         {2, 2, 2, 2, true, {2, 4, 7, 9}},     // same: a padded last row and column
                         {3, 3, 3, 3, true, {1, 2, 8, 10}},    // same with padding before as well
                         {2, 3, 2, 4, false, {2, 3, 9, 13}},   // stride beyond the window: gaps
