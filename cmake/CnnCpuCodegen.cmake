@@ -8,7 +8,7 @@
 #
 # CNN_CPU_NATIVE (ON by default): -march=native, the vector width of the machine that
 # builds (AVX2, AVX-512) for loops such as batch norm's eight-lane sums: its forward and
-# backward ran 1.6x and 1.9x faster with it than with the baseline SSE2 on this project's
+# backward ran 1.3x to 1.6x faster with it than with the baseline SSE2 on this project's
 # machines (AVX-512, vgg-small at batch 128, one thread). The binary then
 # needs a CPU with the builder's instruction set: turn it OFF for a build meant to run
 # elsewhere.
