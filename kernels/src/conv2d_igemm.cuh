@@ -86,6 +86,12 @@ inline const char* geometry_problem(const Conv2dGeometry& g) {
       g.q * int64_t(g.stride_w) + g.s + g.pad_left >= kMaxIndex || g.pad_top < -kMaxIndex ||
       g.pad_left < -kMaxIndex)
     return "a dimension product reaches 2^30: beyond the 32-bit tile indexing, use cuDNN";
+  // grid.y counts the tiles of K (forward, backward filter) or C (backward data), 64 to a
+  // tile in Tile64, and may not pass 65535.
+  constexpr int64_t kMaxSlow = int64_t(65535) * 64;
+  if (k > kMaxSlow || c > kMaxSlow)
+    return "more than 4,194,240 filters or input channels: beyond the grid's 65535 tiles, use "
+           "cuDNN";
   return nullptr;
 }
 

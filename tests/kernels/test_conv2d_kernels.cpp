@@ -444,6 +444,19 @@ TEST(Conv2dKernelSupport, RefusesBeyondThirtyTwoBitIndexing) {
   EXPECT_NE(std::string(filter.reason).find("2^30"), std::string::npos) << filter.reason;
   f.k = 1 << 13;  // 2^26 * 9: within reach
   EXPECT_TRUE(cnnk::conv2d_supports(f).ok);
+
+  // 1x1 filters on a 1x1 input: every product is small, but grid.y counts the tiles of K
+  // (or of C), 64 filters to a tile, and stops at 65535.
+  Conv2dGeometry wide = geometry_of(by_name("k3_valid_c3_k17"));
+  wide.n = wide.c = wide.h = wide.w = wide.p = wide.q = wide.r = wide.s = 1;
+  wide.k = 65535 * 64;
+  EXPECT_TRUE(cnnk::conv2d_supports(wide).ok);
+  wide.k += 1;
+  const cnnk::Support too_many = cnnk::conv2d_supports(wide);
+  EXPECT_FALSE(too_many.ok);
+  EXPECT_NE(std::string(too_many.reason).find("65535"), std::string::npos) << too_many.reason;
+  std::swap(wide.c, wide.k);
+  EXPECT_FALSE(cnnk::conv2d_supports(wide).ok);
 }
 
 // The implicit GEMM's workspace holds a whole number (2 to 32) of partial filter
