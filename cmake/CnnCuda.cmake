@@ -18,7 +18,7 @@ find_package(CUDAToolkit REQUIRED)
 # cuDNN: found from cudnn_version.h, version read from it.
 find_path(CUDNN_INCLUDE_DIR cudnn_version.h
           HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV CUDNN_ROOT PATH_SUFFIXES include)
-find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9 libcudnn.so.8
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
              HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib ENV CUDNN_ROOT
              PATH_SUFFIXES lib lib64)
 if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)
@@ -32,8 +32,9 @@ foreach(_l IN LISTS _cudnn_lines)
   endif()
 endforeach()
 message(STATUS "cuDNN ${CUDNN_MAJOR}.${CUDNN_MINOR}.${CUDNN_PATCHLEVEL}: ${CUDNN_LIBRARY}")
-if(CUDNN_MAJOR LESS 8)
-  message(FATAL_ERROR "cuDNN 8 or newer is required, found ${CUDNN_MAJOR}.${CUDNN_MINOR}")
+# cuDNN 9: the error messages come from cudnnGetLastErrorString, which cuDNN 8 lacks.
+if(CUDNN_MAJOR LESS 9)
+  message(FATAL_ERROR "cuDNN 9 or newer is required, found ${CUDNN_MAJOR}.${CUDNN_MINOR}")
 endif()
 add_library(cnn_cudnn INTERFACE)
 target_include_directories(cnn_cudnn INTERFACE ${CUDNN_INCLUDE_DIR})

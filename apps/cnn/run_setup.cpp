@@ -82,8 +82,9 @@ BackendOptions backend_options(const CommonFlags& f) {
 std::unique_ptr<Backend> open_backend(const CommonFlags& f) {
   const Device d = resolve_device(f.device);
   if (d.is_cuda()) {
-    fmt::print("device: {} ({}), kernels: {}{}{}{}\n", d.str(),
-               probe_cuda().gpus.at(static_cast<size_t>(d.index)).name, f.impl,
+    const CudaStatus st = probe_cuda();
+    const GpuInfo* gpu = find_gpu(st, d.index);
+    fmt::print("device: {} ({}), kernels: {}{}{}{}\n", d.str(), gpu ? gpu->name : "?", f.impl,
                f.tf32 ? ", tf32" : "", f.conv_tiles == 128 ? ", 128x128 conv tiles" : "",
                f.deterministic ? ", deterministic" : "");
     return make_backend(d, backend_options(f));

@@ -8,11 +8,17 @@ namespace cnn {
 
 std::string Device::str() const { return is_host() ? "cpu" : fmt::format("cuda:{}", index); }
 
+const GpuInfo* find_gpu(const CudaStatus& st, int index) {
+  for (const GpuInfo& g : st.gpus)
+    if (g.index == index) return &g;
+  return nullptr;
+}
+
 Device resolve_device(const std::string& request) {
   if (request == "cpu" || request == "host") return Device::host();
   if (request == "auto") {
     CudaStatus st = probe_cuda();
-    return st.available ? Device::cuda(0) : Device::host();
+    return st.available ? Device::cuda(st.gpus.front().index) : Device::host();
   }
   int index = 0;
   if (request == "cuda") {
@@ -28,8 +34,8 @@ Device resolve_device(const std::string& request) {
   CudaStatus st = probe_cuda();
   CNN_CHECK(st.available, DeviceError, "device '{}' requested but no GPU is usable: {}", request,
             st.reason);
-  CNN_CHECK(index < static_cast<int>(st.gpus.size()), DeviceError,
-            "device '{}' requested but only {} GPU(s) are visible", request, st.gpus.size());
+  CNN_CHECK(find_gpu(st, index) != nullptr, DeviceError,
+            "device '{}' requested but only {} GPU(s) are usable", request, st.gpus.size());
   return Device::cuda(index);
 }
 

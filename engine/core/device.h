@@ -42,11 +42,15 @@ struct CudaStatus {
 // Probes the CUDA runtime once per call; never throws.
 CudaStatus probe_cuda();
 
+// The GPU with this device ordinal, or nullptr: gpus skips a device whose properties could
+// not be read, so its positions are not ordinals.
+const GpuInfo* find_gpu(const CudaStatus& st, int index);
+
 // Whether this binary was built with the CUDA backend.
 bool built_with_cuda();
 
-// The device a `--device cpu|cuda|cuda:N|auto` request resolves to. "auto" picks
-// cuda:0 when probe_cuda() finds one, else the host; "cuda" without a GPU throws
+// The device a `--device cpu|cuda|cuda:N|auto` request resolves to. "auto" picks the
+// first usable GPU when probe_cuda() finds one, else the host; "cuda" without a GPU throws
 // DeviceError with the probe's reason.
 Device resolve_device(const std::string& request);
 

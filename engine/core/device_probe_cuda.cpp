@@ -31,7 +31,10 @@ CudaStatus probe_cuda() {
   }
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop{};
-    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) {
+      cudaGetLastError();  // not left for the first kernel launch to report as its own
+      continue;            // so gpus[j].index may skip: look devices up by index (find_gpu)
+    }
     st.gpus.push_back({i, prop.name, prop.major, prop.minor, prop.totalGlobalMem});
   }
   st.available = !st.gpus.empty();

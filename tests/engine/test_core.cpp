@@ -51,6 +51,19 @@ TEST(Device, RequestsResolveOrFailClearly) {
   }
 }
 
+TEST(Device, GpusAreFoundByOrdinalNotByPosition) {
+  // Device 1's properties could not be read: the probe lists 0 and 2.
+  CudaStatus st;
+  st.gpus.push_back({0, "first", 9, 0, 1});
+  st.gpus.push_back({2, "third", 9, 0, 1});
+  ASSERT_NE(find_gpu(st, 2), nullptr);
+  EXPECT_EQ(find_gpu(st, 2)->name, "third");
+  EXPECT_EQ(find_gpu(st, 0)->name, "first");
+  EXPECT_EQ(find_gpu(st, 1), nullptr);
+  EXPECT_EQ(find_gpu(st, -1), nullptr);
+  EXPECT_EQ(find_gpu(CudaStatus{}, 0), nullptr);
+}
+
 TEST(Error, ContextReadsOutermostFirst) {
   Error e("bad magic");
   e.with_context("reading train-images").with_context("loading fashion-mnist");

@@ -233,6 +233,59 @@ TEST(CudaBackend, BatchNormOfOneValuePerChannelStaysNativeUnderCudnn) {
   EXPECT_TRUE(said);
 }
 
+// cuDNN reads the saved mean and inverse deviation as a cache of its own forward, so each
+// backward runs on the implementation whose forward wrote them: under auto (whose forward
+// is native, being untimed) and under cudnn where cuDNN's forward cannot run, that is
+// native. The gradients match the reference either way.
+TEST(CudaBackend, BatchNormBackwardRunsWhereItsForwardRan) {
+  REQUIRE_GPU();
+  struct Case {
+    ImplPolicy policy;
+    cnnk::BatchNormGeometry g;
+    const char* impl;
+  };
+  const Case cases[] = {{ImplPolicy::Auto, {4, 3, 5}, "native"},
+                        {ImplPolicy::Cudnn, {4, 3, 5}, "cudnn"},
+                        {ImplPolicy::Cudnn, {1, 3, 1}, "native"},
+                        {ImplPolicy::Native, {4, 3, 5}, "native"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(impl_policy_name(c.policy) + " " + std::to_string(c.g.n));
+    const Shape xs{c.g.n, c.g.c, c.g.spatial}, cs{c.g.c};
+    Tensor x = Tensor::empty_host(xs), dy = Tensor::empty_host(xs);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      x.host()[i] = static_cast<float>((i * 7) % 11) - 5.0f;
+      dy.host()[i] = static_cast<float>((i * 5) % 9) - 4.0f;
+    }
+    auto run = [&](Backend& be) {
+      const Tensor dx_in = be.to_device(x), ddy = be.to_device(dy), y = be.zeros(xs),
+                   mean = be.zeros(cs), var = be.zeros(cs), save_mean = be.zeros(cs),
+                   save_invstd = be.zeros(cs), gamma = be.zeros(cs), beta = be.zeros(cs),
+                   dx = be.zeros(xs), dgamma = be.zeros(cs), dbeta = be.zeros(cs);
+      be.fill(gamma, 1.5f);
+      be.fill(var, 1.0f);
+      be.batchnorm_forward_training(c.g, dx_in.data(), gamma.data(), beta.data(), 0.99f, 1e-3f,
+                                    mean.data(), var.data(), y.data(), save_mean.data(),
+                                    save_invstd.data());
+      be.batchnorm_backward(c.g, dx_in.data(), ddy.data(), gamma.data(), save_mean.data(),
+                            save_invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+      return std::vector<Tensor>{be.to_host(dx), be.to_host(dgamma), be.to_host(dbeta)};
+    };
+    CpuBackend reference(true);
+    auto be = gpu(c.policy);
+    const std::vector<Tensor> want = run(reference), got = run(*be);
+    for (size_t t = 0; t < want.size(); ++t)
+      for (int64_t i = 0; i < want[t].numel(); ++i)
+        EXPECT_NEAR(got[t].host()[i], want[t].host()[i], 1e-4f) << t << " " << i;
+    std::string forward, backward;
+    for (const auto& [id, choice] : be->implementation_choices()) {
+      if (id.rfind("batchnorm forward-training", 0) == 0) forward = choice;
+      if (id.rfind("batchnorm backward", 0) == 0) backward = choice;
+    }
+    EXPECT_EQ(forward.substr(0, forward.find(' ')), c.impl) << forward;
+    EXPECT_EQ(backward, std::string(c.impl) + " (as the forward: it reads its saved statistics)");
+  }
+}
+
 TEST(CudaBackend, DilatedConvolutionFallsBackToCudnnAndSaysSo) {
   REQUIRE_GPU();
   auto be = gpu(ImplPolicy::Native);

@@ -350,7 +350,7 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
                                              float epsilon, float* running_mean, float* running_var,
                                              float* y, float* save_mean, float* save_invstd) {
   // Timing would update the running statistics more than once, so auto does not time
-  // this pass: it follows the backward's choice, or native.
+  // this pass, and runs it native; the backward follows (batchnorm_backward).
   const ImplPolicy p = options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy;
   // cuDNN's running variance is the unbiased one (n / (n - 1) times the batch's), undefined
   // for one value per channel, where the native kernel keeps the biased one as the
@@ -363,6 +363,7 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
   const Impl impl = c.impl;
   choices_["batchnorm forward-training " + bn_key(g)] =
       cnn::impl_name(impl) + (c.reason.empty() ? "" : " (" + c.reason + ")");
+  bn_statistics_from_[bn_key(g)] = impl;
   if (impl == Impl::Native) {
     const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
@@ -406,8 +407,22 @@ void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const flo
   auto cudnn = [&] {
     cudnn::batchnorm_backward(*cudnn_, g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   };
+  // The saved mean and inverse deviation are, to cuDNN, a cache of its own forward's, so
+  // the backward runs on the implementation whose forward wrote them: native under auto
+  // (whose forward is native) and wherever cuDNN's forward could not run. Only a backward
+  // with no forward before it (a benchmark's) goes by the policy.
+  const std::string key = bn_key(g);
+  const auto wrote = bn_statistics_from_.find(key);
   const Impl impl =
-      choose("batchnorm", "backward", bn_key(g), kAlways, cnnk::Support::yes(), native, cudnn);
+      wrote != bn_statistics_from_.end()
+          ? wrote->second
+          : choose_impl(options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy,
+                        kAlways, kAlways)
+                .impl;
+  choices_["batchnorm backward " + key] =
+      cnn::impl_name(impl) + (wrote != bn_statistics_from_.end()
+                                  ? " (as the forward: it reads its saved statistics)"
+                                  : "");
   impl == Impl::Native ? native() : cudnn();
 }
 

@@ -162,6 +162,9 @@ class CudaBackend final : public Backend {
   void* cublas_workspace_ = nullptr;   // fixed, so cuBLAS never allocates inside a capture
   std::map<std::string, std::string> choices_;
   std::map<std::string, Impl> decided_;
+  // Per batch-norm shape, the implementation of the last training forward: the one whose
+  // saved statistics the backward reads.
+  std::map<std::string, Impl> bn_statistics_from_;
 };
 
 }  // namespace cnn::cuda

@@ -22,7 +22,11 @@ struct Chosen {
   bool made = false;
   Algo algo{};
   size_t bytes = 0;
+  cudnnMathType_t math = CUDNN_FMA_MATH;  // set on the descriptor before each run
 };
+
+// The math type the heuristics are asked under.
+cudnnMathType_t asked_math(bool tf32) { return tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
 
 // Descriptors and the algorithms chosen for one geometry.
 struct ConvPlan {
@@ -43,8 +47,10 @@ struct ConvPlan {
                                              g.dil_h, g.dil_w, CUDNN_CROSS_CORRELATION,
                                              CUDNN_DATA_FLOAT));
     // Strict FP32 unless --tf32: CUDNN_DEFAULT_MATH would allow TF32 tensor cores on Ampere
-    // and later; CUDNN_FMA_MATH forbids them, CUDNN_TENSOR_OP_MATH allows them.
-    CNN_CUDA(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    // and later; CUDNN_FMA_MATH forbids them, CUDNN_TENSOR_OP_MATH allows them. This is the
+    // math the heuristics are asked under; each pass then runs under the math type of the
+    // entry chosen for it (pick()), set on the shared descriptor before the call.
+    CNN_CUDA(cudnnSetConvolutionMathType(conv, asked_math(tf32)));
   }
   ~ConvPlan() {
     if (conv) cudnnDestroyConvolutionDescriptor(conv);
@@ -114,14 +120,23 @@ const char* algorithm_name(cudnnConvolutionBwdFilterAlgo_t a) {
   }
 }
 
+// Whether an entry's math type may use tensor cores: never in strict FP32.
+bool uses_tensor_cores(cudnnMathType_t math) {
+  return math == CUDNN_TENSOR_OP_MATH || math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
 // The first algorithm in cuDNN's heuristic order that succeeds within the workspace
 // budget and, under --deterministic, that cuDNN reports deterministic (its documentation
 // names backward-data algorithm 0 and backward-filter algorithms 0 and 3 as using
 // atomics). Passing over an algorithm that would have run is logged with the reason; the
 // choice is recorded under `id` ("conv2d <pass> <shape>", the backend's choice ids).
+//
+// The heuristics rank (algorithm, math type) pairs, and an entry's workspace size and
+// determinism hold for its own math type, which may differ from the descriptor's. So
+// under --tf32 the pass runs under the entry's math type. In strict FP32 it runs under
+// CUDNN_FMA_MATH, and an entry that would use tensor cores is passed over.
 template <class Perf, class Algo>
-void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count, Algo* algo,
-          size_t* bytes) {
+void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count, Chosen<Algo>* c) {
   std::string passed_over;
   for (int i = 0; i < count; ++i) {
     const Perf& p = perf[i];
@@ -133,12 +148,15 @@ void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count,
                         algorithm_name(p.algo), p.memory, ctx.workspace_limit());
     else if (ctx.deterministic && !deterministic)
       why = fmt::format("{} is not deterministic", algorithm_name(p.algo));
+    else if (!ctx.tf32 && uses_tensor_cores(p.mathType))
+      why = fmt::format("{} would use TF32 tensor cores, not strict FP32", algorithm_name(p.algo));
     if (!why.empty()) {
       passed_over += (passed_over.empty() ? "" : "; ") + why;
       continue;
     }
-    *algo = p.algo;
-    *bytes = p.memory;
+    c->algo = p.algo;
+    c->bytes = p.memory;
+    c->math = ctx.tf32 ? p.mathType : CUDNN_FMA_MATH;
     ctx.record_algorithm(id, fmt::format("{}{}", algorithm_name(p.algo),
                                          deterministic ? "" : ", not deterministic"));
     if (!passed_over.empty())
@@ -160,13 +178,15 @@ ConvPlan& plan_for(CudnnContext& ctx, const cnnk::Conv2dGeometry& g) {
 // `c`, chosen by pick() from what `query(count, &returned, perf)` (one of the _v7 heuristics
 // calls, asked for all kCount algorithms of the pass) lists, the first time the pass runs.
 template <int kCount, class Perf, class Algo, class Query>
-const Chosen<Algo>& chosen(CudnnContext& ctx, Chosen<Algo>& c, const char* pass,
+const Chosen<Algo>& chosen(CudnnContext& ctx, ConvPlan& plan, Chosen<Algo>& c, const char* pass,
                            const cnnk::Conv2dGeometry& g, Query query) {
   if (!c.made) {
+    // Another pass may have left its entry's math type on the shared descriptor.
+    CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, asked_math(ctx.tf32)));
     Perf perf[kCount];
     int n = 0;
     query(kCount, &n, perf);
-    pick(ctx, conv2d_algorithm_id(pass, g), perf, n, &c.algo, &c.bytes);
+    pick(ctx, conv2d_algorithm_id(pass, g), perf, n, &c);
     c.made = true;
   }
   return c;
@@ -195,10 +215,11 @@ void conv2d_forward(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const floa
                     const float* w, const float* b, float* y) {
   ConvPlan& p = plan_for(ctx, g);
   const auto& a = chosen<CUDNN_CONVOLUTION_FWD_ALGO_COUNT, cudnnConvolutionFwdAlgoPerf_t>(
-      ctx, p.fwd, "forward", g, [&](int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
+      ctx, p, p.fwd, "forward", g, [&](int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(ctx.handle(), p.x.d, p.w, p.conv, p.y.d,
                                                         count, n, perf));
       });
+  CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
   const float one = 1.0f, zero = 0.0f;
   CNN_CUDA(cudnnConvolutionForward(ctx.handle(), &one, p.x.d, x, p.w, w, p.conv, a.algo,
                                    ctx.workspace(a.bytes), a.bytes, &zero, p.y.d, y));
@@ -209,11 +230,12 @@ void conv2d_backward_data(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, cons
                           const float* w, float* dx) {
   ConvPlan& p = plan_for(ctx, g);
   const auto& a = chosen<CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, cudnnConvolutionBwdDataAlgoPerf_t>(
-      ctx, p.bwd_data, "backward-data", g,
+      ctx, p, p.bwd_data, "backward-data", g,
       [&](int count, int* n, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.handle(), p.w, p.y.d, p.conv,
                                                              p.x.d, count, n, perf));
       });
+  CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
   const float one = 1.0f, zero = 0.0f;
   CNN_CUDA(cudnnConvolutionBackwardData(ctx.handle(), &one, p.w, w, p.y.d, dy, p.conv, a.algo,
                                         ctx.workspace(a.bytes), a.bytes, &zero, p.x.d, dx));
@@ -224,11 +246,12 @@ void conv2d_backward_filter(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, co
   ConvPlan& p = plan_for(ctx, g);
   const auto& a =
       chosen<CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, cudnnConvolutionBwdFilterAlgoPerf_t>(
-          ctx, p.bwd_filter, "backward-filter", g,
+          ctx, p, p.bwd_filter, "backward-filter", g,
           [&](int count, int* n, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
             CNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.handle(), p.x.d, p.y.d,
                                                                    p.conv, p.w, count, n, perf));
           });
+  CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
   const float one = 1.0f, zero = 0.0f;
   CNN_CUDA(cudnnConvolutionBackwardFilter(ctx.handle(), &one, p.x.d, x, p.y.d, dy, p.conv, a.algo,
                                           ctx.workspace(a.bytes), a.bytes, &zero, p.w, dw));
