@@ -65,6 +65,16 @@ def read_text(path, default=""):
         return default
 
 
+def uncommitted(carry):
+    """What the prepared tree had that its commit lacks: the `git status --porcelain` lines
+    that `gpu_check.sh prepare` carried (none when the tree was clean)."""
+    try:
+        with open(os.path.join(carry, "uncommitted")) as f:
+            return [line.rstrip("\n") for line in f if line.strip()]
+    except OSError:
+        return []
+
+
 def load_json(path):
     """The parsed file, or None when it is missing or not JSON (a stage that failed)."""
     try:
@@ -442,6 +452,7 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
     return {
         "commit": read_text(os.path.join(carry, "commit")),
         "kernels_tree": read_text(os.path.join(carry, "kernels_tree")),
+        "uncommitted": uncommitted(carry),
         "date": now.isoformat(timespec="seconds"),
         "gpu": gpu, "driver": driver,
         "cuda": nvcc_release() if cuda is None else cuda,

@@ -21,12 +21,18 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-from bench_report import load_json, nvcc_release, read_stages, read_text  # noqa: E402
+from bench_report import load_json, nvcc_release, read_stages, read_text, uncommitted  # noqa: E402,E501
 
 # One finished test in ctest's output: "12/600 Test #571: Suite.Name ....***Skipped 0.6 sec".
 CTEST_LINE = re.compile(r"^\s*\d+/(\d+) Test\s+#\d+: (\S+) \.*\s*(\*\*\*)?(.*?)\s+[\d.]+ sec\s*$")
 # compute-sanitizer's closing line: "========= ERROR SUMMARY: 3 errors".
 SANITIZER_SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors?")
+# The first line of one of its error records ("========= Invalid __global__ read of size
+# 4 bytes", "========= Error: Race reported between ...", "========= Program hit
+# cudaErrorLaunchFailure ..."); the record's further lines are indented.
+SANITIZER_RECORD = re.compile(
+    r"^========= (Invalid |Error: |Barrier error|Uninitialized |Program hit |Misaligned |"
+    r"Out-of-range |Leaked )", re.M)
 # GoogleTest's totals: "[  PASSED  ] 195 tests." and "[  FAILED  ] 2 tests, listed below:".
 GTEST_TOTAL = re.compile(r"^\[  (PASSED|FAILED)  \] (\d+) tests?[.,]", re.M)
 # One epoch of `cnn train --progress lines`: "Epoch 3/20 - 1500 steps - 2.4s - ...".
@@ -35,13 +41,20 @@ EPOCH_LINE = re.compile(r"^Epoch (\d+)/(\d+) - \d+ steps - ([\d.]+)s\b", re.M)
 
 def parse_ctest(log):
     """Counts of the tests ctest finished, read line by line so that a run cut short still
-    counts what it finished; total is what ctest meant to run."""
+    counts what it finished; total is what ctest meant to run. The log may hold several
+    ctest runs (the GPU suites, then the CPU ones): a run starts where the finish count
+    ("12/600") goes back or its total changes, and the totals add up."""
     passed, failed, skipped, total, failed_names = 0, 0, 0, 0, []
+    count, run_total = 0, None
     for line in log.splitlines():
         m = CTEST_LINE.match(line)
         if not m:
             continue
-        total = int(m.group(1))
+        finished = int(line.split("/", 1)[0])
+        if run_total is None or int(m.group(1)) != run_total or finished <= count:
+            run_total = int(m.group(1))
+            total += run_total
+        count = finished
         name, status = m.group(2), m.group(4)
         if status == "Passed":
             passed += 1
@@ -102,12 +115,14 @@ def train_names(work, stages):
 
 def sanitizer_run(stage, log):
     """One compute-sanitizer run: errors is None when the tool printed no summary (it was
-    cut short or could not start), so that absence never reads as a clean run."""
+    cut short or could not start), so that absence never reads as a clean run;
+    errors_seen counts the error records it printed before, a lower bound."""
     summary = SANITIZER_SUMMARY.findall(log)
     totals = {kind: int(n) for kind, n in GTEST_TOTAL.findall(log)}
     ran = bool(totals)  # GoogleTest printed its totals: the suite finished
     return {"tool": stage["stage"], "status": stage["status"], "seconds": stage["seconds"],
             "errors": int(summary[-1]) if summary else None,
+            "errors_seen": len(SANITIZER_RECORD.findall(log)),
             "tests_passed": totals.get("PASSED") if ran else None,
             "tests_failed": totals.get("FAILED", 0) if ran else None}
 
@@ -120,6 +135,7 @@ def common_keys(carry, work, now, cuda):
         "commit": read_text(os.path.join(carry, "commit")),
         "kernels_tree": read_text(os.path.join(carry, "kernels_tree")),
         "engine_tree": read_text(os.path.join(carry, "engine_tree")),
+        "uncommitted": uncommitted(carry),
         "date": now.isoformat(timespec="seconds"),
         "gpu": gpu, "driver": driver,
         "cuda": nvcc_release() if cuda is None else cuda,

@@ -12,6 +12,7 @@
 
 #include "apps/cli_test_util.h"
 #include "engine/ops/cpu_gemm.h"
+#include "support/cpu_gemm_name.h"
 
 namespace cnn {
 namespace {
@@ -98,7 +99,7 @@ TEST_F(CliPerf, BenchTimesEveryPassOfConvPoolAndBatchNormWithItsCost) {
   EXPECT_EQ(rows[7]["batch_size"], 3);
   // c1 at batch 2: 2 * N*K*P*Q * C*R*S FLOPs; x, w, b in and y out, in float32.
   const json& c1 = rows[0];
-  EXPECT_EQ(c1["native_impl"], "openblas");
+  EXPECT_EQ(c1["native_impl"], test::cpu_gemm_impl_name());
   EXPECT_EQ(c1["geometry"], "n2 c1 28x28 -> k4 28x28, 3x3 s1x1 pad 1,1 dil 1x1");
   EXPECT_DOUBLE_EQ(c1["gflop"].get<double>(), 2.0 * 2 * 4 * 28 * 28 * 9 * 1e-9);
   EXPECT_DOUBLE_EQ(c1["gbytes"].get<double>(), 4.0 * (2 * 784 + 4 * 9 + 4 + 2 * 4 * 784) * 1e-9);
@@ -161,7 +162,7 @@ TEST_F(CliPerf, ProfilePrintsAndWritesThePerLayerTable) {
   EXPECT_LE(share, 1.0 + 1e-9);
   EXPECT_EQ(layers[0]["layer"], "c1");
   EXPECT_EQ(layers[0]["pass"], "forward");
-  EXPECT_EQ(layers[0]["impl"], "openblas");
+  EXPECT_EQ(layers[0]["impl"], test::cpu_gemm_impl_name());
   EXPECT_DOUBLE_EQ(layers[0]["gflop"].get<double>(), 2.0 * 16 * 4 * 28 * 28 * 9 * 1e-9);
   EXPECT_EQ(layers[1]["layer"], "bn");
   EXPECT_EQ(layers[1]["impl"], "reference");
@@ -182,7 +183,8 @@ TEST_F(CliPerf, TrainStopsAtTheTargetAndReportsTimeAndImplementations) {
   // One epoch of 1024 images takes this model to about 0.5 (chance is 0.1).
   EXPECT_TRUE(contains(r.out, "target accuracy 0.3 reached at epoch 1")) << r.out;
   EXPECT_TRUE(contains(r.out, "implementations (per layer")) << r.out;
-  EXPECT_TRUE(contains(r.out, "forward openblas, backward openblas")) << r.out;
+  const std::string gemm = test::cpu_gemm_impl_name();
+  EXPECT_TRUE(contains(r.out, "forward " + gemm + ", backward " + gemm)) << r.out;
   const json j = read_json("run.json");
   EXPECT_EQ(j["epochs_run"], 1);
   const json& t = j["time_to_target"];
@@ -199,7 +201,7 @@ TEST_F(CliPerf, TrainStopsAtTheTargetAndReportsTimeAndImplementations) {
   EXPECT_TRUE(j["implementation_choices"].is_object());
   ASSERT_EQ(j["layer_implementations"].size(), 4u) << j.dump(1);
   EXPECT_EQ(j["layer_implementations"][0]["layer"], "c1");
-  EXPECT_EQ(j["layer_implementations"][0]["forward"], "openblas");
+  EXPECT_EQ(j["layer_implementations"][0]["forward"], test::cpu_gemm_impl_name());
   EXPECT_EQ(j["layer_implementations"][1]["forward"], "reference");
 }
 

@@ -17,6 +17,7 @@
 #include "engine/perf/train_step.h"
 #include "engine/train/target_accuracy.h"
 #include "engine/train/trainer.h"
+#include "support/cpu_gemm_name.h"
 #include "support/engine_fixtures.h"
 
 namespace cnn {
@@ -81,7 +82,7 @@ TEST(LayerBench, TimesEveryPassOfConvPoolAndBatchNorm) {
           << op.layer;
     }
   }
-  EXPECT_EQ(perf::implementation_of(be, ops[0], OpPass::Forward), "openblas");
+  EXPECT_EQ(perf::implementation_of(be, ops[0], OpPass::Forward), test::cpu_gemm_impl_name());
   const std::optional<perf::LayerOp> dense = perf::layer_op(m, m.find("dense"), 4);
   ASSERT_TRUE(dense);
   EXPECT_THROW(perf::time_layer_op(be, *dense, t), Error);
@@ -94,8 +95,8 @@ TEST(LayerImplementations, NameWhatRanPerLayerOnTheCpu) {
   const auto fast_rows = perf::layer_implementations(m, fast, 32);
   ASSERT_EQ(fast_rows.size(), 6u);  // two convolutions, two poolings, two dense
   EXPECT_EQ(fast_rows[0].layer, "conv2d");
-  EXPECT_EQ(fast_rows[0].forward, "openblas");
-  EXPECT_EQ(fast_rows[0].backward, "openblas");
+  EXPECT_EQ(fast_rows[0].forward, test::cpu_gemm_impl_name());
+  EXPECT_EQ(fast_rows[0].backward, test::cpu_gemm_impl_name());
   EXPECT_EQ(fast_rows[1].type, "MaxPooling2D");
   // Before a pooling has run, the family's name; after, what ran for its shape: the fast
   // path of disjoint max windows.
@@ -108,7 +109,7 @@ TEST(LayerImplementations, NameWhatRanPerLayerOnTheCpu) {
   const auto ran = perf::layer_implementations(m, fast, 32);
   EXPECT_EQ(ran[1].forward, "disjoint-max");
   EXPECT_EQ(ran[1].backward, "disjoint-max");
-  EXPECT_EQ(ran[0].forward, "openblas");
+  EXPECT_EQ(ran[0].forward, test::cpu_gemm_impl_name());
   for (const auto& r : perf::layer_implementations(m, reference, 32)) {
     EXPECT_EQ(r.forward, "reference") << r.layer;
     EXPECT_EQ(r.backward, "reference") << r.layer;
@@ -195,7 +196,7 @@ TEST(StepProfile, TimesEveryLayerPassWithItsCostAndImplementation) {
   const perf::LayerPassTime& conv_fwd = prof.passes.front();
   ASSERT_TRUE(conv_fwd.cost);
   EXPECT_EQ(conv_fwd.cost->flops, conv.cost(OpPass::Forward).flops);
-  EXPECT_EQ(conv_fwd.impl, "openblas");
+  EXPECT_EQ(conv_fwd.impl, test::cpu_gemm_impl_name());
   // The first layer reads the data: its backward computes the filter gradient only.
   const perf::LayerPassTime& conv_bwd = prof.passes.back();
   ASSERT_TRUE(conv_bwd.cost);

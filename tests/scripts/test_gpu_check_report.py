@@ -51,6 +51,19 @@ class ParseCtest(unittest.TestCase):
         self.assertEqual((tests["passed"], tests["failed"], tests["total"]), (2, 1, 5))
         self.assertFalse(tests["complete"])
 
+    def test_two_runs_in_one_log_add_up(self):
+        # The GPU suites, then the CPU ones: the second run's totals join the first's.
+        second = """\
+1/3 Test  #40: Ops.One .........................................................   Passed    0.05 sec
+2/3 Test  #41: Ops.Two .........................................................***Failed    0.05 sec
+"""
+        tests = gpu_check_report.parse_ctest(CTEST_LOG + second)
+        self.assertEqual((tests["passed"], tests["failed"], tests["skipped"], tests["total"]),
+                         (3, 3, 1, 8))
+        self.assertFalse(tests["complete"])  # the second run was cut after 2 of its 3
+        same_size = CTEST_LOG + CTEST_LOG.replace("Test #", "Test #9")
+        self.assertEqual(gpu_check_report.parse_ctest(same_size)["total"], 10)
+
     def test_no_ctest_output_is_zero_tests_not_a_pass(self):
         tests = gpu_check_report.parse_ctest("ninja: build stopped: subcommand failed.")
         self.assertEqual(tests["total"], 0)
@@ -76,6 +89,11 @@ class WorkFolder(unittest.TestCase):
 class BuildReport(WorkFolder):
     def report(self):
         return gpu_check_report.build_report(self.carry, self.work, CTEST_LOG, NOW, cuda="13.0")
+
+    def test_changes_the_commit_lacks_are_listed(self):
+        self.assertEqual(self.report()["uncommitted"], [])
+        write(os.path.join(self.carry, "uncommitted"), " M engine/x.cpp\n?? notes.txt\n")
+        self.assertEqual(self.report()["uncommitted"], [" M engine/x.cpp", "?? notes.txt"])
 
     def test_the_issue_keys_from_every_input(self):
         write(os.path.join(self.work, "verify-fashion-cnn.json"), json.dumps(
@@ -136,6 +154,19 @@ class BuildReport(WorkFolder):
 
 
 class SanitizerReport(WorkFolder):
+    def test_a_tool_cut_short_still_counts_the_errors_it_printed(self):
+        write(os.path.join(self.work, "stages.txt"), "racecheck failed-124 180\n")
+        write(os.path.join(self.work, "racecheck.log"),
+              "========= COMPUTE-SANITIZER\n"
+              "========= Error: Race reported between Write access at igemm.cuh:300\n"
+              "=========     and Read access at igemm.cuh:310 [16 hazards]\n"
+              "========= Invalid __shared__ read of size 16 bytes\n"
+              "=========     at conv2d_igemm.cuh:420 in implicit_gemm_kernel\n")
+        (run,) = gpu_check_report.build_sanitizer_report(self.carry, self.work, NOW,
+                                                         cuda="13.0")["sanitizer"]
+        self.assertIsNone(run["errors"])
+        self.assertEqual(run["errors_seen"], 2)
+
     def test_each_tool_with_its_errors_and_tests(self):
         write(os.path.join(self.work, "stages.txt"),
               "build ok 70\nmemcheck ok 120\nracecheck failed-3 200\nsynccheck failed-124 90\n")
@@ -158,6 +189,7 @@ class SanitizerReport(WorkFolder):
         # Cut by the budget: no summary is not a clean run.
         self.assertEqual((synccheck["status"], synccheck["errors"], synccheck["tests_passed"]),
                          ("failed-124", None, None))
+        self.assertEqual((memcheck["errors_seen"], racecheck["errors_seen"]), (0, 1))
         self.assertEqual(len(r["stages"]), 4)
 
 if __name__ == "__main__":
