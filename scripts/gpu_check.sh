@@ -27,10 +27,16 @@
 # Commit the JSON as bench/results/gpu-check-DATE-SHORTSHA.json and the log beside it;
 # bench.json as bench/results/bench-DATE-SHORTSHA.json; sanitizer.json as
 # bench/results/sanitizer-DATE-SHORTSHA.json.
-# Environment for run: RUN_BUDGET (seconds, default 570), GPU_CHECK_EPOCHS (default 20,
+# Device time: a session has 30 minutes, a machine takes a minute or more to start, and
+# stays warm only 30 s after a call (then the next call rebuilds on a fresh one). Before
+# each call read `status`: give the call a timeout_s no more than budget_left_s minus 90,
+# and the step's budget (RUN_BUDGET, BENCH_BUDGET, SANITIZE_BUDGET) 60 s less than that.
+# Each step rewrites its JSON on $OUT after every stage, so a call cut short still
+# returns what it finished.
+# Environment for run: RUN_BUDGET (seconds, default 480), GPU_CHECK_EPOCHS (default 20,
 # the seed recipe's cap), GPU_CHECK_EXTRA_SEEDS (default "1 2": the native run again from
 # these seeds, as time allows), GPU_CHECK_SKIP_TRAIN=1 to stop after the tests and verify. For
-# bench: BENCH_BUDGET (seconds, default 560), BENCH_EPOCHS (timed runs, default 3),
+# bench: BENCH_BUDGET (seconds, default 480), BENCH_EPOCHS (timed runs, default 3),
 # BENCH_TARGET (0.92), BENCH_TTT_BATCH (32), BENCH_TTT_EPOCHS (20), BENCH_FAST_MODEL,
 # BENCH_FAST_BATCH, BENCH_FAST_EPOCHS, BENCH_FAST_LR (the fast time-to-92 recipe:
 # vgg-small, 128, 5, 0.003), BENCH_TORCH_ARGS (more
@@ -60,6 +66,8 @@ prepare() {
   [[ -n ${data:-} ]] || { echo "gpu_check: no Fashion-MNIST files found" >&2; exit 1; }
   cp "$data"/*.gz "$carry/data/"
   git rev-parse HEAD >"$carry/commit"
+  # The tree travels as it is, committed or not: the reports list what the commit lacks.
+  git status --porcelain --untracked-files=normal >"$carry/uncommitted"
   git rev-parse HEAD:kernels >"$carry/kernels_tree"
   git rev-parse HEAD:engine >"$carry/engine_tree"
   du -sh "$carry"
@@ -70,11 +78,12 @@ configure_gpu_build() {
   local log=$1 blas
   # cuDNN: the toolkit's, or the one PyTorch's wheels carry.
   if ! ls /usr/local/cuda/include/cudnn_version.h >/dev/null 2>&1; then
-    CUDNN_ROOT=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' || true)
+    CUDNN_ROOT=$(python3 -c 'import nvidia.cudnn; print(list(nvidia.cudnn.__path__)[0])' || true)
     export CUDNN_ROOT
     export LD_LIBRARY_PATH=$CUDNN_ROOT/lib:${LD_LIBRARY_PATH:-}
   fi
   export LD_LIBRARY_PATH=$PWD/$carry/vendor/lib:${LD_LIBRARY_PATH:-}
+  command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
   echo "nvcc: $(command -v nvcc || echo none); cmake: $(cmake --version | head -n 1)" | tee "$log"
   local args=(-S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCNN_WITH_CUDA=ON
     -DCNN_VENDOR_DIR="$PWD/$carry/vendor" -DCNN_GTEST_SOURCE_DIR="$PWD/$carry/googletest"
@@ -100,6 +109,14 @@ print(next((f for p in nvidia.__path__ for f in sorted(glob.glob(p + "/*/lib/lib
 # output goes to LOG and to WORK/NAME.log, its "NAME STATUS SECONDS" line (ok, failed-N,
 # skipped) to WORK/stages.txt, which the reports read.
 time_left() { echo $((BUDGET - (SECONDS - START) - RESERVE)); }
+# The GPU's name and driver for the reports; nothing (not a failed step) without nvidia-smi.
+gpu_info() {
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null |
+    tee "$WORK/gpu.txt" || true
+}
+# After every stage the step's report is written again (REPORT, a command), so that a
+# call the device tool cuts short still returns what finished.
+REPORT=()
 stage() {
   local name=$1 need=$2 cap=$3 left t0=$SECONDS status=0
   shift 3
@@ -117,6 +134,7 @@ stage() {
   set -e
   echo "$name $([[ $status == 0 ]] && echo ok || echo "failed-$status") $((SECONDS - t0))" \
     >>"$WORK/stages.txt"
+  if ((${#REPORT[@]})); then "${REPORT[@]}" >/dev/null 2>&1 || true; fi
 }
 
 # The test step. A device command may last 10 minutes, so every stage runs under what is
@@ -126,32 +144,45 @@ stage() {
 run() {
   : "${OUT:?run this on the GPU machine, where OUT is set}"
   local epochs=${GPU_CHECK_EPOCHS:-20} m impl
-  BUDGET=${RUN_BUDGET:-570} START=$SECONDS RESERVE=15
+  BUDGET=${RUN_BUDGET:-480} START=$SECONDS RESERVE=15
   LOG=$OUT/gpu-test-log.txt
   # At most 8 files come back from OUT: intermediates stay in a work folder.
   WORK=/tmp/gpu-check
   rm -rf "$WORK" && mkdir -p "$WORK"
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
+  REPORT=(python3 scripts/gpu_check_report.py "$carry" "$WORK" "$LOG" "$OUT/gpu-check.json")
+  gpu_info
   configure_gpu_build "$LOG" >/dev/null || echo "configure failed" | tee -a "$LOG"
   stage build 60 0 cmake --build build-gpu --parallel 16
   local cnn=build-gpu/apps/cnn/cnn
   export CNN_DATA_DIR=$PWD/$carry/data
+  # The tests look for the real data in ../shared/data (tests/CMakeLists.txt), which does
+  # not travel: without it they skip every real-data case.
+  if [[ ! -e ../shared/data/fashion-mnist ]] && mkdir -p ../shared/data; then
+    ln -s "$PWD/$carry/data" ../shared/data/fashion-mnist || true
+  fi
   stage devices 5 30 "$cnn" devices
-  # Tests first; what is left after them goes to verify (seconds) and the two trainings.
-  stage tests 60 $(($(time_left) - 60)) \
-    ctest --test-dir build-gpu --output-on-failure -j 8 --timeout 240
+  # The GPU suites first, then verify and the two trainings; the CPU suites, which CI runs
+  # too, with what is left (and fewer threads each: ctest runs several at once).
+  stage tests-gpu 60 $(($(time_left) - 120)) \
+    ctest --test-dir build-gpu --output-on-failure -j 8 --timeout 240 -L 'kernels|gpu'
   for m in fashion-cnn mnist-cnn mnist-functional mnist-nopool; do
     stage "verify-$m" 10 60 "$cnn" verify --model "$m" --device cuda --batch-size 8 \
       --json "$WORK/verify-$m.json"
   done
   if [[ ${GPU_CHECK_SKIP_TRAIN:-0} != 1 ]]; then
     for impl in native cudnn; do
-      local cap=$(($(time_left) / 2))
-      [[ $impl == cudnn ]] && cap=0
+      # Each leaves the CPU suites two minutes; native takes at most half of the rest.
+      local cap=$(($(time_left) - 120))
+      [[ $impl == native ]] && cap=$((cap / 2))
+      ((cap > 0)) || cap=1
       stage "train-$impl" 30 "$cap" "$cnn" train --model fashion-cnn --device cuda \
         --impl "$impl" --epochs "$epochs" --batch-size 32 --validation-split 0.2 --patience 2 \
         --optimizer adam --progress lines --report "$WORK/train-$impl.json"
     done
+  fi
+  OMP_NUM_THREADS=4 stage tests-cpu 60 0 \
+    ctest --test-dir build-gpu --output-on-failure -j 4 --timeout 240 -LE 'kernels|gpu'
+  if [[ ${GPU_CHECK_SKIP_TRAIN:-0} != 1 ]]; then
     # The seed recipe is one sample of its spread: with what time is left, the same run
     # from other seeds (the CPU backend reached 0.9078 from seed 42; the seeds report 0.92).
     local seed
@@ -162,7 +193,7 @@ run() {
         --report "$WORK/train-native-seed$seed.json"
     done
   fi
-  python3 scripts/gpu_check_report.py "$carry" "$WORK" "$LOG" "$OUT/gpu-check.json"
+  "${REPORT[@]}"
 }
 
 # The benchmark step: our epoch times, layer timings and time to 92% against PyTorch's,
@@ -173,17 +204,21 @@ bench() {
   : "${OUT:?run this on the GPU machine, where OUT is set}"
   local epochs=${BENCH_EPOCHS:-3} target=${BENCH_TARGET:-0.92}
   local ttt_batch=${BENCH_TTT_BATCH:-32} ttt_epochs=${BENCH_TTT_EPOCHS:-20}
-  BUDGET=${BENCH_BUDGET:-560} START=$SECONDS RESERVE=20
+  BUDGET=${BENCH_BUDGET:-480} START=$SECONDS RESERVE=20
   WORK=/tmp/gpu-bench LOG=$OUT/bench-log.txt
   local bs
   rm -rf "$WORK" && mkdir -p "$WORK"
+  REPORT=(python3 bench/bench_report.py --carry "$carry" --work "$WORK"
+    --log "$WORK/build-log.txt" --out "$OUT/bench.json")
 
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
+  gpu_info
   # A failed build is logged, not fatal: the PyTorch stages still run and the report
-  # says what is missing.
+  # says what is missing. On a fresh machine (the last call's is kept only 30 s) this is
+  # a whole build of cnn.
   configure_gpu_build "$WORK/build-log.txt" >/dev/null || echo "bench: configure failed"
-  cmake --build build-gpu --target cnn --parallel 16 2>&1 | tail -n 30 |
-    tee -a "$WORK/build-log.txt" || echo "bench: build failed"
+  echo "bench: $(ninja -C build-gpu -n cnn 2>/dev/null | grep -c '^\[' || true) build steps to run" |
+    tee -a "$WORK/build-log.txt"
+  stage build-cnn 60 300 cmake --build build-gpu --target cnn --parallel 16
   cat "$WORK/build-log.txt" >>"$LOG"
   export CNN_DATA_DIR=$PWD/$carry/data
   local cnn=build-gpu/apps/cnn/cnn
@@ -268,8 +303,7 @@ bench() {
     --variants compile-reduce-overhead,compile-max-autotune --precisions fp32,tf32 \
     --json "$WORK/torch-compile.json" --time-budget "$(($(time_left) - 30))"
 
-  python3 bench/bench_report.py --carry "$carry" --work "$WORK" --log "$WORK/build-log.txt" \
-    --out "$OUT/bench.json" | tee -a "$LOG"
+  "${REPORT[@]}" | tee -a "$LOG"
   # The raw inputs of the report, for a second look at anything it could not read.
   tar -czf "$OUT/bench-raw.tar.gz" -C "$WORK" .
 }
@@ -283,14 +317,20 @@ bench() {
 # Writes $OUT/sanitizer.json (per tool: status, seconds, errors) and sanitizer-log.txt.
 sanitize() {
   : "${OUT:?run this on the GPU machine, where OUT is set}"
-  BUDGET=${SANITIZE_BUDGET:-560} START=$SECONDS RESERVE=15
+  BUDGET=${SANITIZE_BUDGET:-300} START=$SECONDS RESERVE=15
   WORK=/tmp/gpu-sanitize LOG=$OUT/sanitizer-log.txt
   rm -rf "$WORK" && mkdir -p "$WORK"
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$WORK/gpu.txt"
+  REPORT=(python3 scripts/gpu_check_report.py --sanitizer "$carry" "$WORK" "$OUT/sanitizer.json")
+  gpu_info
   configure_gpu_build "$LOG" >/dev/null || echo "configure failed" | tee -a "$LOG"
   stage build 60 0 cmake --build build-gpu --target test_kernels test_gpu --parallel 16
   local cs kernels=build-gpu/tests/test_kernels
-  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  cs=$(command -v compute-sanitizer || true)
+  for cs in "$cs" /usr/local/cuda/bin/compute-sanitizer \
+    /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+    [[ -n $cs && -x $cs ]] && break
+  done
+  echo "compute-sanitizer: ${cs:-none}" | tee -a "$LOG"
   local common=(--error-exitcode 3 --print-limit 20)
   # Capped so that one slow tool leaves the others their turn; racecheck matters most (the
   # tiled kernels' shared memory).
@@ -301,7 +341,7 @@ sanitize() {
   stage initcheck 60 90 "$cs" --tool initcheck "${common[@]}" "$kernels" --gtest_brief=1
   stage memcheck-backend 60 0 "$cs" --tool memcheck "${common[@]}" build-gpu/tests/test_gpu \
     --gtest_brief=1
-  python3 scripts/gpu_check_report.py --sanitizer "$carry" "$WORK" "$OUT/sanitizer.json"
+  "${REPORT[@]}"
 }
 
 case ${1:-} in
