@@ -24,7 +24,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from bench_report import load_json, nvcc_release, read_stages, read_text, uncommitted  # noqa: E402,E501
 
 # One finished test in ctest's output: "12/600 Test #571: Suite.Name ....***Skipped 0.6 sec".
-CTEST_LINE = re.compile(r"^\s*\d+/(\d+) Test\s+#\d+: (\S+) \.*\s*(\*\*\*)?(.*?)\s+[\d.]+ sec\s*$")
+CTEST_LINE = re.compile(
+    r"^\s*(?P<finished>\d+)/(?P<total>\d+) Test\s+#\d+: (?P<name>\S+) \.*\s*(\*\*\*)?"
+    r"(?P<status>.*?)\s+[\d.]+ sec\s*$")
 # compute-sanitizer's closing line: "========= ERROR SUMMARY: 3 errors".
 SANITIZER_SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors?")
 # The first line of one of its error records ("========= Invalid __global__ read of size
@@ -50,12 +52,12 @@ def parse_ctest(log):
         m = CTEST_LINE.match(line)
         if not m:
             continue
-        finished = int(line.split("/", 1)[0])
-        if run_total is None or int(m.group(1)) != run_total or finished <= count:
-            run_total = int(m.group(1))
+        finished, of = int(m["finished"]), int(m["total"])
+        if run_total is None or of != run_total or finished <= count:
+            run_total = of
             total += run_total
         count = finished
-        name, status = m.group(2), m.group(4)
+        name, status = m["name"], m["status"]
         if status == "Passed":
             passed += 1
         elif status.startswith("Skipped") or status == "Not Run (Disabled)":
