@@ -14,6 +14,10 @@ ImplPolicy parse_impl_policy(const std::string& name) {
       fmt::format("unknown implementation policy '{}': expected native, cudnn or auto", name));
 }
 
+ImplPolicy untimed(ImplPolicy policy) {
+  return policy == ImplPolicy::Auto ? ImplPolicy::Native : policy;
+}
+
 std::string impl_policy_name(ImplPolicy p) {
   switch (p) {
     case ImplPolicy::Native:

@@ -25,6 +25,11 @@ struct ImplChoice {
   std::string reason;         // why, when it is not what the policy asked for
 };
 
+// The policy for a pass that cannot be timed, since timing runs it more than once (an
+// in-place forward would read its own output; batch norm's training forward would move
+// the running statistics twice): auto runs it native, native and cudnn stay as they are.
+ImplPolicy untimed(ImplPolicy policy);
+
 // native: native when it supports the configuration, else cuDNN (reason: native's).
 // cudnn: cuDNN when it supports it, else native (reason: cuDNN's).
 // auto: the timed winner when known; needs_timing when both support it; else the one

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "cnnk/random.h"
+#include "engine/backend/impl_policy.h"
 #include "engine/core/device.h"
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
@@ -62,6 +63,12 @@ TEST(Device, GpusAreFoundByOrdinalNotByPosition) {
   EXPECT_EQ(find_gpu(st, 1), nullptr);
   EXPECT_EQ(find_gpu(st, -1), nullptr);
   EXPECT_EQ(find_gpu(CudaStatus{}, 0), nullptr);
+}
+
+TEST(ImplPolicy, PassesThatCannotBeTimedRunNativeUnderAuto) {
+  EXPECT_EQ(untimed(ImplPolicy::Auto), ImplPolicy::Native);
+  EXPECT_EQ(untimed(ImplPolicy::Native), ImplPolicy::Native);
+  EXPECT_EQ(untimed(ImplPolicy::Cudnn), ImplPolicy::Cudnn);
 }
 
 TEST(Error, ContextReadsOutermostFirst) {

@@ -351,7 +351,7 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
                                              float* y, float* save_mean, float* save_invstd) {
   // Timing would update the running statistics more than once, so auto does not time
   // this pass, and runs it native; the backward follows (batchnorm_backward).
-  const ImplPolicy p = options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy;
+  const ImplPolicy p = untimed(options_.policy);
   // cuDNN's running variance is the unbiased one (n / (n - 1) times the batch's), undefined
   // for one value per channel, where the native kernel keeps the biased one as the
   // reference does.
@@ -361,9 +361,10 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
           : cnnk::Support::no("one value per channel: cuDNN's unbiased variance divides by zero");
   const ImplChoice c = choose_impl(p, kAlways, cudnn_ok);
   const Impl impl = c.impl;
-  choices_["batchnorm forward-training " + bn_key(g)] =
+  const std::string key = bn_key(g);
+  choices_["batchnorm forward-training " + key] =
       cnn::impl_name(impl) + (c.reason.empty() ? "" : " (" + c.reason + ")");
-  bn_statistics_from_[bn_key(g)] = impl;
+  bn_statistics_from_[key] = impl;
   if (impl == Impl::Native) {
     const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
@@ -413,12 +414,9 @@ void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const flo
   // with no forward before it (a benchmark's) goes by the policy.
   const std::string key = bn_key(g);
   const auto wrote = bn_statistics_from_.find(key);
-  const Impl impl =
-      wrote != bn_statistics_from_.end()
-          ? wrote->second
-          : choose_impl(options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy,
-                        kAlways, kAlways)
-                .impl;
+  const Impl impl = wrote != bn_statistics_from_.end()
+                        ? wrote->second
+                        : choose_impl(untimed(options_.policy), kAlways, kAlways).impl;
   choices_["batchnorm backward " + key] =
       cnn::impl_name(impl) + (wrote != bn_statistics_from_.end()
                                   ? " (as the forward: it reads its saved statistics)"
@@ -445,8 +443,7 @@ void CudaBackend::activation_forward(Activation a, const ActivationGeometry& g, 
   // In-place forwards cannot be timed twice safely (the second run would see its own
   // output), so auto keeps native for them.
   const bool in_place = x == y;
-  const ImplPolicy p =
-      in_place && options_.policy == ImplPolicy::Auto ? ImplPolicy::Native : options_.policy;
+  const ImplPolicy p = in_place ? untimed(options_.policy) : options_.policy;
   const Impl impl = p == ImplPolicy::Cudnn ? Impl::Cudnn : Impl::Native;
   choices_["activation forward " + activation_name(a)] = cnn::impl_name(impl);
   impl == Impl::Native ? native() : cudnn();
