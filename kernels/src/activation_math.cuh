@@ -12,8 +12,15 @@ struct Relu {
   __device__ float fwd(float x) const { return x > 0.f ? x : 0.f; }
   __device__ float bwd(float y, float dy) const { return y > 0.f ? dy : 0.f; }
 };
+// The exponential of a non-positive argument only, as the reference: 1 / (1 + exp(-x))
+// would turn exp's overflow at x < -88 into 0 where sigmoid is still a normal or
+// subnormal float. expf, not __expf: the fast one's error grows with |x| (2 + 1.17|x| ulp)
+// and it flushes subnormals, and this kernel is bound by memory, not by the exponential.
 struct Sigmoid {
-  __device__ float fwd(float x) const { return 1.f / (1.f + __expf(-x)); }
+  __device__ float fwd(float x) const {
+    const float e = expf(-fabsf(x));
+    return x >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
+  }
   __device__ float bwd(float y, float dy) const { return dy * y * (1.f - y); }
 };
 struct Tanh {

@@ -2,7 +2,8 @@
 // against cnn::ref::activation_* in double, for every kind, over sizes around the block
 // size and past the grid's cap (so the grid-stride loop takes a second lap), and with
 // the backward in place (dx aliasing dy, as the engine runs it). ReLU and linear are
-// exact; sigmoid (fast exponential) and tanh are held to a few float roundings.
+// exact; sigmoid and tanh are held to a few float roundings, sigmoid over the whole range
+// where its value is not zero in float.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,8 +27,8 @@ struct Kind {
   double rtol;  // relative to |expected|, plus 1e-7 absolute
 };
 
-// Sigmoid: CUDA's __expf is within a few ulp over [-8, 8], which the division keeps; the
-// backward's two products round twice.
+// Sigmoid: CUDA's expf is within 2 ulp, which the division keeps; the backward's two
+// products round twice.
 const Kind kKinds[] = {{Activation::Linear, cnnk::ActKind::Linear, 0.0},
                        {Activation::Relu, cnnk::ActKind::Relu, 0.0},
                        {Activation::Sigmoid, cnnk::ActKind::Sigmoid, 32.0 / 8388608.0},
@@ -82,6 +83,36 @@ TEST(ActivationKernel, EveryKindMatchesTheReference) {
 TEST(ActivationKernel, GridStrideCoversEveryElement) {
   CNN_REQUIRE_GPU();
   check(kKinds[1], int64_t(8192) * 256 + 77, 9800);
+}
+
+// Sigmoid far into both tails: past x = -88, where exp(-x) overflows float, the value is
+// still a normal float down to about -87.3 and a subnormal one down to about -103.3. Each
+// output is held to a few ulp of the reference's value rounded to float, plus one
+// subnormal step for the outputs that can only be a multiple of it.
+TEST(ActivationKernel, SigmoidIsAccurateOverTheWholeRange) {
+  CNN_REQUIRE_GPU();
+  std::vector<float> x;
+  for (float v = -110.f; v <= 110.f; v += 0.37f) x.push_back(v);
+  for (float v : {-103.9f, -103.2f, -100.f, -89.f, -88.5f, -87.f, -30.f, 30.f, 88.5f, 0.f})
+    x.push_back(v);
+  const auto n = static_cast<int64_t>(x.size());
+  std::vector<double> want(x.size());
+  ref::activation_forward<double>(Activation::Sigmoid, ActivationGeometry{n, 1, 1},
+                                  test::cast_all<double>(x).data(), want.data());
+
+  DeviceBuffer<float> d_x(x), d_y(x.size());
+  ASSERT_TRUE(d_x.ok() && d_y.ok());
+  CNN_CUDA_OK(cnnk::activation_forward(cnnk::ActKind::Sigmoid, n, d_x.get(), d_y.get(), nullptr));
+  CNN_CUDA_OK(test::sync_status());
+  const std::vector<float> y = d_y.download();
+  const double subnormal_step = std::ldexp(1.0, -149);
+  std::vector<double> bound(want.size());
+  for (size_t i = 0; i < bound.size(); ++i)
+    bound[i] = 4.0 / 8388608.0 * std::abs(want[i]) + subnormal_step;
+  test::expect_within("y", y, want, bound);
+  // The deep tail is not flushed to zero while the reference's float is not zero.
+  for (size_t i = 0; i < y.size(); ++i)
+    if (static_cast<float>(want[i]) > 0.f) EXPECT_GT(y[i], 0.f) << "x = " << x[i];
 }
 
 TEST(ActivationKernel, EmptyTensorLaunchesNothing) {
