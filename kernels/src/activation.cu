@@ -13,14 +13,16 @@ using act_detail::Tanh;
 // Grid-stride loops: one launch shape serves any size. No __restrict__: the backend runs
 // the forward in place (x == y), and the backward's dx may share a buffer with its inputs.
 template <class F>
-__global__ void forward_kernel(F f, int64_t size, const float* x, float* y) {
+__global__ void __launch_bounds__(detail::kThreads)
+    forward_kernel(F f, int64_t size, const float* x, float* y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < size;
        i += int64_t(gridDim.x) * blockDim.x)
     y[i] = f.fwd(x[i]);
 }
 
 template <class F>
-__global__ void backward_kernel(F f, int64_t size, const float* y, const float* dy, float* dx) {
+__global__ void __launch_bounds__(detail::kThreads)
+    backward_kernel(F f, int64_t size, const float* y, const float* dy, float* dx) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < size;
        i += int64_t(gridDim.x) * blockDim.x)
     dx[i] = f.bwd(y[i], dy[i]);

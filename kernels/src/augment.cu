@@ -10,8 +10,9 @@ namespace {
 using detail::global_index;
 using detail::global_stride;
 
-__global__ void augment_kernel(const AugmentGeometry g, StepSeed step_seed,
-                               const float* __restrict__ x, float* __restrict__ y) {
+__global__ void __launch_bounds__(detail::kThreads)
+    augment_kernel(const AugmentGeometry g, StepSeed step_seed, const float* __restrict__ x,
+                   float* __restrict__ y) {
   const uint64_t seed = step_seed.value();
   const int64_t plane = int64_t(g.h) * g.w;
   const int64_t size = g.size();

@@ -153,12 +153,11 @@ __global__ void __launch_bounds__(kMaxReduceThreads)
 }
 
 // y may alias x (elementwise).
-__global__ void batchnorm_inference_kernel(const BatchNormGeometry g, const float* x,
-                                           const float* __restrict__ gamma,
-                                           const float* __restrict__ beta,
-                                           const float* __restrict__ running_mean,
-                                           const float* __restrict__ running_var, double epsilon,
-                                           float* y) {
+__global__ void __launch_bounds__(detail::kThreads)
+    batchnorm_inference_kernel(const BatchNormGeometry g, const float* x,
+                               const float* __restrict__ gamma, const float* __restrict__ beta,
+                               const float* __restrict__ running_mean,
+                               const float* __restrict__ running_var, double epsilon, float* y) {
   for (int c = blockIdx.y; c < g.c; c += gridDim.y) {
     const double invstd =
         __ddiv_rn(1.0, __dsqrt_rn(__dadd_rn(static_cast<double>(running_var[c]), epsilon)));

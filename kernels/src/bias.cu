@@ -38,8 +38,9 @@ int64_t chunks_for(int64_t n, int64_t spatial) {
 
 // 2-D grid: y over channels, x over the channel's values (as channel_grid).
 template <class F>
-__global__ void bias_activation_forward_kernel(F f, int64_t n, int64_t c, int64_t spatial,
-                                               const float* __restrict__ b, float* __restrict__ y) {
+__global__ void __launch_bounds__(detail::kThreads)
+    bias_activation_forward_kernel(F f, int64_t n, int64_t c, int64_t spatial,
+                                   const float* __restrict__ b, float* __restrict__ y) {
   for (int64_t ch = blockIdx.y; ch < c; ch += gridDim.y) {
     const float bias = b ? b[ch] : 0.f;
     for (ChannelWalk it(n, c, spatial, ch, detail::global_index(), detail::global_stride());

@@ -15,9 +15,9 @@ using detail::global_index;
 using detail::global_stride;
 
 // y may alias x (each thread reads x[i] before writing y[i]): no __restrict__ on them.
-__global__ void dropout_forward_kernel(int64_t size, int64_t spatial, bool per_channel, float rate,
-                                       float scale, StepSeed step_seed, const float* x, float* y,
-                                       float* __restrict__ mask) {
+__global__ void __launch_bounds__(detail::kThreads)
+    dropout_forward_kernel(int64_t size, int64_t spatial, bool per_channel, float rate, float scale,
+                           StepSeed step_seed, const float* x, float* y, float* __restrict__ mask) {
   const uint64_t seed = step_seed.value();
   for (int64_t i = global_index(); i < size; i += global_stride()) {
     const uint64_t counter = static_cast<uint64_t>(per_channel ? i / spatial : i);
@@ -29,8 +29,9 @@ __global__ void dropout_forward_kernel(int64_t size, int64_t spatial, bool per_c
 }
 
 // dx may alias dy: no __restrict__ on them.
-__global__ void dropout_backward_kernel(int64_t size, const float* __restrict__ mask,
-                                        const float* dy, float* dx) {
+__global__ void __launch_bounds__(detail::kThreads)
+    dropout_backward_kernel(int64_t size, const float* __restrict__ mask, const float* dy,
+                            float* dx) {
   for (int64_t i = global_index(); i < size; i += global_stride()) dx[i] = dy[i] * mask[i];
 }
 

@@ -141,8 +141,8 @@ __global__ void __launch_bounds__(kMetricsThreads)
 
 // y may alias x: a thread reads x[k] just before writing y[k], and no other thread
 // touches its position.
-__global__ void softmax_forward_kernel(int64_t n, int64_t c, int64_t spatial, const float* x,
-                                       float* y) {
+__global__ void __launch_bounds__(detail::kThreads)
+    softmax_forward_kernel(int64_t n, int64_t c, int64_t spatial, const float* x, float* y) {
   const int64_t positions = n * spatial;
   for (int64_t i = global_index(); i < positions; i += global_stride()) {
     const int64_t nn = i / spatial, s = i - nn * spatial;
@@ -163,8 +163,9 @@ __global__ void softmax_forward_kernel(int64_t n, int64_t c, int64_t spatial, co
 
 // dx_j = y_j * (dy_j - sum_k dy_k y_k). One thread owns a position: it reads all of dy
 // before writing dx there, so dx may alias dy (no __restrict__ on them).
-__global__ void softmax_backward_kernel(int64_t n, int64_t c, int64_t spatial,
-                                        const float* __restrict__ y, const float* dy, float* dx) {
+__global__ void __launch_bounds__(detail::kThreads)
+    softmax_backward_kernel(int64_t n, int64_t c, int64_t spatial, const float* __restrict__ y,
+                            const float* dy, float* dx) {
   const int64_t positions = n * spatial;
   for (int64_t i = global_index(); i < positions; i += global_stride()) {
     const int64_t nn = i / spatial, s = i - nn * spatial;

@@ -13,17 +13,19 @@ using detail::global_index;
 using detail::global_stride;
 
 // w -= lr * g
-__global__ void sgd_plain_kernel(int64_t n, Live<float> live_lr, float* __restrict__ w,
-                                 const float* __restrict__ g) {
+__global__ void __launch_bounds__(detail::kThreads)
+    sgd_plain_kernel(int64_t n, Live<float> live_lr, float* __restrict__ w,
+                     const float* __restrict__ g) {
   const float lr = live_lr.get();
   for (int64_t i = global_index(); i < n; i += global_stride())
     w[i] = __fsub_rn(w[i], __fmul_rn(lr, g[i]));
 }
 
 // v = momentum * v - lr * g; w += v, or with nesterov w += momentum * v - lr * g.
-__global__ void sgd_momentum_kernel(int64_t n, Live<float> live_lr, Live<float> live_momentum,
-                                    bool nesterov, float* __restrict__ w,
-                                    const float* __restrict__ g, float* __restrict__ velocity) {
+__global__ void __launch_bounds__(detail::kThreads)
+    sgd_momentum_kernel(int64_t n, Live<float> live_lr, Live<float> live_momentum, bool nesterov,
+                        float* __restrict__ w, const float* __restrict__ g,
+                        float* __restrict__ velocity) {
   const float lr = live_lr.get(), momentum = live_momentum.get();
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float gi = g[i];
@@ -35,10 +37,10 @@ __global__ void sgd_momentum_kernel(int64_t n, Live<float> live_lr, Live<float> 
 }
 
 // m += (g - m) * (1 - b1); v += (g * g - v) * (1 - b2); w -= (m * step) / (sqrt(v) + eps).
-__global__ void adam_kernel(int64_t n, Live<float> live_step_size, Live<float> live_beta1,
-                            float one_minus_b2, float epsilon, float* __restrict__ w,
-                            const float* __restrict__ g, float* __restrict__ m,
-                            float* __restrict__ v) {
+__global__ void __launch_bounds__(detail::kThreads)
+    adam_kernel(int64_t n, Live<float> live_step_size, Live<float> live_beta1, float one_minus_b2,
+                float epsilon, float* __restrict__ w, const float* __restrict__ g,
+                float* __restrict__ m, float* __restrict__ v) {
   const float step_size = live_step_size.get();
   const float one_minus_b1 = __fsub_rn(1.0f, live_beta1.get());  // as the reference
   for (int64_t i = global_index(); i < n; i += global_stride()) {
@@ -52,9 +54,9 @@ __global__ void adam_kernel(int64_t n, Live<float> live_step_size, Live<float> l
 }
 
 // v = rho * v + (1 - rho) * g * g; w -= lr * g / sqrt(v + eps).
-__global__ void rmsprop_kernel(int64_t n, Live<float> live_lr, float rho, float one_minus_rho,
-                               float epsilon, float* __restrict__ w, const float* __restrict__ g,
-                               float* __restrict__ v) {
+__global__ void __launch_bounds__(detail::kThreads)
+    rmsprop_kernel(int64_t n, Live<float> live_lr, float rho, float one_minus_rho, float epsilon,
+                   float* __restrict__ w, const float* __restrict__ g, float* __restrict__ v) {
   const float lr = live_lr.get();
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     const float gi = g[i];

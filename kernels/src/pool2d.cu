@@ -29,6 +29,14 @@ using detail::global_stride;
 // below 2^31).
 constexpr int64_t kNarrowElements = int64_t(1) << 30;
 
+// Resident blocks asked of the compiler (__launch_bounds__'s second argument), from
+// scripts/kernel_resources.py on sm_90: with the block size alone, ptxas gave the general
+// backward 48 registers and a 24-byte stack of spills, and the forward 48 registers (5
+// blocks per SM). Asking 4 blocks lets the backward keep its 64 registers without a
+// spill; asking 6 holds the others at 40 registers or fewer, also without one.
+constexpr int kBackwardBlocks = 4;
+constexpr int kBlocks = 6;
+
 // The in-bounds part [h0, h1) x [w0, w1) of the window of output (p, q), as window_of in
 // the reference (an empty window has h1 == h0 or w1 == w0).
 struct Window {
@@ -83,8 +91,9 @@ __device__ __forceinline__ float pool_output(const Pool2dGeometry& g, const floa
   return out;
 }
 
-__global__ void pool2d_forward_kernel(const Pool2dGeometry g, const float* __restrict__ x,
-                                      float* __restrict__ y) {
+__global__ void __launch_bounds__(detail::kThreads, kBlocks)
+    pool2d_forward_kernel(const Pool2dGeometry g, const float* __restrict__ x,
+                          float* __restrict__ y) {
   const int64_t total = g.output_size();
   const int64_t hw = int64_t(g.h) * g.w;
   for (int64_t i = global_index(); i < total; i += global_stride()) {
@@ -105,9 +114,10 @@ __device__ __forceinline__ void split_output(const FastDivisor& by_q, const Fast
 }
 
 // The same below kNarrowElements, in 32 bits.
-__global__ void pool2d_forward_narrow_kernel(const Pool2dGeometry g, const FastDivisor by_q,
-                                             const FastDivisor by_p, const float* __restrict__ x,
-                                             float* __restrict__ y) {
+__global__ void __launch_bounds__(detail::kThreads, kBlocks)
+    pool2d_forward_narrow_kernel(const Pool2dGeometry g, const FastDivisor by_q,
+                                 const FastDivisor by_p, const float* __restrict__ x,
+                                 float* __restrict__ y) {
   const int total = static_cast<int>(g.output_size()), hw = g.h * g.w;
   const int stride = static_cast<int>(gridDim.x * blockDim.x);
   for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < total; i += stride) {
@@ -128,8 +138,9 @@ __device__ __forceinline__ void covering(int pos, int pad, int window, int strid
   if (hi > outs - 1) hi = outs - 1;
 }
 
-__global__ void pool2d_backward_kernel(const Pool2dGeometry g, const float* __restrict__ x,
-                                       const float* __restrict__ dy, float* __restrict__ dx) {
+__global__ void __launch_bounds__(detail::kThreads, kBackwardBlocks)
+    pool2d_backward_kernel(const Pool2dGeometry g, const float* __restrict__ x,
+                           const float* __restrict__ dy, float* __restrict__ dx) {
   const int64_t total = g.input_size();
   const int64_t hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q;
   for (int64_t i = global_index(); i < total; i += global_stride()) {
@@ -174,9 +185,10 @@ bool cells_partition(const Pool2dGeometry& g) {
          g.pad_left == 0 && g.p > 0 && g.q > 0;
 }
 
-__global__ void pool2d_backward_cells_kernel(const Pool2dGeometry g, const FastDivisor by_q,
-                                             const FastDivisor by_p, const float* __restrict__ x,
-                                             const float* __restrict__ dy, float* __restrict__ dx) {
+__global__ void __launch_bounds__(detail::kThreads, kBlocks)
+    pool2d_backward_cells_kernel(const Pool2dGeometry g, const FastDivisor by_q,
+                                 const FastDivisor by_p, const float* __restrict__ x,
+                                 const float* __restrict__ dy, float* __restrict__ dx) {
   const int total = static_cast<int>(g.output_size()), hw = g.h * g.w;
   const int stride = static_cast<int>(gridDim.x * blockDim.x);
   for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < total; i += stride) {

@@ -9,24 +9,27 @@ namespace {
 using detail::global_index;
 using detail::global_stride;
 
-__global__ void fill_kernel(int64_t size, float value, float* __restrict__ y) {
+__global__ void __launch_bounds__(detail::kThreads)
+    fill_kernel(int64_t size, float value, float* __restrict__ y) {
   for (int64_t i = global_index(); i < size; i += global_stride()) y[i] = value;
 }
 
 // y may alias a or b.
-__global__ void add_kernel(int64_t size, const float* a, const float* b, float* y) {
+__global__ void __launch_bounds__(detail::kThreads)
+    add_kernel(int64_t size, const float* a, const float* b, float* y) {
   for (int64_t i = global_index(); i < size; i += global_stride()) y[i] = a[i] + b[i];
 }
 
-__global__ void accumulate_kernel(int64_t size, const float* __restrict__ src,
-                                  float* __restrict__ dst) {
+__global__ void __launch_bounds__(detail::kThreads)
+    accumulate_kernel(int64_t size, const float* __restrict__ src, float* __restrict__ dst) {
   for (int64_t i = global_index(); i < size; i += global_stride()) dst[i] += src[i];
 }
 
 // Element i of the copy is (n, j, s) with s fastest: count * spatial contiguous values
 // per sample on each side.
-__global__ void channel_copy_kernel(const ChannelCopy g, const float* __restrict__ src,
-                                    float* __restrict__ dst) {
+__global__ void __launch_bounds__(detail::kThreads)
+    channel_copy_kernel(const ChannelCopy g, const float* __restrict__ src,
+                        float* __restrict__ dst) {
   const int64_t run = g.count * g.spatial;  // values copied per sample
   const int64_t total = g.n * run;
   for (int64_t i = global_index(); i < total; i += global_stride()) {
@@ -36,11 +39,14 @@ __global__ void channel_copy_kernel(const ChannelCopy g, const float* __restrict
   }
 }
 
-__global__ void store_step_kernel(StepScalars s, StepScalars* __restrict__ dst) { *dst = s; }
+__global__ void __launch_bounds__(1)
+    store_step_kernel(StepScalars s, StepScalars* __restrict__ dst) {
+  *dst = s;
+}
 
-__global__ void gather_rows_kernel(const float* __restrict__ src, int64_t row_len,
-                                   Live<const int32_t*> live_indices, int64_t count,
-                                   float* __restrict__ dst) {
+__global__ void __launch_bounds__(detail::kThreads)
+    gather_rows_kernel(const float* __restrict__ src, int64_t row_len,
+                       Live<const int32_t*> live_indices, int64_t count, float* __restrict__ dst) {
   const int32_t* __restrict__ indices = live_indices.get();
   const int64_t total = count * row_len;
   for (int64_t i = global_index(); i < total; i += global_stride()) {
