@@ -112,7 +112,9 @@ TEST(ActivationKernel, SigmoidIsAccurateOverTheWholeRange) {
   test::expect_within("y", y, want, bound);
   // The deep tail is not flushed to zero while the reference's float is not zero.
   for (size_t i = 0; i < y.size(); ++i)
-    if (static_cast<float>(want[i]) > 0.f) EXPECT_GT(y[i], 0.f) << "x = " << x[i];
+    if (static_cast<float>(want[i]) > 0.f) {
+      EXPECT_GT(y[i], 0.f) << "x = " << x[i];
+    }
 }
 
 TEST(ActivationKernel, EmptyTensorLaunchesNothing) {
