@@ -10,7 +10,15 @@ With --budget the script fails (exit 1) on any such kernel that the budget file 
 allow, and on a kernel whose declared minimum of resident blocks its shared memory
 cannot meet.
 
-Usage: kernel_resources.py [--nvcc NVCC] [--arch 90] [--json OUT] [--budget FILE]
+Where cuobjdump is found (it ships with the CUDA toolkit's full install and in Triton's
+wheel, not in every slim one), each kernel also gets a census of its SASS: FP32 and FP64
+math, tensor-core instructions, shared, global and local memory operations by width,
+barriers. The budget's SASS rules then hold kernels to what they claim: no tensor-core
+instruction in a strict-FP32 kernel, some in a TF32 one. Without cuobjdump those rules
+are reported unchecked, not failed.
+
+Usage: kernel_resources.py [--nvcc NVCC] [--cuobjdump TOOL] [--arch 90] [--json OUT]
+                           [--budget FILE]
 """
 import argparse
 import concurrent.futures
@@ -170,9 +178,51 @@ def short_name(demangled):
     return s
 
 
-def compile_one(nvcc, arch, source, include, work):
+SASS_FUNCTION = re.compile(r"^\s*Function : (\S+)")
+# An instruction line: its address in a comment, an optional predicate, the opcode with
+# its modifiers (LDS.128, HMMA.1688.F32.TF32, ...).
+SASS_INSTRUCTION = re.compile(r"^\s*/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
+
+
+def parse_sass(text):
+    """`cuobjdump -sass` of one cubin: per function (mangled), how often each opcode
+    appears, modifiers included."""
+    out, current = {}, None
+    for line in text.splitlines():
+        m = SASS_FUNCTION.match(line)
+        if m:
+            current = out.setdefault(m.group(1), {})
+            continue
+        m = SASS_INSTRUCTION.match(line)
+        if m and current is not None:
+            current[m.group(1)] = current.get(m.group(1), 0) + 1
+    return out
+
+
+def sass_census(opcodes):
+    """The counts people look for first, from parse_sass's opcodes of one kernel (static
+    instructions in the code, not executed ones)."""
+    def count(base, width=None):
+        return sum(n for op, n in opcodes.items()
+                   if op.split(".")[0] == base and (width is None or "." + width in op))
+    return {
+        "instructions": sum(opcodes.values()),
+        "ffma": count("FFMA"),
+        "fp64": count("DFMA") + count("DADD") + count("DMUL"),
+        "hmma": count("HMMA") + count("HGMMA"),
+        "lds": count("LDS"), "lds_128": count("LDS", "128"),
+        "sts": count("STS"),
+        "ldg": count("LDG"), "ldg_128": count("LDG", "128"),
+        "stg": count("STG"),
+        "local": count("LDL") + count("STL"),
+        "bar": count("BAR"),
+    }
+
+
+def compile_one(nvcc, arch, source, include, work, cuobjdump=None):
     """Compiles one source for sm_<arch> to a cubin; returns (source, ptxas text, ptx
-    text). Raises RuntimeError with nvcc's output when it fails."""
+    text, SASS text or None without cuobjdump). Raises RuntimeError with nvcc's or
+    cuobjdump's output when either fails."""
     stem = os.path.splitext(os.path.basename(source))[0]
     keep = os.path.join(work, stem)
     os.makedirs(keep)
@@ -186,18 +236,27 @@ def compile_one(nvcc, arch, source, include, work):
     for f in ptx:
         with open(os.path.join(keep, f)) as fh:
             ptx_text += fh.read()
-    return source, run.stdout + run.stderr, ptx_text
+    sass_text = None
+    if cuobjdump:
+        dump = subprocess.run([cuobjdump, "-sass", os.path.join(keep, stem + ".cubin")],
+                              capture_output=True, text=True)
+        if dump.returncode != 0:
+            raise RuntimeError(f"{cuobjdump} -sass {stem}.cubin\n{dump.stdout}{dump.stderr}")
+        sass_text = dump.stdout
+    return source, run.stdout + run.stderr, ptx_text, sass_text
 
 
-def collect(nvcc, arch, sources, include, jobs):
+def collect(nvcc, arch, sources, include, jobs, cuobjdump=None):
     """The kernel records of every source, in file order, then in ptxas's order."""
     records = []
     with tempfile.TemporaryDirectory(prefix="kernel_resources.") as work:
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(lambda s: compile_one(nvcc, arch, s, include, work), sources))
-    for source, ptxas_text, ptx_text in results:
+            results = list(pool.map(
+                lambda s: compile_one(nvcc, arch, s, include, work, cuobjdump), sources))
+    for source, ptxas_text, ptx_text, sass_text in results:
         kernels = parse_ptxas(ptxas_text)
         declared = parse_ptx(ptx_text)
+        sass = parse_sass(sass_text) if sass_text is not None else {}
         names = demangle(list(kernels))
         for mangled, k in kernels.items():
             k["file"] = os.path.relpath(source, ROOT)
@@ -207,6 +266,8 @@ def collect(nvcc, arch, sources, include, jobs):
             if k["max_threads"]:
                 k.update(occupancy(k.get("registers", 0), k["max_threads"],
                                    k.get("shared_static_bytes", 0)))
+            if sass_text is not None:
+                k["sass"] = sass_census(sass.get(mangled, {}))
             records.append(k)
     return records
 
@@ -239,9 +300,32 @@ def budget_problems(records, budget):
     return problems, stale
 
 
+def sass_problems(records, budget):
+    """What the records break of the budget's `sass_rules`: each rule names the kernels it
+    holds (`match`, a regular expression searched in the short name) and the census
+    counts they may not exceed (`max`) or must reach (`min`). Kernels without a census
+    (no cuobjdump) are not judged."""
+    problems = []
+    for rule in budget.get("sass_rules", []):
+        pattern = re.compile(rule["match"])
+        for k in records:
+            if "sass" not in k or not pattern.search(k["kernel"]):
+                continue
+            for key, limit in rule.get("max", {}).items():
+                if k["sass"].get(key, 0) > limit:
+                    problems.append(f"{k['kernel']} ({k['file']}): {k['sass'].get(key, 0)} "
+                                    f"{key} instructions, at most {limit}: {rule.get('why', '')}")
+            for key, limit in rule.get("min", {}).items():
+                if k["sass"].get(key, 0) < limit:
+                    problems.append(f"{k['kernel']} ({k['file']}): {k['sass'].get(key, 0)} "
+                                    f"{key} instructions, at least {limit}: {rule.get('why', '')}")
+    return problems
+
+
 def table(records):
+    sass = any("sass" in k for k in records)
     head = f"{'kernel':<74} {'regs':>4} {'smem':>6} {'frame':>5} {'spill':>5} {'threads':>7} " \
-           f"{'blocks':>6} {'occ':>5}"
+           f"{'blocks':>6} {'occ':>5}" + (f" {'ffma':>5} {'hmma':>4} {'lds128':>6}" if sass else "")
     lines = [head, "-" * len(head)]
     for k in records:
         name = k["kernel"] if len(k["kernel"]) <= 74 else k["kernel"][:71] + "..."
@@ -249,7 +333,9 @@ def table(records):
         occ = f"{k['occupancy']:.2f}" if "occupancy" in k else "-"
         lines.append(f"{name:<74} {k.get('registers', 0):>4} {smem:>6} "
                      f"{k.get('stack_frame_bytes', 0):>5} {k.get('spill_store_bytes', 0):>5} "
-                     f"{k['max_threads'] or '-':>7} {k.get('blocks_per_sm', '-'):>6} {occ:>5}")
+                     f"{k['max_threads'] or '-':>7} {k.get('blocks_per_sm', '-'):>6} {occ:>5}" +
+                     (f" {k['sass']['ffma']:>5} {k['sass']['hmma']:>4} {k['sass']['lds_128']:>6}"
+                      if "sass" in k else ""))
     return "\n".join(lines)
 
 
@@ -259,6 +345,15 @@ FALLBACK_NVCC = ("/usr/local/cuda/bin/nvcc",)
 
 def find_nvcc(given):
     for candidate in (given, os.environ.get("CUDACXX"), shutil.which("nvcc"), *FALLBACK_NVCC):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def find_cuobjdump(given, nvcc):
+    """cuobjdump: --cuobjdump, $CUOBJDUMP, beside nvcc, or on the PATH; None without it."""
+    for candidate in (given, os.environ.get("CUOBJDUMP"),
+                      os.path.join(os.path.dirname(nvcc), "cuobjdump"), shutil.which("cuobjdump")):
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -279,6 +374,8 @@ def git_commit():
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--nvcc", help="the CUDA compiler (default: $CUDACXX, PATH, /usr/local/cuda)")
+    p.add_argument("--cuobjdump", help="for the SASS census (default: $CUOBJDUMP, beside nvcc, "
+                   "PATH; without one there is none)")
     p.add_argument("--arch", default="90", help="the SM to compile for, as in sm_90 (default 90)")
     p.add_argument("--sources", default=os.path.join(ROOT, "kernels", "src"),
                    help="the folder of .cu files (default kernels/src)")
@@ -299,10 +396,15 @@ def main(argv=None):
     sources = sorted(os.path.join(args.sources, f) for f in os.listdir(args.sources)
                      if f.endswith(".cu"))
     include = os.path.join(os.path.dirname(os.path.abspath(args.sources)), "include")
+    cuobjdump = find_cuobjdump(args.cuobjdump, nvcc)
+    if args.cuobjdump and not cuobjdump:
+        print(f"kernel_resources: no cuobjdump at {args.cuobjdump}", file=sys.stderr)
+        return 2
     try:
-        records = collect(nvcc, args.arch, sources, include, max(args.jobs, 1))
+        records = collect(nvcc, args.arch, sources, include, max(args.jobs, 1), cuobjdump)
     except RuntimeError as e:
-        print(f"kernel_resources: a kernel source does not compile:\n{e}", file=sys.stderr)
+        print(f"kernel_resources: a kernel source does not compile or disassemble:\n{e}",
+              file=sys.stderr)
         return 2
     if not records:
         print(f"kernel_resources: no kernel found in {args.sources}", file=sys.stderr)
@@ -316,6 +418,7 @@ def main(argv=None):
             "nvcc": nvcc_version(nvcc),
             "arch": "sm_" + args.arch,
             "flags": FLAGS,
+            "cuobjdump": cuobjdump,
             "sm_limits": SM90,
             "kernels": records,
         })
@@ -323,6 +426,10 @@ def main(argv=None):
         with open(args.budget) as f:
             budget = json.load(f)
         problems, stale = budget_problems(records, budget)
+        problems += sass_problems(records, budget)
+        if budget.get("sass_rules") and not cuobjdump:
+            print("kernel_resources: note: no cuobjdump, so the budget's SASS rules were not "
+                  "checked", file=sys.stderr)
         for name in stale:
             print(f"kernel_resources: note: the budget allows {name} a stack frame or spills "
                   "it no longer has", file=sys.stderr)

@@ -89,6 +89,60 @@ class ParseTest(unittest.TestCase):
                                        "float*)"), "fill_kernel")
 
 
+# As cuobjdump -sass prints it (each instruction's encoding continues on a second line).
+SASS = f"""
+\tcode for sm_90
+\t\tFunction : {GEMM}
+\t.headerflags\t@"EF_CUDA_SM90 EF_CUDA_VIRTUAL_SM(EF_CUDA_SM90)"
+        /*0000*/                   LDC R1, c[0x0][0x28] ;                 /* 0x00000a00ff017b82 */
+                                                                          /* 0x000fe20000000800 */
+        /*0010*/                   LDS.128 R8, [R2] ;                     /* 0x0000000002087984 */
+        /*0020*/                   LDS.128 R12, [R3+0x100] ;              /* 0x0000000003087984 */
+        /*0030*/               @P0 LDG.E.128 R4, desc[UR4][R6.64] ;       /* 0x0000000406047981 */
+        /*0040*/              @!P1 LDG.E R5, desc[UR4][R6.64] ;           /* 0x0000000406057981 */
+        /*0050*/                   FFMA R20, R8, R12, R20 ;               /* 0x0000000c08147223 */
+        /*0060*/                   FFMA R21, R9, R12, R21 ;               /* 0x0000000c09157223 */
+        /*0070*/                   HMMA.1684.F32.TF32 R24, R8, R12, R24 ; /* 0x0000000c08187237 */
+        /*0080*/                   DFMA R30, R28, R28, R30 ;              /* 0x0000001c1c1e722b */
+        /*0090*/                   STL [R1+0x4], R7 ;                     /* 0x0000040701007387 */
+        /*00a0*/                   BAR.SYNC.DEFER_BLOCKING 0x0 ;          /* 0x0000000000007b1d */
+        /*00b0*/                   EXIT ;                                 /* 0x000000000000794d */
+\t\t..........
+
+\t\tFunction : {FILL}
+        /*0000*/                   STG.E desc[UR4][R2.64], R5 ;           /* 0x0000000502007986 */
+        /*0010*/                   EXIT ;                                 /* 0x000000000000794d */
+"""
+
+
+class SassTest(unittest.TestCase):
+    def test_opcodes_by_function_with_predicates_stripped(self):
+        ops = kr.parse_sass(SASS)
+        self.assertEqual(set(ops), {GEMM, FILL})
+        self.assertEqual(ops[GEMM]["LDS.128"], 2)
+        self.assertEqual(ops[GEMM]["LDG.E.128"], 1)
+        self.assertEqual(ops[GEMM]["LDG.E"], 1)
+        self.assertEqual(ops[FILL], {"STG.E": 1, "EXIT": 1})
+
+    def test_census(self):
+        c = kr.sass_census(kr.parse_sass(SASS)[GEMM])
+        self.assertEqual(c, {"instructions": 12, "ffma": 2, "fp64": 1, "hmma": 1, "lds": 2,
+                             "lds_128": 2, "sts": 0, "ldg": 2, "ldg_128": 1, "stg": 0,
+                             "local": 1, "bar": 1})
+
+    def test_rules_hold_matching_kernels_only(self):
+        records = [record("gemm<Tf32MathT>", sass={"hmma": 0, "lds_128": 0}),
+                   record("gemm<FmaMathT>", sass={"hmma": 2, "lds_128": 4}),
+                   record("fill_kernel")]  # no census: not judged
+        budget = {"sass_rules": [
+            {"match": "^(?!.*Tf32MathT)", "max": {"hmma": 0}, "why": "strict"},
+            {"match": "Tf32MathT", "min": {"hmma": 1}, "why": "tensor cores"},
+            {"match": "FmaMathT", "min": {"lds_128": 1}, "why": "wide loads"}]}
+        self.assertEqual(kr.sass_problems(records, budget), [
+            "gemm<FmaMathT> (kernels/src/x.cu): 2 hmma instructions, at most 0: strict",
+            "gemm<Tf32MathT> (kernels/src/x.cu): 0 hmma instructions, at least 1: tensor cores"])
+
+
 class OccupancyTest(unittest.TestCase):
     def check(self, registers, threads, smem, blocks, occ, limited_by):
         o = kr.occupancy(registers, threads, smem)
@@ -186,14 +240,27 @@ sys.stderr.write({ptxas!r})
 """
 
 
+FAKE_CUOBJDUMP = """#!{python}
+import sys
+sys.stdout.write({sass!r})
+"""
+
+
+def write_tool(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC)
+
+
 class CommandTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
         d = self.dir.name
-        self.nvcc = os.path.join(d, "nvcc")
-        with open(self.nvcc, "w") as f:
-            f.write(FAKE_NVCC.format(python=sys.executable, ptx=PTX, ptxas=PTXAS))
-        os.chmod(self.nvcc, os.stat(self.nvcc).st_mode | stat.S_IEXEC)
+        os.makedirs(os.path.join(d, "bin"))
+        self.nvcc = os.path.join(d, "bin", "nvcc")
+        write_tool(self.nvcc, FAKE_NVCC.format(python=sys.executable, ptx=PTX, ptxas=PTXAS))
+        self.cuobjdump = os.path.join(d, "cuobjdump")
+        write_tool(self.cuobjdump, FAKE_CUOBJDUMP.format(python=sys.executable, sass=SASS))
         self.src = os.path.join(d, "kernels", "src")
         os.makedirs(self.src)
         with open(os.path.join(self.src, "x.cu"), "w") as f:
@@ -208,11 +275,16 @@ class CommandTest(unittest.TestCase):
             rc = kr.main(["--nvcc", self.nvcc, "--sources", self.src, "--jobs", "1", *extra])
         return rc, out.getvalue(), err.getvalue()
 
-    def budget(self, allow):
+    def budget(self, allow, sass_rules=()):
         path = os.path.join(self.dir.name, "budget.json")
         with open(path, "w") as f:
-            json.dump({"allow": allow}, f)
+            json.dump({"allow": allow, "sass_rules": list(sass_rules)}, f)
         return path
+
+    def allow_gemm(self):
+        name = kr.short_name(kr.demangle([GEMM])[GEMM])
+        return [{"kernel": name, "stack_frame_bytes": 24, "spill_store_bytes": 28,
+                 "spill_load_bytes": 20}]
 
     def test_records_and_table(self):
         out_json = os.path.join(self.dir.name, "out.json")
@@ -235,12 +307,31 @@ class CommandTest(unittest.TestCase):
         self.assertIn("28 spill store bytes (allowed: 0)", err)
 
     def test_within_budget_exits_0(self):
-        name = kr.short_name(kr.demangle([GEMM])[GEMM])
-        rc, out, _ = self.run_main("--quiet", "--budget", self.budget(
-            [{"kernel": name, "stack_frame_bytes": 24, "spill_store_bytes": 28,
-              "spill_load_bytes": 20}]))
+        rc, out, _ = self.run_main("--quiet", "--budget", self.budget(self.allow_gemm()))
         self.assertEqual(rc, 0)
         self.assertIn("2 kernels within budget.json", out)
+
+    def test_sass_census_and_its_rules_with_cuobjdump(self):
+        out_json = os.path.join(self.dir.name, "out.json")
+        rules = [{"match": "fill", "min": {"stg": 1}, "why": "it stores"},
+                 {"match": "implicit_gemm", "max": {"hmma": 0}, "why": "strict FP32"}]
+        rc, _, err = self.run_main("--quiet", "--cuobjdump", self.cuobjdump, "--json", out_json,
+                                   "--budget", self.budget(self.allow_gemm(), rules))
+        self.assertEqual(rc, 1)
+        self.assertIn("1 hmma instructions, at most 0: strict FP32", err)
+        self.assertNotIn("it stores", err)
+        with open(out_json) as f:
+            gemm, fill = json.load(f)["kernels"]
+        self.assertEqual((gemm["sass"]["ffma"], gemm["sass"]["lds_128"]), (2, 2))
+        self.assertEqual(fill["sass"]["stg"], 1)
+
+    def test_without_cuobjdump_the_sass_rules_are_reported_unchecked(self):
+        rules = [{"match": "implicit_gemm", "max": {"hmma": 0}, "why": "strict FP32"}]
+        with mock.patch.dict(os.environ, {"PATH": self.dir.name + "/bin"}, clear=True):
+            rc, _, err = self.run_main("--quiet", "--budget",
+                                       self.budget(self.allow_gemm(), rules))
+        self.assertEqual(rc, 0)
+        self.assertIn("no cuobjdump, so the budget's SASS rules were not checked", err)
 
     def test_a_source_that_does_not_compile_exits_2(self):
         with open(os.path.join(self.src, "y.cu"), "w") as f:
@@ -252,7 +343,7 @@ class CommandTest(unittest.TestCase):
 
     def test_no_nvcc_exits_2(self):
         os.remove(self.nvcc)
-        env = {"PATH": self.dir.name}
+        env = {"PATH": self.dir.name + "/bin"}
         with mock.patch.dict(os.environ, env, clear=True), \
                 mock.patch.object(kr, "FALLBACK_NVCC", ()):
             rc, _, err = self.run_main("--quiet")
