@@ -8,8 +8,10 @@
 #   bash scripts/gpu_check.sh run         # there, in one device call with carry [".carry"]:
 #                                         # builds, runs every test, cnn verify on the four
 #                                         # seed models, trains fashion-cnn with --impl native
-#                                         # and --impl cudnn, and writes $OUT/gpu-check.json
-#                                         # and $OUT/gpu-test-log.txt
+#                                         # and --impl cudnn, and writes $OUT/gpu-check.json,
+#                                         # $OUT/gpu-test-log.txt and, from the CPU suites'
+#                                         # kernel_resources test, $OUT/kernel-resources.json
+#                                         # (with the SASS census: that toolkit has cuobjdump)
 #
 #   bash scripts/gpu_check.sh bench       # there, in one device call (at most 10 minutes)
 #                                         # with carry [".carry"]: builds the cnn binary,
@@ -26,7 +28,8 @@
 #
 # Commit the JSON as bench/results/gpu-check-DATE-SHORTSHA.json and the log beside it;
 # bench.json as bench/results/bench-DATE-SHORTSHA.json; sanitizer.json as
-# bench/results/sanitizer-DATE-SHORTSHA.json.
+# bench/results/sanitizer-DATE-SHORTSHA.json; kernel-resources.json as
+# bench/results/kernel-resources-DATE-SHORTSHA.json.
 # Device time: a session has 30 minutes, a machine takes a minute or more to start, and
 # stays warm only 30 s after a call (then the next call rebuilds on a fresh one). Before
 # each call read `status`: give the call a timeout_s no more than budget_left_s minus 90,
@@ -182,6 +185,7 @@ run() {
   fi
   OMP_NUM_THREADS=4 stage tests-cpu 60 0 \
     ctest --test-dir build-gpu --output-on-failure -j 4 --timeout 240 -LE 'kernels|gpu'
+  cp build-gpu/kernel-resources.json "$OUT/" 2>/dev/null || true
   if [[ ${GPU_CHECK_SKIP_TRAIN:-0} != 1 ]]; then
     # The seed recipe is one sample of its spread: with what time is left, the same run
     # from other seeds (the CPU backend reached 0.9078 from seed 42; the seeds report 0.92).
