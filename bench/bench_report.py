@@ -33,6 +33,8 @@ import os
 import re
 import subprocess
 
+from record_run import write_json  # bench/, beside this script
+
 # H200 SXM FP32 without tensor cores (NVIDIA's datasheet figure; the H100 SXM's too).
 DEFAULT_PEAK_TFLOPS = 67.0
 MODEL = "fashion-cnn"
@@ -347,11 +349,12 @@ def cudnn_from_torch(v):
     return f"{major}.{rest // 100}.{rest % 100}"
 
 
-def nvcc_release():
-    """The CUDA toolkit's release, from nvcc on the PATH or in /usr/local/cuda."""
-    for nvcc in ("nvcc", "/usr/local/cuda/bin/nvcc"):
+def nvcc_release(nvcc=None):
+    """The CUDA toolkit's release, from `nvcc` when given, else from nvcc on the PATH or in
+    /usr/local/cuda ("" when none answers)."""
+    for candidate in ((nvcc,) if nvcc else ("nvcc", "/usr/local/cuda/bin/nvcc")):
         try:
-            text = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+            text = subprocess.run([candidate, "--version"], capture_output=True, text=True).stdout
         except OSError:
             continue
         found = re.findall(r"release ([\d.]+)", text)
@@ -487,11 +490,7 @@ def main(argv=None):
                    help="FP32 non-tensor peak of the GPU (default: H200 SXM, 67)")
     args = p.parse_args(argv)
     result = build_report(args.carry, args.work, read_text(args.log), args.peak_tflops)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, args.out)
+    write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("gpu", "peak_fraction_b256", "ratios",
                                              "time_to_92", "missing")}, indent=2))
     return 0

@@ -64,6 +64,7 @@ except ImportError as e:  # reported, not a traceback: the caller records "no to
     sys.exit(f"torch_bench: cannot import torch: {e}")
 IMPORT_TORCH_SECONDS = time.perf_counter() - _before_torch
 
+from record_run import write_json as write_json_atomic  # noqa: E402
 from torch_models import PARAMS, build_model, model_path  # noqa: E402
 
 VARIANTS = {
@@ -493,13 +494,10 @@ def optimizer_recipe(args):
 
 
 def write_json(path, result):
-    if not path:
-        return
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)  # a run killed by a timeout still leaves the last complete file
+    """Writes the result where --json asked (nowhere without it), atomically: a run killed
+    by a timeout still leaves the last complete file."""
+    if path:
+        write_json_atomic(path, result)
 
 
 def compile_failure(e):

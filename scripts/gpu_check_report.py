@@ -22,6 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 from bench_report import load_json, nvcc_release, read_stages, read_text, uncommitted  # noqa: E402,E501
+from record_run import write_json  # noqa: E402
 
 # One finished test in ctest's output: "12/600 Test #571: Suite.Name ....***Skipped 0.6 sec".
 CTEST_LINE = re.compile(
@@ -173,11 +174,7 @@ def main():
         carry, work, log_path, result_path = sys.argv[1:5]
         result = build_report(carry, work, read_text(log_path))
         shown = ("gpu", "tests", "stages")
-    tmp = result_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, result_path)
+    write_json(result_path, result)
     print(json.dumps({k: result[k] for k in shown}, indent=2))
 
 

@@ -33,6 +33,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+from bench_report import nvcc_release  # noqa: E402
 from record_run import write_json  # noqa: E402
 
 # The flags of the kernels' build (kernels/CMakeLists.txt, a Release build): the register
@@ -359,12 +360,6 @@ def find_cuobjdump(given, nvcc):
     return None
 
 
-def nvcc_version(nvcc):
-    text = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
-    found = re.findall(r"release ([\d.]+)", text)
-    return found[0] if found else ""
-
-
 def git_commit():
     run = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True)
@@ -415,7 +410,7 @@ def main(argv=None):
         write_json(args.json, {
             "commit": git_commit(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "nvcc": nvcc_version(nvcc),
+            "nvcc": nvcc_release(nvcc),
             "arch": "sm_" + args.arch,
             "flags": FLAGS,
             "cuobjdump": cuobjdump,
