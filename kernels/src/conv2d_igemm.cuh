@@ -526,6 +526,9 @@ struct FmaMathT {
   static constexpr int kMinBlocks = Tile::kTileF == 128 ? 2 : 4;
   float acc[kMF][kMS];
 
+  // A staged operand as the products take it: as loaded.
+  __device__ static float operand(float v) { return v; }
+
   __device__ void clear() {
 #pragma unroll
     for (int i = 0; i < kMF; ++i)
@@ -575,8 +578,8 @@ using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 // fast rows F/4 * (w % 4) .. +F/4 and slow columns S/2 * (w / 4) .. +S/2, as F/64 x S/32
 // accumulators of 16 x 16: on Tile64 (igemm-tf32) a 16 x 32 piece, 2 mma per 8-deep
 // sub-step against 3 fragment loads; on Tile128 (igemm-tf32-128) 32 x 64, 8 mma against
-// 6. Operands are rounded to TF32 (cvt.rna: to nearest, ties away) after loading;
-// products and sums are FP32. Each output takes its mma in the same order on both tiles.
+// 6. Operands are rounded to TF32 (cvt.rna: to nearest, ties away) as they are staged
+// into the tiles; products and sums are FP32. Each output takes its mma in the same order on both tiles.
 //
 // wmma wants ldm a multiple of 4 floats and every fragment pointer 32-byte aligned: the
 // tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * F and
@@ -584,6 +587,37 @@ using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 // result tile with store_matrix_sync (column-major, ldm F + 16), by the warps whose
 // columns lie in the part being staged.
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+// The fragment loads, from shared memory. wmma::load_matrix_sync takes a generic pointer,
+// and nvcc emits the generic wmma.load for it: on sm_90 each element a generic LD.E with
+// 64-bit address arithmetic (scripts/kernel_resources.py's census of the main loop: 24
+// LD.E and 34 IMAD.WIDE beside 16 HMMA on Tile64). The tiles are in shared memory, so the
+// .shared form, with a 32-bit shared-window address and the stride as an immediate, loads
+// the same registers with LDS. The kernel simulator has no PTX: it runs wmma's own load.
+enum class Operand { A, B };  // A: the fast tile, column-major; B: the slow tile, row-major
+template <Operand kWhich, unsigned kLdm, class Frag>
+__device__ __forceinline__ void load_tf32(Frag& f, const float* p) {
+#if defined(CNNK_SIM)
+  nvcuda::wmma::load_matrix_sync(f, p, kLdm);
+#else
+  static_assert(Frag::num_elements == 4, "m16n16k8 tf32: 4 registers per lane");
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  // The registers in the order wmma.load writes them: the order of the fragment's x[],
+  // which load_matrix_sync fills from the same instruction.
+  unsigned r[4];
+  if constexpr (kWhich == Operand::A) {
+    asm volatile("wmma.load.a.sync.aligned.col.m16n16k8.shared.tf32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr), "n"(kLdm));
+  } else {
+    asm volatile("wmma.load.b.sync.aligned.row.m16n16k8.shared.tf32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr), "n"(kLdm));
+  }
+#pragma unroll
+  for (int e = 0; e < 4; ++e) f.x[e] = __uint_as_float(r[e]);
+#endif
+}
+
 template <class TileType>
 struct Tf32MathT {
   using Tile = TileType;
@@ -592,8 +626,17 @@ struct Tf32MathT {
   static constexpr int kFragF = kWarpF / 16, kFragS = kWarpS / 16;
   static_assert(Tile::kTileK % 8 == 0, "whole wmma steps per stage");
   static_assert(OutTile<Tile>::kPartS % kWarpS == 0, "each warp's columns lie in one part");
-  static constexpr int kMinBlocks = Tile::kTileF == 128 ? 2 : 4;
+  // Blocks per SM the registers must allow. Tile64 asks 3, not FmaMath's 4: rounding the
+  // operands where they are staged (operand()) costs it a few registers, and under the
+  // 64 that 4 blocks leave ptxas spilled 8 to 28 bytes. 3 blocks leave 80 registers, and
+  // the main loop is 212 instructions against 297 before (16 HMMA either way).
+  static constexpr int kMinBlocks = Tile::kTileF == 128 ? 2 : 3;
   nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[kFragF][kFragS];
+
+  // A staged operand as the products take it: rounded to TF32 once, as it is stored to
+  // the tile, rather than after every fragment load (each value is loaded by 2 or 4
+  // warps): the same bits, a third of the conversions.
+  __device__ static float operand(float v) { return nvcuda::wmma::__float_to_tf32(v); }
 
   __device__ void clear() {
 #pragma unroll
@@ -610,17 +653,12 @@ struct Tf32MathT {
     for (int kk = 0; kk < Tile::kTileK; kk += 8) {
       wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a[kFragF];
 #pragma unroll
-      for (int i = 0; i < kFragF; ++i) {
-        wmma::load_matrix_sync(a[i], &fast_tile[kk][f_off + 16 * i], Tile::kTileF);
-#pragma unroll
-        for (int e = 0; e < a[i].num_elements; ++e) a[i].x[e] = wmma::__float_to_tf32(a[i].x[e]);
-      }
+      for (int i = 0; i < kFragF; ++i)
+        load_tf32<Operand::A, Tile::kTileF>(a[i], &fast_tile[kk][f_off + 16 * i]);
 #pragma unroll
       for (int j = 0; j < kFragS; ++j) {
         wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b;
-        wmma::load_matrix_sync(b, &slow_tile[kk][s_off + 16 * j], kSlowPitch);
-#pragma unroll
-        for (int e = 0; e < b.num_elements; ++e) b.x[e] = wmma::__float_to_tf32(b.x[e]);
+        load_tf32<Operand::B, kSlowPitch>(b, &slow_tile[kk][s_off + 16 * j]);
 #pragma unroll
         for (int i = 0; i < kFragF; ++i) wmma::mma_sync(acc[i][j], a[i], b, acc[i][j]);
       }
@@ -687,9 +725,10 @@ __global__ void __launch_bounds__(kThreads, Math::kMinBlocks)
   }
   for (int k0 = begin; k0 < end; k0 += kK) {
 #pragma unroll
-    for (int l = 0; l < kLoads; ++l) fast_tile[load_fk + l][load_f] = fr[l];
+    for (int l = 0; l < kLoads; ++l) fast_tile[load_fk + l][load_f] = Math::operand(fr[l]);
 #pragma unroll
-    for (int l = 0; l < kLoads; ++l) slow_tile[load_sk][load_s + l * Tile::kSlowStride] = sr[l];
+    for (int l = 0; l < kLoads; ++l)
+      slow_tile[load_sk][load_s + l * Tile::kSlowStride] = Math::operand(sr[l]);
     __syncthreads();
     if (k0 + kK < end) {
       fast.load(pb, k0 + kK + load_fk, end, fr);
