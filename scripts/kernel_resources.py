@@ -181,43 +181,81 @@ def short_name(demangled):
 
 SASS_FUNCTION = re.compile(r"^\s*Function : (\S+)")
 # An instruction line: its address in a comment, an optional predicate, the opcode with
-# its modifiers (LDS.128, HMMA.1688.F32.TF32, ...).
-SASS_INSTRUCTION = re.compile(r"^\s*/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
+# its modifiers (LDS.128, HMMA.1688.F32.TF32, ...), then its operands.
+SASS_INSTRUCTION = re.compile(
+    r"^\s*/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
+BRANCH_TARGET = re.compile(r"(?:^|,)\s*(0x[0-9a-f]+)\s*$")
 
 
 def parse_sass(text):
-    """`cuobjdump -sass` of one cubin: per function (mangled), how often each opcode
-    appears, modifiers included."""
+    """`cuobjdump -sass` of one cubin: per function (mangled), its instructions in order as
+    (address, opcode with modifiers, branch target or None)."""
     out, current = {}, None
     for line in text.splitlines():
         m = SASS_FUNCTION.match(line)
         if m:
-            current = out.setdefault(m.group(1), {})
+            current = out.setdefault(m.group(1), [])
             continue
         m = SASS_INSTRUCTION.match(line)
         if m and current is not None:
-            current[m.group(1)] = current.get(m.group(1), 0) + 1
+            target = None
+            if m.group(2).split(".")[0] == "BRA":
+                t = BRANCH_TARGET.search(m.group(3).strip())
+                target = int(t.group(1), 16) if t else None
+            current.append((int(m.group(1), 16), m.group(2), target))
     return out
 
 
-def sass_census(opcodes):
-    """The counts people look for first, from parse_sass's opcodes of one kernel (static
-    instructions in the code, not executed ones)."""
+def census(instructions):
+    """The counts people look for first, over (address, opcode, target) instructions:
+    static instructions in the code, not executed ones."""
     def count(base, width=None):
-        return sum(n for op, n in opcodes.items()
+        return sum(1 for _, op, _ in instructions
                    if op.split(".")[0] == base and (width is None or "." + width in op))
     return {
-        "instructions": sum(opcodes.values()),
+        "instructions": len(instructions),
         "ffma": count("FFMA"),
         "fp64": count("DFMA") + count("DADD") + count("DMUL"),
         "hmma": count("HMMA") + count("HGMMA"),
         "lds": count("LDS"), "lds_128": count("LDS", "128"),
         "sts": count("STS"),
         "ldg": count("LDG"), "ldg_128": count("LDG", "128"),
+        # Generic loads (LD): the compiler could not tell the pointer's space apart.
+        "ld_generic": count("LD"),
         "stg": count("STG"),
         "local": count("LDL") + count("STL"),
         "bar": count("BAR"),
     }
+
+
+def main_loop(instructions):
+    """The loop (a backward branch and the code from its target to it) holding the most
+    FP32, FP64 and tensor-core math, with its census and the math instructions per shared
+    load in it, which register blocking is for; None in straight-line code or a loop
+    without math."""
+    best = None
+    for address, _, target in instructions:
+        if target is None or target > address:
+            continue
+        body = [i for i in instructions if target <= i[0] <= address]
+        c = census(body)
+        math = c["ffma"] + c["fp64"] + c["hmma"]
+        if math and (best is None or math > best[0] or
+                     (math == best[0] and c["instructions"] < best[1]["instructions"])):
+            best = (math, c, target, address)
+    if best is None:
+        return None
+    math, c, begin, end = best
+    c.update(begin=hex(begin), end=hex(end),
+             math_per_shared_load=round(math / c["lds"], 2) if c["lds"] else None)
+    return c
+
+
+def sass_census(instructions):
+    """The kernel's census, with its main loop's under "main_loop"."""
+    c = census(instructions)
+    c["main_loop"] = main_loop(instructions)
+    return c
 
 
 def compile_one(nvcc, arch, source, include, work, cuobjdump=None):
@@ -268,7 +306,7 @@ def collect(nvcc, arch, sources, include, jobs, cuobjdump=None):
                 k.update(occupancy(k.get("registers", 0), k["max_threads"],
                                    k.get("shared_static_bytes", 0)))
             if sass_text is not None:
-                k["sass"] = sass_census(sass.get(mangled, {}))
+                k["sass"] = sass_census(sass.get(mangled, []))
             records.append(k)
     return records
 
@@ -301,32 +339,40 @@ def budget_problems(records, budget):
     return problems, stale
 
 
+def census_value(sass, key):
+    """A census figure by name; "main_loop.X" reads the main loop's (0 without one)."""
+    value = sass
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value or 0
+
+
 def sass_problems(records, budget):
     """What the records break of the budget's `sass_rules`: each rule names the kernels it
     holds (`match`, a regular expression searched in the short name) and the census
-    counts they may not exceed (`max`) or must reach (`min`). Kernels without a census
-    (no cuobjdump) are not judged."""
+    figures they may not exceed (`max`) or must reach (`min`), "main_loop.X" for the
+    main loop's. Kernels without a census (no cuobjdump) are not judged."""
     problems = []
     for rule in budget.get("sass_rules", []):
         pattern = re.compile(rule["match"])
         for k in records:
             if "sass" not in k or not pattern.search(k["kernel"]):
                 continue
-            for key, limit in rule.get("max", {}).items():
-                if k["sass"].get(key, 0) > limit:
-                    problems.append(f"{k['kernel']} ({k['file']}): {k['sass'].get(key, 0)} "
-                                    f"{key} instructions, at most {limit}: {rule.get('why', '')}")
-            for key, limit in rule.get("min", {}).items():
-                if k["sass"].get(key, 0) < limit:
-                    problems.append(f"{k['kernel']} ({k['file']}): {k['sass'].get(key, 0)} "
-                                    f"{key} instructions, at least {limit}: {rule.get('why', '')}")
+            for bound, limits in (("at most", rule.get("max", {})),
+                                  ("at least", rule.get("min", {}))):
+                for key, limit in limits.items():
+                    value = census_value(k["sass"], key)
+                    if (value > limit) if bound == "at most" else (value < limit):
+                        problems.append(f"{k['kernel']} ({k['file']}): {key} {value}, {bound} "
+                                        f"{limit}: {rule.get('why', '')}")
     return problems
 
 
 def table(records):
     sass = any("sass" in k for k in records)
     head = f"{'kernel':<74} {'regs':>4} {'smem':>6} {'frame':>5} {'spill':>5} {'threads':>7} " \
-           f"{'blocks':>6} {'occ':>5}" + (f" {'ffma':>5} {'hmma':>4} {'lds128':>6}" if sass else "")
+           f"{'blocks':>6} {'occ':>5}" + (f" {'ffma':>5} {'hmma':>4} {'loop m/lds':>10}"
+                                           if sass else "")
     lines = [head, "-" * len(head)]
     for k in records:
         name = k["kernel"] if len(k["kernel"]) <= 74 else k["kernel"][:71] + "..."
@@ -335,7 +381,8 @@ def table(records):
         lines.append(f"{name:<74} {k.get('registers', 0):>4} {smem:>6} "
                      f"{k.get('stack_frame_bytes', 0):>5} {k.get('spill_store_bytes', 0):>5} "
                      f"{k['max_threads'] or '-':>7} {k.get('blocks_per_sm', '-'):>6} {occ:>5}" +
-                     (f" {k['sass']['ffma']:>5} {k['sass']['hmma']:>4} {k['sass']['lds_128']:>6}"
+                     (f" {k['sass']['ffma']:>5} {k['sass']['hmma']:>4} "
+                      f"{census_value(k['sass'], 'main_loop.math_per_shared_load') or '-':>10}"
                       if "sass" in k else ""))
     return "\n".join(lines)
 

@@ -100,13 +100,16 @@ SASS = f"""
         /*0020*/                   LDS.128 R12, [R3+0x100] ;              /* 0x0000000003087984 */
         /*0030*/               @P0 LDG.E.128 R4, desc[UR4][R6.64] ;       /* 0x0000000406047981 */
         /*0040*/              @!P1 LDG.E R5, desc[UR4][R6.64] ;           /* 0x0000000406057981 */
+        /*0048*/                   LD.E R6, [R6.64] ;                     /* 0x0000000406067980 */
         /*0050*/                   FFMA R20, R8, R12, R20 ;               /* 0x0000000c08147223 */
         /*0060*/                   FFMA R21, R9, R12, R21 ;               /* 0x0000000c09157223 */
         /*0070*/                   HMMA.1684.F32.TF32 R24, R8, R12, R24 ; /* 0x0000000c08187237 */
         /*0080*/                   DFMA R30, R28, R28, R30 ;              /* 0x0000001c1c1e722b */
         /*0090*/                   STL [R1+0x4], R7 ;                     /* 0x0000040701007387 */
         /*00a0*/                   BAR.SYNC.DEFER_BLOCKING 0x0 ;          /* 0x0000000000007b1d */
+        /*00a8*/              @!P0 BRA 0x10 ;                             /* 0xfffffffc00fc8947 */
         /*00b0*/                   EXIT ;                                 /* 0x000000000000794d */
+        /*00c0*/                   BRA 0xc0;                              /* 0xfffffffc00fc7947 */
 \t\t..........
 
 \t\tFunction : {FILL}
@@ -116,31 +119,45 @@ SASS = f"""
 
 
 class SassTest(unittest.TestCase):
-    def test_opcodes_by_function_with_predicates_stripped(self):
-        ops = kr.parse_sass(SASS)
-        self.assertEqual(set(ops), {GEMM, FILL})
-        self.assertEqual(ops[GEMM]["LDS.128"], 2)
-        self.assertEqual(ops[GEMM]["LDG.E.128"], 1)
-        self.assertEqual(ops[GEMM]["LDG.E"], 1)
-        self.assertEqual(ops[FILL], {"STG.E": 1, "EXIT": 1})
+    def test_instructions_by_function_with_predicates_stripped(self):
+        funcs = kr.parse_sass(SASS)
+        self.assertEqual(set(funcs), {GEMM, FILL})
+        ops = [op for _, op, _ in funcs[GEMM]]
+        self.assertEqual(ops.count("LDS.128"), 2)
+        self.assertEqual(ops[4:6], ["LDG.E", "LD.E"])
+        self.assertEqual(funcs[FILL], [(0x0, "STG.E", None), (0x10, "EXIT", None)])
+        # Branches keep their targets: the loop's back edge, and the closing self-branch.
+        self.assertEqual([(a, t) for a, op, t in funcs[GEMM] if op == "BRA"],
+                         [(0xa8, 0x10), (0xc0, 0xc0)])
 
-    def test_census(self):
+    def test_census_and_main_loop(self):
         c = kr.sass_census(kr.parse_sass(SASS)[GEMM])
-        self.assertEqual(c, {"instructions": 12, "ffma": 2, "fp64": 1, "hmma": 1, "lds": 2,
-                             "lds_128": 2, "sts": 0, "ldg": 2, "ldg_128": 1, "stg": 0,
-                             "local": 1, "bar": 1})
+        loop = c.pop("main_loop")
+        self.assertEqual(c, {"instructions": 15, "ffma": 2, "fp64": 1, "hmma": 1, "lds": 2,
+                             "lds_128": 2, "sts": 0, "ldg": 2, "ldg_128": 1, "ld_generic": 1,
+                             "stg": 0, "local": 1, "bar": 1})
+        # 0x10 .. 0xa8: everything but the first LDC, the EXIT and the self-branch; four
+        # math instructions (2 FFMA, 1 HMMA, 1 DFMA) per 2 shared loads.
+        self.assertEqual((loop["begin"], loop["end"], loop["instructions"]), ("0x10", "0xa8", 12))
+        self.assertEqual((loop["ffma"], loop["hmma"], loop["lds"]), (2, 1, 2))
+        self.assertEqual(loop["math_per_shared_load"], 2.0)
+
+    def test_no_main_loop_without_math_in_a_loop(self):
+        self.assertIsNone(kr.sass_census(kr.parse_sass(SASS)[FILL])["main_loop"])
+        self.assertIsNone(kr.main_loop([(0x0, "LDG.E", None), (0x10, "BRA", 0x0)]))
 
     def test_rules_hold_matching_kernels_only(self):
-        records = [record("gemm<Tf32MathT>", sass={"hmma": 0, "lds_128": 0}),
-                   record("gemm<FmaMathT>", sass={"hmma": 2, "lds_128": 4}),
+        records = [record("gemm<Tf32MathT>", sass={"hmma": 0, "main_loop": {"lds": 24}}),
+                   record("gemm<FmaMathT>", sass={"hmma": 2, "main_loop": None}),
                    record("fill_kernel")]  # no census: not judged
         budget = {"sass_rules": [
             {"match": "^(?!.*Tf32MathT)", "max": {"hmma": 0}, "why": "strict"},
             {"match": "Tf32MathT", "min": {"hmma": 1}, "why": "tensor cores"},
-            {"match": "FmaMathT", "min": {"lds_128": 1}, "why": "wide loads"}]}
+            {"match": "MathT", "min": {"main_loop.lds": 1}, "why": "shared loads"}]}
         self.assertEqual(kr.sass_problems(records, budget), [
-            "gemm<FmaMathT> (kernels/src/x.cu): 2 hmma instructions, at most 0: strict",
-            "gemm<Tf32MathT> (kernels/src/x.cu): 0 hmma instructions, at least 1: tensor cores"])
+            "gemm<FmaMathT> (kernels/src/x.cu): hmma 2, at most 0: strict",
+            "gemm<Tf32MathT> (kernels/src/x.cu): hmma 0, at least 1: tensor cores",
+            "gemm<FmaMathT> (kernels/src/x.cu): main_loop.lds 0, at least 1: shared loads"])
 
 
 class OccupancyTest(unittest.TestCase):
@@ -318,7 +335,7 @@ class CommandTest(unittest.TestCase):
         rc, _, err = self.run_main("--quiet", "--cuobjdump", self.cuobjdump, "--json", out_json,
                                    "--budget", self.budget(self.allow_gemm(), rules))
         self.assertEqual(rc, 1)
-        self.assertIn("1 hmma instructions, at most 0: strict FP32", err)
+        self.assertIn("hmma 1, at most 0: strict FP32", err)
         self.assertNotIn("it stores", err)
         with open(out_json) as f:
             gemm, fill = json.load(f)["kernels"]
