@@ -579,8 +579,8 @@ using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 // accumulators of 16 x 16: on Tile64 (igemm-tf32) a 16 x 32 piece, 2 mma per 8-deep
 // sub-step against 3 fragment loads; on Tile128 (igemm-tf32-128) 32 x 64, 8 mma against
 // 6. Operands are rounded to TF32 (cvt.rna: to nearest, ties away) as they are staged
-// into the tiles; products and sums are FP32. Each output takes its mma in the same order on both
-// tiles.
+// into the tiles; products and sums are FP32. Each output takes its mma in the same order
+// on both tiles.
 //
 // wmma wants ldm a multiple of 4 floats and every fragment pointer 32-byte aligned: the
 // tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * F and
