@@ -32,6 +32,7 @@
 #include <mma.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "activation_math.cuh"
 #include "cnnk/activation.h"
@@ -600,19 +601,30 @@ __device__ __forceinline__ void load_tf32(Frag& f, const float* p) {
 #if defined(CNNK_SIM)
   nvcuda::wmma::load_matrix_sync(f, p, kLdm);
 #else
-  static_assert(Frag::num_elements == 4, "m16n16k8 tf32: 4 registers per lane");
+  // The PTX below names the layouts: A column-major, B row-major, as step() declares them.
+  using namespace nvcuda::wmma;
+  static_assert(
+      std::is_same_v<
+          Frag, std::conditional_t<kWhich == Operand::A,
+                                   fragment<matrix_a, 16, 16, 8, precision::tf32, col_major>,
+                                   fragment<matrix_b, 16, 16, 8, precision::tf32, row_major> > >,
+      "load_tf32 loads A column-major and B row-major m16n16k8 tf32 fragments only");
   const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
   // The registers in the order wmma.load writes them: the order of the fragment's x[],
-  // which load_matrix_sync fills from the same instruction.
+  // which load_matrix_sync fills from the same instruction. "memory": the asm reads shared
+  // memory the compiler cannot see, written before a barrier and overwritten after the
+  // next; volatile alone already keeps it in place (the SASS is the same either way).
   unsigned r[4];
   if constexpr (kWhich == Operand::A) {
     asm volatile("wmma.load.a.sync.aligned.col.m16n16k8.shared.tf32 {%0, %1, %2, %3}, [%4], %5;"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr), "n"(kLdm));
+                 : "r"(addr), "n"(kLdm)
+                 : "memory");
   } else {
     asm volatile("wmma.load.b.sync.aligned.row.m16n16k8.shared.tf32 {%0, %1, %2, %3}, [%4], %5;"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr), "n"(kLdm));
+                 : "r"(addr), "n"(kLdm)
+                 : "memory");
   }
 #pragma unroll
   for (int e = 0; e < 4; ++e) f.x[e] = __uint_as_float(r[e]);
