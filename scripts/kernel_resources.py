@@ -220,9 +220,10 @@ def census(instructions):
         "lds": count("LDS"), "lds_128": count("LDS", "128"),
         "sts": count("STS"),
         "ldg": count("LDG"), "ldg_128": count("LDG", "128"),
-        # Generic loads (LD): the compiler could not tell the pointer's space apart.
+        # Generic loads and stores (LD, ST): the compiler lost the pointer's space.
         "ld_generic": count("LD"),
         "stg": count("STG"),
+        "st_generic": count("ST"),
         "local": count("LDL") + count("STL"),
         "bar": count("BAR"),
     }

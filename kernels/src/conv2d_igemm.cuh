@@ -586,7 +586,7 @@ using FmaMath128 = FmaMathT<Tile128, Tile128::kTileS + 4>;
 // wmma wants ldm a multiple of 4 floats and every fragment pointer 32-byte aligned: the
 // tiles are 32-byte aligned, and every fragment starts at a multiple of 8 rows (8 * F and
 // 8 * (S + 4) floats are multiples of 8) and of 16 columns. The accumulators go to the
-// result tile with store_matrix_sync (column-major, ldm F + 16), by the warps whose
+// result tile with wmma's store (column-major, ldm F + 16), by the warps whose
 // columns lie in the part being staged.
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 // The fragment loads, from shared memory. wmma::load_matrix_sync takes a generic pointer,
@@ -628,6 +628,30 @@ __device__ __forceinline__ void load_tf32(Frag& f, const float* p) {
   }
 #pragma unroll
   for (int e = 0; e < 4; ++e) f.x[e] = __uint_as_float(r[e]);
+#endif
+}
+
+// The accumulators to the result tile (shared memory, column-major), by the .shared form
+// of wmma.store for the same reason: store_matrix_sync's generic form is an ST.E per
+// element with 64-bit addresses.
+template <unsigned kLdm, class Frag>
+__device__ __forceinline__ void store_f32_col(float* p, const Frag& f) {
+#if defined(CNNK_SIM)
+  nvcuda::wmma::store_matrix_sync(p, f, kLdm, nvcuda::wmma::mem_col_major);
+#else
+  static_assert(
+      std::is_same_v<Frag, nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> >,
+      "store_f32_col stores m16n16k8 f32 accumulators only");
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  // x[] in order, as store_matrix_sync passes it; "memory": it writes shared memory that
+  // other threads read after the next barrier.
+  asm volatile(
+      "wmma.store.d.sync.aligned.col.m16n16k8.shared.f32 [%0], {%1, %2, %3, %4, %5, %6, %7, %8}, "
+      "%9;"
+      :
+      : "r"(addr), "f"(f.x[0]), "f"(f.x[1]), "f"(f.x[2]), "f"(f.x[3]), "f"(f.x[4]), "f"(f.x[5]),
+        "f"(f.x[6]), "f"(f.x[7]), "n"(kLdm)
+      : "memory");
 #endif
 }
 
@@ -686,9 +710,8 @@ struct Tf32MathT {
     for (int i = 0; i < kFragF; ++i)
 #pragma unroll
       for (int j = 0; j < kFragS; ++j)
-        nvcuda::wmma::store_matrix_sync(&out[s_off - part * kPartS + 16 * j][f_off + 16 * i],
-                                        acc[i][j], OutTile<Tile>::kPitch,
-                                        nvcuda::wmma::mem_col_major);
+        store_f32_col<OutTile<Tile>::kPitch>(&out[s_off - part * kPartS + 16 * j][f_off + 16 * i],
+                                             acc[i][j]);
   }
 };
 #else

@@ -135,7 +135,7 @@ class SassTest(unittest.TestCase):
         loop = c.pop("main_loop")
         self.assertEqual(c, {"instructions": 15, "ffma": 2, "fp64": 1, "hmma": 1, "lds": 2,
                              "lds_128": 2, "sts": 0, "ldg": 2, "ldg_128": 1, "ld_generic": 1,
-                             "stg": 0, "local": 1, "bar": 1})
+                             "stg": 0, "st_generic": 0, "local": 1, "bar": 1})
         # 0x10 .. 0xa8: everything but the first LDC, the EXIT and the self-branch; four
         # math instructions (2 FFMA, 1 HMMA, 1 DFMA) per 2 shared loads.
         self.assertEqual((loop["begin"], loop["end"], loop["instructions"]), ("0x10", "0xa8", 12))
