@@ -230,23 +230,26 @@ def census(instructions):
 
 
 def main_loop(instructions):
-    """The loop (a backward branch and the code from its target to it) holding the most
-    FP32, FP64 and tensor-core math, with its census and the math instructions per shared
-    load in it, which register blocking is for; None in straight-line code or a loop
-    without math."""
-    best = None
+    """The hot loop: of the loops (a backward branch and the code from its target to it)
+    that hold FP32, FP64 or tensor-core math and contain no other such loop, the one with
+    the most math; with its census and its math instructions per shared load, which
+    register blocking is for. None in straight-line code or without math in a loop. (An
+    outer loop around the hot one always holds more math, staging and all, so the
+    innermost ones are the candidates.)"""
+    loops = []
     for address, _, target in instructions:
         if target is None or target > address:
             continue
-        body = [i for i in instructions if target <= i[0] <= address]
-        c = census(body)
+        c = census([i for i in instructions if target <= i[0] <= address])
         math = c["ffma"] + c["fp64"] + c["hmma"]
-        if math and (best is None or math > best[0] or
-                     (math == best[0] and c["instructions"] < best[1]["instructions"])):
-            best = (math, c, target, address)
-    if best is None:
+        if math:
+            loops.append((math, c, target, address))
+    innermost = [loop for loop in loops
+                 if not any(o is not loop and loop[2] <= o[2] and o[3] <= loop[3] and
+                            (o[2], o[3]) != (loop[2], loop[3]) for o in loops)]
+    if not innermost:
         return None
-    math, c, begin, end = best
+    math, c, begin, end = max(innermost, key=lambda loop: (loop[0], -loop[1]["instructions"]))
     c.update(begin=hex(begin), end=hex(end),
              math_per_shared_load=round(math / c["lds"], 2) if c["lds"] else None)
     return c

@@ -142,6 +142,19 @@ class SassTest(unittest.TestCase):
         self.assertEqual((loop["ffma"], loop["hmma"], loop["lds"]), (2, 1, 2))
         self.assertEqual(loop["math_per_shared_load"], 2.0)
 
+    def test_main_loop_is_the_innermost_loop_with_the_most_math(self):
+        ins = [(0x00, "LDG.E", None),          # outer loop: staging, then the inner loop
+               (0x10, "STS", None), (0x20, "BAR.SYNC", None),
+               (0x30, "LDS.128", None), (0x40, "FFMA", None), (0x50, "FFMA", None),
+               (0x60, "BRA", 0x30),            # inner loop: 1 load, 2 FFMA
+               (0x70, "FFMA", None),           # peeled, outside the inner loop
+               (0x80, "BRA", 0x00),
+               (0x90, "LDG.E", None), (0xa0, "FFMA", None),
+               (0xb0, "BRA", 0x90)]            # a second innermost loop, 1 FFMA
+        loop = kr.main_loop(ins)
+        self.assertEqual((loop["begin"], loop["end"], loop["ffma"]), ("0x30", "0x60", 2))
+        self.assertEqual(loop["math_per_shared_load"], 2.0)
+
     def test_no_main_loop_without_math_in_a_loop(self):
         self.assertIsNone(kr.sass_census(kr.parse_sass(SASS)[FILL])["main_loop"])
         self.assertIsNone(kr.main_loop([(0x0, "LDG.E", None), (0x10, "BRA", 0x0)]))
