@@ -210,6 +210,28 @@ cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
   return cudaGetLastError();
 }
 
+namespace {
+template <bool kUnitStride>
+BackwardDataProblemT<kUnitStride> backward_data_problem(const Conv2dGeometry& g, const float* dy,
+                                                        const float* w, float* out,
+                                                        const ReductionSplit& split) {
+  BackwardDataProblemT<kUnitStride> pb;
+  static_cast<ConvShape&>(pb) = conv_shape(g);
+  pb.dy = dy;
+  pb.w = w;
+  pb.out = out;
+  pb.krs = g.k * g.r * g.s;
+  pb.m = g.n * g.h * g.w;
+  pb.chunk = split.chunk;
+  pb.by_rs = FastDivisor(pb.rs);
+  pb.by_s = FastDivisor(g.s);
+  pb.by_sh = FastDivisor(g.stride_h);
+  pb.by_sw = FastDivisor(g.stride_w);
+  pb.by_hw = FastDivisor(pb.hw);
+  return pb;
+}
+}  // namespace
+
 cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w,
                                  float* dx, void* workspace, size_t workspace_bytes,
                                  cudaStream_t stream, const ConvOptions& o) {
@@ -219,25 +241,17 @@ cudaError_t conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const
   if (need > 0 && (workspace == nullptr || workspace_bytes < need)) return cudaErrorInvalidValue;
   const ConvVariant v = conv2d_variant(ConvPass::BackwardData, g, o);
   if (const cudaError_t err = gemm_launchable(v); err != cudaSuccess) return err;
-  BackwardDataProblem pb;
-  static_cast<ConvShape&>(pb) = conv_shape(g);
-  pb.dy = dy;
-  pb.w = w;
-  pb.krs = g.k * g.r * g.s;
-  pb.m = g.n * g.h * g.w;
   const ReductionSplit split = data_split(g);
-  pb.chunk = split.chunk;
-  pb.out = split.splits > 1 ? static_cast<float*>(workspace) : dx;
-  pb.by_rs = FastDivisor(pb.rs);
-  pb.by_s = FastDivisor(g.s);
-  pb.by_sh = FastDivisor(g.stride_h);
-  pb.by_sw = FastDivisor(g.stride_w);
-  pb.by_hw = FastDivisor(pb.hw);
-  if (const cudaError_t err = launch_gemm(pb, pb.m, g.c, split.splits, v, stream);
-      err != cudaSuccess || split.splits == 1)
-    return err;
+  float* out = split.splits > 1 ? static_cast<float*>(workspace) : dx;
+  const int64_t m = int64_t(g.n) * g.h * g.w;
+  const cudaError_t err = g.stride_h == 1 && g.stride_w == 1
+                              ? launch_gemm(backward_data_problem<true>(g, dy, w, out, split), m,
+                                            g.c, split.splits, v, stream)
+                              : launch_gemm(backward_data_problem<false>(g, dy, w, out, split), m,
+                                            g.c, split.splits, v, stream);
+  if (err != cudaSuccess || split.splits == 1) return err;
   detail::launch(sum_partials_kernel, stride_grid(g.input_size()), kThreads, 0, stream,
-                 static_cast<const float*>(pb.out), split.splits, g.input_size(), dx);
+                 static_cast<const float*>(out), split.splits, g.input_size(), dx);
   return cudaGetLastError();
 }
 

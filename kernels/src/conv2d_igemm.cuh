@@ -178,6 +178,13 @@ __device__ __forceinline__ bool in_range(int i, int n) {
   return static_cast<unsigned>(i) < static_cast<unsigned>(n);
 }
 
+// Where a gatherer's row or column past the GEMM's edge puts its window: so far above the
+// image that no tap reaches it (every tap offset and output position is below kMaxIndex).
+// The bounds checks that every load makes anyway then skip its loads, with no check of
+// the row per load. (Its results are never stored, so the loads would do no harm from
+// image 0; they would only cost bandwidth.)
+constexpr int kNowhere = -static_cast<int>(kMaxIndex);
+
 // y[n,k,p,q] = act(b[k] + sum_{c,r,s} x[n, c, p*sh - pt + r, q*sw - pl + s] * w[k,c,r,s])
 struct ForwardProblem : ConvShape {
   const float* x;
@@ -200,11 +207,9 @@ struct ForwardProblem : ConvShape {
   // The implicit im2col: row m (one output pixel), reduction index (c, r, s).
   struct Fast {
     const float* xn;  // image n of x
-    int ih0, iw0;     // top-left input position of the window
-    bool valid;
-    __device__ Fast(const ForwardProblem& pb, int row)
-        : xn(pb.x), ih0(0), iw0(0), valid(row < pb.m) {
-      if (!valid) return;
+    int ih0, iw0;     // top-left input position of the window (kNowhere past the last row)
+    __device__ Fast(const ForwardProblem& pb, int row) : xn(pb.x), ih0(kNowhere), iw0(kNowhere) {
+      if (row >= pb.m) return;
       const int n = row / pb.pq, pix = row - n * pb.pq;
       const int op = pix / pb.q, oq = pix - op * pb.q;
       xn = pb.x + int64_t(n) * pb.c * pb.hw;
@@ -216,11 +221,12 @@ struct ForwardProblem : ConvShape {
       int ci, t, ri, si;
       pb.by_rs.divmod(first, ci, t);
       pb.by_s.divmod(t, ri, si);
+      const int left = end - first;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         float val = 0.f;
         const int ih = ih0 + ri, iw = iw0 + si;
-        if (valid && first + l < end && in_range(ih, pb.in_h) && in_range(iw, pb.in_w))
+        if (l < left && in_range(ih, pb.in_h) && in_range(iw, pb.in_w))
           val = xn[ci * pb.hw + ih * pb.in_w + iw];
         v[l] = val;
         if (++si == pb.s) {
@@ -273,7 +279,13 @@ struct ForwardProblem : ConvShape {
 
 // dx[n,c,h,w] = sum_{k,r,s} dy[n,k,p,q] * w[k,c,r,s] over the (r, s) for which
 // h + pt - r = p*sh and w + pl - s = q*sw with p in [0,P), q in [0,Q).
-struct BackwardDataProblem : ConvShape {
+//
+// kUnitStride: both strides are 1 (every convolution of the seed models), and the output
+// pixel of a tap is (h + pt - r, w + pl - s) itself, with no division. Otherwise each
+// gathered value costs two divisions by the strides and the checks that they are exact;
+// in the same loop behind a run-time branch, they would double the loop's code.
+template <bool kUnitStride>
+struct BackwardDataProblemT : ConvShape {
   const float* dy;
   const float* w;
   float* out;  // dx, or when the reduction is split the workspace [splits][N][C][H*W]
@@ -292,27 +304,30 @@ struct BackwardDataProblem : ConvShape {
   // input through tap (r, s), if there is one.
   struct Fast {
     const float* dyn;  // image n of dy
-    int th, tw;        // h + pt, w + pl
-    bool valid;
-    __device__ Fast(const BackwardDataProblem& pb, int row)
-        : dyn(pb.dy), th(0), tw(0), valid(row < pb.m) {
-      if (!valid) return;
+    int th, tw;        // h + pt, w + pl (kNowhere past the last row)
+    __device__ Fast(const BackwardDataProblemT& pb, int row)
+        : dyn(pb.dy), th(kNowhere), tw(kNowhere) {
+      if (row >= pb.m) return;
       const int n = row / pb.hw, pix = row - n * pb.hw;
       const int ih = pix / pb.in_w, iw = pix - ih * pb.in_w;
       dyn = pb.dy + int64_t(n) * pb.k * pb.pq;
       th = ih + pb.pt;
       tw = iw + pb.pl;
     }
-    __device__ void load(const BackwardDataProblem& pb, int first, int end,
+    __device__ void load(const BackwardDataProblemT& pb, int first, int end,
                          float (&v)[kLoads]) const {
       int ki, t, ri, si;
       pb.by_rs.divmod(first, ki, t);
       pb.by_s.divmod(t, ri, si);
+      const int left = end - first;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         float val = 0.f;
         const int ph = th - ri, pw = tw - si;
-        if (valid && first + l < end && ph >= 0 && pw >= 0) {
+        if (kUnitStride) {
+          if (l < left && in_range(ph, pb.p) && in_range(pw, pb.q))
+            val = dyn[ki * pb.pq + ph * pb.q + pw];
+        } else if (l < left && ph >= 0 && pw >= 0) {
           const int op = pb.by_sh.div(ph), oq = pb.by_sw.div(pw);
           if (op * pb.sh == ph && oq * pb.sw == pw && op < pb.p && oq < pb.q)
             val = dyn[ki * pb.pq + op * pb.q + oq];
@@ -332,9 +347,9 @@ struct BackwardDataProblem : ConvShape {
   // w[k, c, r, s] for reduction index (k, r, s) and channels col + 16 l.
   struct Slow {
     int col, stride;
-    __device__ Slow(const BackwardDataProblem&, int first_col, int col_stride)
+    __device__ Slow(const BackwardDataProblemT&, int first_col, int col_stride)
         : col(first_col), stride(col_stride) {}
-    __device__ void load(const BackwardDataProblem& pb, int red, int end,
+    __device__ void load(const BackwardDataProblemT& pb, int red, int end,
                          float (&v)[kLoads]) const {
       int ki, t;
       pb.by_rs.divmod(red, ki, t);
@@ -382,11 +397,10 @@ struct BackwardFilterProblem : ConvShape {
   struct Fast {
     const float* xc;  // channel c of image 0 of x
     int64_t chw;      // floats per image of x
-    int roff, soff;   // r - pt, s - pl
-    bool valid;
+    int roff, soff;   // r - pt, s - pl (kNowhere past the last column)
     __device__ Fast(const BackwardFilterProblem& pb, int col)
-        : xc(pb.x), chw(int64_t(pb.c) * pb.hw), roff(0), soff(0), valid(col < pb.crs) {
-      if (!valid) return;
+        : xc(pb.x), chw(int64_t(pb.c) * pb.hw), roff(kNowhere), soff(kNowhere) {
+      if (col >= pb.crs) return;
       const int ci = col / pb.rs, t = col - ci * pb.rs;
       const int ri = t / pb.s, si = t - ri * pb.s;
       xc = pb.x + int64_t(ci) * pb.hw;
@@ -399,12 +413,12 @@ struct BackwardFilterProblem : ConvShape {
       pb.by_pq.divmod(first, n, t);
       pb.by_q.divmod(t, op, oq);
       const float* xn = xc + n * chw;
+      const int left = end - first;
 #pragma unroll
       for (int l = 0; l < kLoads; ++l) {
         float val = 0.f;
         const int ih = op * pb.sh + roff, iw = oq * pb.sw + soff;
-        if (valid && first + l < end && in_range(ih, pb.in_h) && in_range(iw, pb.in_w))
-          val = xn[ih * pb.in_w + iw];
+        if (l < left && in_range(ih, pb.in_h) && in_range(iw, pb.in_w)) val = xn[ih * pb.in_w + iw];
         v[l] = val;
         if (++oq == pb.q) {
           oq = 0;
