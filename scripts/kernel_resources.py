@@ -11,7 +11,7 @@ allow, and on a kernel whose declared minimum of resident blocks its shared memo
 cannot meet.
 
 Where cuobjdump is found (it ships with the CUDA toolkit's full install and in Triton's
-wheel, not in every slim one), each kernel also gets a census of its SASS: FP32 and FP64
+wheel, not in every slim one; scripts/sass_tools.sh fetches NVIDIA's own), each kernel also gets a census of its SASS: FP32 and FP64
 math, tensor-core instructions, shared, global and local memory operations by width,
 barriers. The budget's SASS rules then hold kernels to what they claim: no tensor-core
 instruction in a strict-FP32 kernel, some in a TF32 one. Without cuobjdump those rules
@@ -402,10 +402,16 @@ def find_nvcc(given):
     return None
 
 
+# Where scripts/sass_tools.sh puts the cuobjdump it fetches (with nvdisasm beside it).
+FETCHED_CUOBJDUMP = os.path.join(ROOT, ".tools", "sass", "bin", "cuobjdump")
+
+
 def find_cuobjdump(given, nvcc):
-    """cuobjdump: --cuobjdump, $CUOBJDUMP, beside nvcc, or on the PATH; None without it."""
+    """cuobjdump: --cuobjdump, $CUOBJDUMP, beside nvcc, on the PATH, or the one
+    scripts/sass_tools.sh fetched; None without any."""
     for candidate in (given, os.environ.get("CUOBJDUMP"),
-                      os.path.join(os.path.dirname(nvcc), "cuobjdump"), shutil.which("cuobjdump")):
+                      os.path.join(os.path.dirname(nvcc), "cuobjdump"), shutil.which("cuobjdump"),
+                      FETCHED_CUOBJDUMP):
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -421,7 +427,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--nvcc", help="the CUDA compiler (default: $CUDACXX, PATH, /usr/local/cuda)")
     p.add_argument("--cuobjdump", help="for the SASS census (default: $CUOBJDUMP, beside nvcc, "
-                   "PATH; without one there is none)")
+                   "PATH, .tools/sass/bin from scripts/sass_tools.sh; without one there is none)")
     p.add_argument("--arch", default="90", help="the SM to compile for, as in sm_90 (default 90)")
     p.add_argument("--sources", default=os.path.join(ROOT, "kernels", "src"),
                    help="the folder of .cu files (default kernels/src)")
@@ -475,7 +481,7 @@ def main(argv=None):
         problems += sass_problems(records, budget)
         if budget.get("sass_rules") and not cuobjdump:
             print("kernel_resources: note: no cuobjdump, so the budget's SASS rules were not "
-                  "checked", file=sys.stderr)
+                  "checked (scripts/sass_tools.sh fetches one)", file=sys.stderr)
         for name in stale:
             print(f"kernel_resources: note: the budget allows {name} a stack frame or spills "
                   "it no longer has", file=sys.stderr)

@@ -8,7 +8,7 @@
 # Environment: BUILD_DIR (default build), CNN_CUDA=ON|OFF to force the choice,
 # CMAKE_CUDA_ARCHITECTURES (default 90), CMAKE_ARGS (extra configure arguments),
 # CNN_FUZZ_DEPS=1 to install the optional fuzzing packages too (clang and its libFuzzer
-# runtime, for scripts/fuzz.sh).
+# runtime, for scripts/fuzz.sh), CNN_SASS_TOOLS=0 not to fetch cuobjdump (below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +42,17 @@ if [[ -z $cuda ]]; then
 fi
 if [[ $cuda == ON && -z ${CUDACXX:-} ]] && ! command -v nvcc >/dev/null; then
   export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
+# The kernel_resources test's SASS census needs cuobjdump, which slim toolkits lack (they
+# have nvcc and ptxas, no disassembler): fetch NVIDIA's, best effort (scripts/sass_tools.sh).
+# Without it that test still checks registers and spills, and says the SASS rules went
+# unchecked. CNN_SASS_TOOLS=0 skips the fetch.
+if [[ $cuda == ON && ${CNN_SASS_TOOLS:-1} != 0 ]]; then
+  nvcc_path=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
+  if [[ ! -x $(dirname "$nvcc_path")/cuobjdump ]] && ! command -v cuobjdump >/dev/null; then
+    scripts/sass_tools.sh ||
+      echo "setup: no cuobjdump: the kernel_resources test will not check the SASS rules"
+  fi
 fi
 echo "setup: configuring $build_dir with CNN_WITH_CUDA=$cuda"
 # shellcheck disable=SC2086

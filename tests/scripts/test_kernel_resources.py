@@ -295,6 +295,15 @@ class CommandTest(unittest.TestCase):
         os.makedirs(self.src)
         with open(os.path.join(self.src, "x.cu"), "w") as f:
             f.write("// kernels\n")
+        # No cuobjdump but the stand-in a test names: none from the environment or the one
+        # scripts/sass_tools.sh may have fetched into this tree.
+        env = mock.patch.dict(os.environ)
+        env.start()
+        self.addCleanup(env.stop)
+        os.environ.pop("CUOBJDUMP", None)
+        fetched = mock.patch.object(kr, "FETCHED_CUOBJDUMP", os.path.join(d, "none", "cuobjdump"))
+        fetched.start()
+        self.addCleanup(fetched.stop)
 
     def tearDown(self):
         self.dir.cleanup()
@@ -362,6 +371,23 @@ class CommandTest(unittest.TestCase):
                                        self.budget(self.allow_gemm(), rules))
         self.assertEqual(rc, 0)
         self.assertIn("no cuobjdump, so the budget's SASS rules were not checked", err)
+        self.assertIn("scripts/sass_tools.sh fetches one", err)
+
+    def test_the_cuobjdump_that_sass_tools_fetched_is_found_last(self):
+        # Nothing given, none in the environment, beside nvcc or on the PATH: the one in
+        # .tools/sass/bin serves, and the rules are checked.
+        rules = [{"match": "implicit_gemm", "max": {"hmma": 0}, "why": "strict FP32"}]
+        with mock.patch.dict(os.environ, {"PATH": self.dir.name + "/bin"}, clear=True), \
+                mock.patch.object(kr, "FETCHED_CUOBJDUMP", self.cuobjdump):
+            self.assertEqual(kr.find_cuobjdump(None, self.nvcc), self.cuobjdump)
+            rc, _, err = self.run_main("--quiet", "--budget",
+                                       self.budget(self.allow_gemm(), rules))
+        self.assertEqual(rc, 1)
+        self.assertIn("hmma 1, at most 0: strict FP32", err)
+        # Any other source comes first.
+        beside = os.path.join(self.dir.name, "bin", "cuobjdump")
+        write_tool(beside, "#!/bin/sh\n")
+        self.assertEqual(kr.find_cuobjdump(None, self.nvcc), beside)
 
     def test_a_source_that_does_not_compile_exits_2(self):
         with open(os.path.join(self.src, "y.cu"), "w") as f:
