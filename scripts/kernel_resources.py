@@ -471,6 +471,8 @@ def main(argv=None):
             "arch": "sm_" + args.arch,
             "flags": FLAGS,
             "cuobjdump": cuobjdump,
+            # The same "release X.Y" line as nvcc's.
+            "cuobjdump_release": nvcc_release(cuobjdump) if cuobjdump else None,
             "sm_limits": SM90,
             "kernels": records,
         })

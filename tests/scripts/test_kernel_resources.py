@@ -272,6 +272,9 @@ sys.stderr.write({ptxas!r})
 
 FAKE_CUOBJDUMP = """#!{python}
 import sys
+if sys.argv[1:] == ["--version"]:
+    print("Cuda compilation tools, release 13.5, V13.5.37")
+    sys.exit(0)
 sys.stdout.write({sass!r})
 """
 
@@ -333,6 +336,7 @@ class CommandTest(unittest.TestCase):
         with open(out_json) as f:
             data = json.load(f)
         self.assertEqual(data["nvcc"], "13.0")
+        self.assertIsNone(data["cuobjdump_release"])  # no census without one
         self.assertEqual(data["arch"], "sm_90")
         gemm, fill = data["kernels"]
         self.assertEqual((gemm["max_threads"], gemm["blocks_per_sm"], gemm["limited_by"]),
@@ -360,7 +364,9 @@ class CommandTest(unittest.TestCase):
         self.assertIn("hmma 1, at most 0: strict FP32", err)
         self.assertNotIn("it stores", err)
         with open(out_json) as f:
-            gemm, fill = json.load(f)["kernels"]
+            data = json.load(f)
+        self.assertEqual(data["cuobjdump_release"], "13.5")
+        gemm, fill = data["kernels"]
         self.assertEqual((gemm["sass"]["ffma"], gemm["sass"]["lds_128"]), (2, 2))
         self.assertEqual(fill["sass"]["stg"], 1)
 
