@@ -35,8 +35,26 @@ import subprocess
 
 from record_run import write_json  # bench/, beside this script
 
-# H200 SXM FP32 without tensor cores (NVIDIA's datasheet figure; the H100 SXM's too).
+# FP32 without tensor cores, NVIDIA's datasheet figures (SMs x 128 lanes x 2 FLOPs x boost
+# clock), by a part of the name nvidia-smi gives; the first match wins, so the PCIe and NVL
+# boards (fewer SMs or lower clocks) come before the SXM parts they share a name with.
+PEAK_FP32_TFLOPS = (
+    ("H200 NVL", 60.0),
+    ("H200", 67.0),
+    ("H100 PCIe", 51.0),
+    ("H100 NVL", 60.0),
+    ("H100", 67.0),  # H100 SXM5, "NVIDIA H100 80GB HBM3"
+)
+# For a GPU the table does not name: the H200 SXM's, which the issues' figures are for.
 DEFAULT_PEAK_TFLOPS = 67.0
+
+
+def peak_for_gpu(gpu):
+    """(TFLOP/s, where the figure came from) for nvidia-smi's name of the GPU."""
+    for part, tflops in PEAK_FP32_TFLOPS:
+        if part.lower() in (gpu or "").lower():
+            return tflops, f"datasheet ({part})"
+    return DEFAULT_PEAK_TFLOPS, f"assumed (H200 SXM's): no figure for {gpu or 'an unnamed GPU'}"
 MODEL = "fashion-cnn"
 LAYER_KEYS = ("model", "layer", "pass", "batch_size", "native_ms", "cudnn_ms", "gflop", "gbytes")
 # Kept beside them when `cnn bench` gives them: what ran, and the layer's type.
@@ -373,10 +391,15 @@ def read_stages(path):
     return stages
 
 
-def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
-    """The bench.json object from the files in WORK (pure but for reading them)."""
+def build_report(carry, work, log_text, peak_tflops=None, now=None, cuda=None):
+    """The bench.json object from the files in WORK (pure but for reading them).
+    peak_tflops None: the GPU's FP32 peak from its name (peak_for_gpu)."""
     gpu_line = read_text(os.path.join(work, "gpu.txt")).splitlines()
     gpu, driver = ((gpu_line[0].split(", ") + ["", ""])[:2] if gpu_line else ("", ""))
+    if peak_tflops is None:
+        peak_tflops, peak_source = peak_for_gpu(gpu)
+    else:
+        peak_source = "given (--peak-tflops)"
     missing = []
 
     epochs, reports = [], {}
@@ -465,6 +488,7 @@ def build_report(carry, work, log_text, peak_tflops, now=None, cuda=None):
         "layers": layers,
         "peak_fraction_b256": fraction,
         "peak_fp32_tflops": peak_tflops,
+        "peak_fp32_source": peak_source,
         "peak_fraction_basis": basis,
         "time_to_92": time_to_92,
         "ratios": {**ratios(epochs, layers, extra["layers-tiles128"], extra["layers-tf32"],
@@ -486,8 +510,9 @@ def main(argv=None):
     p.add_argument("--work", required=True, help="where the bench step left its files")
     p.add_argument("--log", default="", help="the build log (cmake prints the cuDNN version)")
     p.add_argument("--out", required=True, help="the bench.json to write")
-    p.add_argument("--peak-tflops", type=float, default=DEFAULT_PEAK_TFLOPS,
-                   help="FP32 non-tensor peak of the GPU (default: H200 SXM, 67)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="FP32 non-tensor peak of the GPU (default: from its name, e.g. "
+                        "67 for an H200 or H100 SXM, 51 for an H100 PCIe)")
     args = p.parse_args(argv)
     result = build_report(args.carry, args.work, read_text(args.log), args.peak_tflops)
     write_json(args.out, result)

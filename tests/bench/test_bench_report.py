@@ -121,6 +121,21 @@ class MergeTest(unittest.TestCase):
         self.assertEqual(r["peak_fp32_tflops"], 67.0)
         self.assertEqual(r["missing"], ["ours-tf32-b32.json"])
 
+    def test_peak_from_the_gpu_name(self):
+        self.full_inputs()
+        for name, tflops in (("NVIDIA H200", 67.0), ("NVIDIA H100 80GB HBM3", 67.0),
+                             ("NVIDIA H100 PCIe", 51.0), ("NVIDIA H100 NVL", 60.0)):
+            self.write(self.work, "gpu.txt", f"{name}, 580.1")
+            r = bench_report.build_report(self.carry, self.work, "", now=NOW, cuda="13.0")
+            self.assertEqual(r["peak_fp32_tflops"], tflops, name)
+            self.assertTrue(r["peak_fp32_source"].startswith("datasheet"), name)
+            self.assertAlmostEqual(r["peak_fraction_b256"] * tflops,
+                                   r["peak_fraction_basis"]["achieved_tflops"])
+        self.write(self.work, "gpu.txt", "Some Future GPU, 600.0")
+        r = bench_report.build_report(self.carry, self.work, "", now=NOW, cuda="13.0")
+        self.assertEqual(r["peak_fp32_tflops"], bench_report.DEFAULT_PEAK_TFLOPS)
+        self.assertIn("Some Future GPU", r["peak_fp32_source"])
+
     def test_epoch_rows(self):
         self.full_inputs()
         epochs = self.build()["epochs"]
