@@ -25,9 +25,13 @@ from bench_report import load_json, nvcc_release, read_stages, read_text, uncomm
 from record_run import write_json  # noqa: E402
 
 # One finished test in ctest's output: "12/600 Test #571: Suite.Name ....***Skipped 0.6 sec".
+# A parameterized GoogleTest's name goes on after a space ("Shapes/Sweep.Case/k3  #
+# GetParam() = k3"), and a name longer than ctest's column gets no dots, so the status is
+# found by its first word, not by where the name's spaces end.
 CTEST_LINE = re.compile(
-    r"^\s*(?P<finished>\d+)/(?P<total>\d+) Test\s+#\d+: (?P<name>\S+) \.*\s*(\*\*\*)?"
-    r"(?P<status>.*?)\s+[\d.]+ sec\s*$")
+    r"^\s*(?P<finished>\d+)/(?P<total>\d+) Test\s+#\d+: (?P<name>\S+)(?P<param> .*?)? \.*\s*"
+    r"(\*\*\*)?(?P<status>(?:Passed|Failed|Skipped|Timeout|Exception|Not Run|SEGFAULT|ILLEGAL|"
+    r"BUS|Child|Subprocess|Interrupt|Numerical|Other)\b.*?)\s+[\d.]+ sec\s*$")
 # compute-sanitizer's closing line: "========= ERROR SUMMARY: 3 errors".
 SANITIZER_SUMMARY = re.compile(r"ERROR SUMMARY: (\d+) errors?")
 # The first line of one of its error records ("========= Invalid __global__ read of size

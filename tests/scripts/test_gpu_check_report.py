@@ -64,6 +64,21 @@ class ParseCtest(unittest.TestCase):
         same_size = CTEST_LOG + CTEST_LOG.replace("Test #", "Test #9")
         self.assertEqual(gpu_check_report.parse_ctest(same_size)["total"], 10)
 
+    def test_parameterized_and_overlong_names(self):
+        # GoogleTest's parameterized names carry "  # GetParam() = ..." after a space, and a
+        # name past ctest's column has no dots before its status.
+        log = """\
+1/4 Test #498: Shapes/Conv2dKernelSweep.MatchesReference/k1  # GetParam() = k1 .....***Skipped   0.04 sec
+2/4 Test #499: Policies/BackendSweep.Conv/native  # GetParam() = 4-byte object <00-00 00-00> ...   Passed    1.50 sec
+3/4 Test #500: Shapes/Sweep.Exact/k3  # GetParam() = k3 ***Failed    0.30 sec
+4/4 Test #501: Very.LongNameWithoutDots   Passed    0.01 sec
+"""
+        tests = gpu_check_report.parse_ctest(log)
+        self.assertEqual((tests["passed"], tests["failed"], tests["skipped"], tests["total"]),
+                         (2, 1, 1, 4))
+        self.assertEqual(tests["failed_names"], ["Shapes/Sweep.Exact/k3"])
+        self.assertTrue(tests["complete"])
+
     def test_no_ctest_output_is_zero_tests_not_a_pass(self):
         tests = gpu_check_report.parse_ctest("ninja: build stopped: subcommand failed.")
         self.assertEqual(tests["total"], 0)
