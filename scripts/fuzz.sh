@@ -12,7 +12,9 @@
 # fuzz/corpus/<target>/ and keeps what it finds in build-fuzz/corpus/<target>/; a crash
 # is saved as build-fuzz/artifacts/<target>/crash-... and the script exits 1 at the end.
 # Reproduce one with: build-fuzz/fuzz/fuzz_<target> FILE. Extra libFuzzer flags:
-# FUZZ_ARGS (e.g. FUZZ_ARGS=-jobs=2).
+# FUZZ_ARGS (e.g. FUZZ_ARGS=-jobs=2). A record of the run (per target: executions, rate,
+# coverage, peak memory, findings; with the commit, date and machine) goes to FUZZ_JSON
+# (default build-fuzz/fuzz-summary.json), for bench/results/fuzz-DATE-SHORTSHA.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -70,6 +72,8 @@ for t in "${targets[@]}"; do
     failed+=("$t")
   fi
 done
+python3 scripts/fuzz_summary.py "$build_dir" "$seconds" "${FUZZ_JSON:-$build_dir/fuzz-summary.json}" \
+  "${targets[@]}" || echo "fuzz: no summary (python3 failed)" >&2
 if ((${#failed[@]})); then
   echo "fuzz: findings in ${failed[*]}" >&2
   exit 1
