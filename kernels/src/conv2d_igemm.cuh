@@ -81,11 +81,14 @@ inline const char* geometry_problem(const Conv2dGeometry& g) {
     return "filter size and stride must be at least 1";
   const int64_t n = g.n, c = g.c, k = g.k, hw = int64_t(g.h) * g.w, pq = int64_t(g.p) * g.q,
                 rs = int64_t(g.r) * g.s;
+  // The kernels form p*stride - pad (+ r) in 32 bits, with either sign of padding (a
+  // negative one crops): bounded by the magnitudes.
+  const int64_t pad_h = g.pad_top < 0 ? -int64_t(g.pad_top) : g.pad_top;
+  const int64_t pad_w = g.pad_left < 0 ? -int64_t(g.pad_left) : g.pad_left;
   if (n * pq >= kMaxIndex || n * hw >= kMaxIndex || c * rs >= kMaxIndex || k * rs >= kMaxIndex ||
       c * hw >= kMaxIndex || k * pq >= kMaxIndex || k * c * rs >= kMaxIndex ||
-      g.p * int64_t(g.stride_h) + g.r + g.pad_top >= kMaxIndex ||
-      g.q * int64_t(g.stride_w) + g.s + g.pad_left >= kMaxIndex || g.pad_top < -kMaxIndex ||
-      g.pad_left < -kMaxIndex)
+      g.p * int64_t(g.stride_h) + g.r + pad_h >= kMaxIndex ||
+      g.q * int64_t(g.stride_w) + g.s + pad_w >= kMaxIndex)
     return "a dimension product reaches 2^30: beyond the 32-bit tile indexing, use cuDNN";
   // grid.y counts the tiles of K (forward, backward filter) or C (backward data), 64 to a
   // tile in Tile64, and may not pass 65535.

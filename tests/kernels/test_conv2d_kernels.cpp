@@ -457,6 +457,23 @@ TEST(Conv2dKernelSupport, RefusesBeyondThirtyTwoBitIndexing) {
   EXPECT_NE(std::string(too_many.reason).find("65535"), std::string::npos) << too_many.reason;
   std::swap(wide.c, wide.k);
   EXPECT_FALSE(cnnk::conv2d_supports(wide).ok);
+
+  // A negative padding (a crop) near -2^30 on rows reaching 2^30: p*stride - pad passes
+  // 2^31 in the kernels' 32-bit arithmetic although p*stride + r + pad does not.
+  Conv2dGeometry crop = geometry_of(by_name("k3_valid_c3_k17"));
+  crop.n = crop.c = crop.k = 1;
+  crop.r = crop.s = 1;
+  crop.w = crop.q = 1;
+  crop.h = 1;
+  crop.p = 1 << 14;
+  crop.stride_h = 1 << 16;  // p * stride = 2^30 - 2^16
+  crop.pad_top = -(1 << 29);
+  const cnnk::Support cropped = cnnk::conv2d_supports(crop);
+  EXPECT_FALSE(cropped.ok);
+  EXPECT_NE(std::string(cropped.reason).find("2^30"), std::string::npos) << cropped.reason;
+  crop.pad_top = -4;  // the same rows with a small crop: every index fits
+  crop.stride_h = 1 << 10;
+  EXPECT_TRUE(cnnk::conv2d_supports(crop).ok) << cnnk::conv2d_supports(crop).reason;
 }
 
 // The implicit GEMM's workspace holds a whole number (2 to 32) of partial filter
