@@ -443,6 +443,8 @@ cudaError_t batchnorm_backward(const BatchNormGeometry& g, const float* x, const
                                float* dx, float* dgamma, float* dbeta, void* workspace,
                                size_t workspace_bytes, cudaStream_t stream) {
   if (g.c <= 0) return cudaSuccess;
+  // The kernels take x, dy and dx as __restrict__: an in-place backward is refused.
+  if (dx != nullptr && (dx == x || dx == dy)) return cudaErrorInvalidValue;
   if (chunked(g)) {
     if (!workspace_ok(g, workspace, workspace_bytes)) return cudaErrorInvalidValue;
     const Split split = split_of(g);

@@ -395,14 +395,32 @@ TEST(BatchNormKernel, LongChannelsNeedTheWorkspace) {
   // The same shape's backward and forward share one size; more channels need more.
   EXPECT_GT(cnnk::batchnorm_workspace_bytes(BatchNormGeometry{1, 4, 4097}), need);
   float* fake = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
+  float* fake_dx = reinterpret_cast<float*>(uintptr_t{512});  // (dx may not alias x or dy)
   for (const auto& [ws, bytes] :
        {std::pair<void*, size_t>{fake, need - 1}, std::pair<void*, size_t>{nullptr, need}}) {
     EXPECT_EQ(cnnk::batchnorm_forward_training(g, fake, fake, fake, kMomentum, kEpsilon, fake, fake,
                                                fake, fake, fake, ws, bytes, nullptr),
               cudaErrorInvalidValue);
-    EXPECT_EQ(cnnk::batchnorm_backward(g, fake, fake, fake, fake, fake, fake, fake, fake, ws, bytes,
-                                       nullptr),
+    EXPECT_EQ(cnnk::batchnorm_backward(g, fake, fake, fake, fake, fake, fake_dx, fake, fake, ws,
+                                       bytes, nullptr),
               cudaErrorInvalidValue);
+  }
+}
+
+// The backward's x, dy and dx are __restrict__ in the kernels: an in-place call is refused
+// before anything runs, on short channels and long ones (no device needed).
+TEST(BatchNormKernel, BackwardRefusesDxAliasingItsInputs) {
+  float* x = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
+  float* dy = reinterpret_cast<float*>(uintptr_t{512});
+  float* other = reinterpret_cast<float*>(uintptr_t{1024});
+  for (const BatchNormGeometry& g : {BatchNormGeometry{2, 3, 16}, BatchNormGeometry{1, 3, 4097}}) {
+    const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
+    void* ws = bytes ? other : nullptr;
+    for (float* dx : {x, dy})
+      EXPECT_EQ(cnnk::batchnorm_backward(g, x, dy, other, other, other, dx, other, other, ws, bytes,
+                                         nullptr),
+                cudaErrorInvalidValue)
+          << "spatial " << g.spatial << (dx == x ? ", dx == x" : ", dx == dy");
   }
 }
 

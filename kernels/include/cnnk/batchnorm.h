@@ -29,6 +29,8 @@ cudaError_t batchnorm_forward_inference(const BatchNormGeometry& g, const float*
                                         const float* gamma, const float* beta,
                                         const float* running_mean, const float* running_var,
                                         float epsilon, float* y, cudaStream_t stream);
+// dx may not alias x or dy (cudaErrorInvalidValue): the kernels declare them __restrict__
+// (read-only loads, and loads moved past stores), which an in-place backward would break.
 cudaError_t batchnorm_backward(const BatchNormGeometry& g, const float* x, const float* dy,
                                const float* gamma, const float* save_mean, const float* save_invstd,
                                float* dx, float* dgamma, float* dbeta, void* workspace,
