@@ -178,9 +178,9 @@ run() {
   stage devices 5 30 "$cnn" devices
   # The GPU suites first, then verify and the two trainings; the CPU suites, which CI runs
   # too, with what is left (and fewer threads each: ctest runs several at once).
-  # What the CPU suites are left at the end (none when they do not run).
+  # What the CPU suites are left at the end (without them, what torch_models_py is).
   local cpu_tests=${GPU_CHECK_CPU_TESTS:-1} cpu_reserve=120 tests_cap
-  [[ $cpu_tests == 1 ]] || cpu_reserve=0
+  [[ $cpu_tests == 1 ]] || cpu_reserve=45
   tests_cap=$(($(time_left) - 120))
   if [[ -n ${GPU_CHECK_TESTS_CAP:-} ]] && ((GPU_CHECK_TESTS_CAP < tests_cap)); then
     tests_cap=$GPU_CHECK_TESTS_CAP
@@ -206,6 +206,11 @@ run() {
     OMP_NUM_THREADS=4 stage tests-cpu 60 0 \
       ctest --test-dir build-gpu --output-on-failure -j 4 --timeout 240 -LE 'kernels|gpu'
     cp build-gpu/kernel-resources.json "$OUT/" 2>/dev/null || true
+  else
+    # Of the CPU suites, the one CI cannot run (it has no torch): the PyTorch peer builds
+    # the same function as the engine, so the benchmark compares like with like.
+    stage tests-torch-models 30 120 \
+      ctest --test-dir build-gpu --output-on-failure --timeout 120 -R torch_models_py
   fi
   if [[ ${GPU_CHECK_SKIP_TRAIN:-0} != 1 ]]; then
     # The seed recipe is one sample of its spread: with what time is left, the same run
@@ -370,8 +375,8 @@ sanitize() {
 }
 
 # The whole check in one device call, for a session whose device time allows only one:
-# `run` first, with RUN_BUDGET (default 60% of ALL_BUDGET) and neither the CPU suites nor
-# the extra seeds, its GPU suites capped (GPU_CHECK_TESTS_CAP, default 150 s) so that
+# `run` first, with RUN_BUDGET (default 60% of ALL_BUDGET) and neither the CPU suites (but
+# torch_models_py, which needs the GPU machine's PyTorch) nor the extra seeds, its GPU suites capped (GPU_CHECK_TESTS_CAP, default 150 s) so that
 # verify and both trainings always get their turn; then `bench` with whatever is left
 # (its build is the one `run` made: nothing to do). Both reports and logs land on $OUT
 # (gpu-check.json, gpu-test-log.txt, bench.json, bench-log.txt, bench-raw.tar.gz).
