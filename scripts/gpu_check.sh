@@ -375,9 +375,10 @@ sanitize() {
 }
 
 # The whole check in one device call, for a session whose device time allows only one:
-# `run` first, with RUN_BUDGET (default 60% of ALL_BUDGET) and neither the CPU suites (but
-# torch_models_py, which needs the GPU machine's PyTorch) nor the extra seeds, its GPU suites capped (GPU_CHECK_TESTS_CAP, default 150 s) so that
-# verify and both trainings always get their turn; then `bench` with whatever is left
+# `run` first, with RUN_BUDGET (default 65% of ALL_BUDGET; what it leaves unused goes to
+# bench), without the CPU suites (but torch_models_py, which needs the GPU machine's
+# PyTorch) or the extra seeds, its GPU suites capped (GPU_CHECK_TESTS_CAP, default 150 s)
+# so that verify and both trainings get their turn; then `bench` with whatever is left
 # (its build is the one `run` made: nothing to do). Both reports and logs land on $OUT
 # (gpu-check.json, gpu-test-log.txt, bench.json, bench-log.txt, bench-raw.tar.gz).
 all() {
@@ -385,7 +386,7 @@ all() {
   local budget=${ALL_BUDGET:-540} start=$SECONDS
   # A stage that fails is recorded by `stage`; nothing that run does may end the call
   # before bench has had its turn.
-  RUN_BUDGET=${RUN_BUDGET:-$((budget * 60 / 100))} GPU_CHECK_CPU_TESTS=${GPU_CHECK_CPU_TESTS:-0} \
+  RUN_BUDGET=${RUN_BUDGET:-$((budget * 65 / 100))} GPU_CHECK_CPU_TESTS=${GPU_CHECK_CPU_TESTS:-0} \
     GPU_CHECK_EXTRA_SEEDS=${GPU_CHECK_EXTRA_SEEDS-} GPU_CHECK_TESTS_CAP=${GPU_CHECK_TESTS_CAP:-150} \
     run || echo "all: run ended with status $?" | tee -a "$OUT/gpu-test-log.txt"
   BENCH_BUDGET=$((budget - (SECONDS - start))) bench ||
