@@ -21,7 +21,9 @@
 #                                         # batch-norm layers, and writes
 #                                         # $OUT/bench.json, bench-log.txt, bench-raw.tar.gz
 #
-#   bash scripts/gpu_check.sh all         # there, in ONE device call with carry [".carry"]:
+#   bash scripts/gpu_check.sh all         # there, in ONE device call: command "bash
+#                                         # scripts/gpu_check.sh all", carry [".carry"],
+#                                         # timeout_s 600 (kind nvidia-h200 where lent):
 #                                         # run (without the CPU suites and extra seeds),
 #                                         # then bench with the time that is left, in
 #                                         # ALL_BUDGET seconds (default 540): what a session
