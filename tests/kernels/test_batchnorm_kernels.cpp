@@ -394,7 +394,7 @@ TEST(BatchNormKernel, LongChannelsNeedTheWorkspace) {
   ASSERT_GT(need, 0u);
   // The same shape's backward and forward share one size; more channels need more.
   EXPECT_GT(cnnk::batchnorm_workspace_bytes(BatchNormGeometry{1, 4, 4097}), need);
-  float* fake = reinterpret_cast<float*>(uintptr_t{256});  // never dereferenced
+  float* fake = reinterpret_cast<float*>(uintptr_t{256});     // never dereferenced
   float* fake_dx = reinterpret_cast<float*>(uintptr_t{512});  // (dx may not alias x or dy)
   for (const auto& [ws, bytes] :
        {std::pair<void*, size_t>{fake, need - 1}, std::pair<void*, size_t>{nullptr, need}}) {

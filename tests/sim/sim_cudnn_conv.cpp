@@ -164,6 +164,20 @@ Problem algorithm_workspace(const Offers& offers, int algo, int algo_count, cons
                      ")");
 }
 
+// One of the three workspace-size queries: the descriptors checked (named as `call` names
+// them), then the workspace of `algo` among `offers`, or NOT_SUPPORTED for one it lacks.
+cudnnStatus_t query_workspace(const char* call, cudnnHandle_t handle, cudnnTensorDescriptor_t xd,
+                              cudnnFilterDescriptor_t wd, cudnnConvolutionDescriptor_t cd,
+                              cudnnTensorDescriptor_t yd, const std::array<const char*, 3>& names,
+                              const Offers& offers, int algo, int algo_count, size_t* bytes) {
+  ConvShape s;
+  if (Problem p = usable(handle)) return refuse(call, p);
+  if (Problem p = conv_problem(xd, wd, cd, yd, names, &s)) return refuse(call, p);
+  if (!bytes) return refuse(call, bad("sizeInBytes is null"));
+  if (Problem p = algorithm_workspace(offers, algo, algo_count, s, bytes)) return refuse(call, p);
+  return CUDNN_STATUS_SUCCESS;
+}
+
 Problem workspace_problem(const void* workspace, size_t given, size_t needed) {
   if (given < needed)
     return bad("workSpaceSizeInBytes " + std::to_string(given) + " is less than the " +
@@ -322,6 +336,33 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
       "cudnnGetConvolutionBackwardFilterAlgorithm_v7", handle, srcDesc, gradDesc, convDesc,
       diffDesc, {"srcDesc", "gradDesc", "diffDesc"}, kBwdFilterOffers, requestedAlgoCount,
       returnedAlgoCount, perfResults);
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(
+    cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc, const cudnnFilterDescriptor_t wDesc,
+    const cudnnConvolutionDescriptor_t convDesc, const cudnnTensorDescriptor_t yDesc,
+    cudnnConvolutionFwdAlgo_t algo, size_t* sizeInBytes) {
+  return query_workspace("cudnnGetConvolutionForwardWorkspaceSize", handle, xDesc, wDesc, convDesc,
+                         yDesc, {"xDesc", "wDesc", "yDesc"}, kFwdOffers, algo,
+                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, sizeInBytes);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
+    cudnnHandle_t handle, const cudnnFilterDescriptor_t wDesc, const cudnnTensorDescriptor_t dyDesc,
+    const cudnnConvolutionDescriptor_t convDesc, const cudnnTensorDescriptor_t dxDesc,
+    cudnnConvolutionBwdDataAlgo_t algo, size_t* sizeInBytes) {
+  return query_workspace("cudnnGetConvolutionBackwardDataWorkspaceSize", handle, dxDesc, wDesc,
+                         convDesc, dyDesc, {"dxDesc", "wDesc", "dyDesc"}, kBwdDataOffers, algo,
+                         CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, sizeInBytes);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
+    cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc, const cudnnTensorDescriptor_t dyDesc,
+    const cudnnConvolutionDescriptor_t convDesc, const cudnnFilterDescriptor_t gradDesc,
+    cudnnConvolutionBwdFilterAlgo_t algo, size_t* sizeInBytes) {
+  return query_workspace("cudnnGetConvolutionBackwardFilterWorkspaceSize", handle, xDesc, gradDesc,
+                         convDesc, dyDesc, {"xDesc", "gradDesc", "dyDesc"}, kBwdFilterOffers, algo,
+                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, sizeInBytes);
 }
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,

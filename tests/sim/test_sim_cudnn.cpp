@@ -229,6 +229,42 @@ ConvAlgos heuristics(cudnnHandle_t h, const cnnk::Conv2dGeometry& g, const ConvD
   return a;
 }
 
+// The workspace-size queries agree with the heuristics' figures for every offered
+// algorithm of every pass, and refuse one that is not offered.
+TEST(SimCudnnConvolution, WorkspaceSizeQueriesAgreeWithTheHeuristics) {
+  Handle h;
+  for (const cnnk::Conv2dGeometry& g : conv_shapes()) {
+    SCOPED_TRACE(describe(g));
+    ConvDescs d(g);
+    const ConvAlgos a = heuristics(h.h, g, d);
+    for (int i = 0; i < 2; ++i) {
+      size_t bytes = 7;
+      EXPECT_EQ(cudnnGetConvolutionForwardWorkspaceSize(h.h, d.x.d, d.w, d.conv, d.y.d,
+                                                        a.fwd[i].algo, &bytes),
+                CUDNN_STATUS_SUCCESS);
+      EXPECT_EQ(bytes, a.fwd[i].memory);
+      bytes = 7;
+      EXPECT_EQ(cudnnGetConvolutionBackwardDataWorkspaceSize(h.h, d.w, d.y.d, d.conv, d.x.d,
+                                                             a.bwd_data[i].algo, &bytes),
+                CUDNN_STATUS_SUCCESS);
+      EXPECT_EQ(bytes, a.bwd_data[i].memory);
+      bytes = 7;
+      EXPECT_EQ(cudnnGetConvolutionBackwardFilterWorkspaceSize(h.h, d.x.d, d.y.d, d.conv, d.w,
+                                                               a.bwd_filter[i].algo, &bytes),
+                CUDNN_STATUS_SUCCESS);
+      EXPECT_EQ(bytes, a.bwd_filter[i].memory);
+    }
+    size_t bytes = 0;
+    EXPECT_EQ(cudnnGetConvolutionForwardWorkspaceSize(h.h, d.x.d, d.w, d.conv, d.y.d, a.fwd[2].algo,
+                                                      &bytes),
+              CUDNN_STATUS_NOT_SUPPORTED);
+    EXPECT_EQ(cudnnGetConvolutionBackwardFilterWorkspaceSize(h.h, d.x.d, d.y.d, d.conv, d.w,
+                                                             a.bwd_filter[2].algo, nullptr),
+              CUDNN_STATUS_BAD_PARAM);
+    (void)last_error();
+  }
+}
+
 // Each pass with each offered algorithm (its workspace exactly the size it asked for) and
 // each scaling, against the reference.
 TEST(SimCudnnConvolution, EveryPassMatchesTheReference) {

@@ -165,6 +165,9 @@ class CudaBackend final : public Backend {
   // Per batch-norm shape, the implementation of the last training forward: the one whose
   // saved statistics the backward reads.
   std::map<std::string, Impl> bn_statistics_from_;
+  // The epsilon of each batch norm's training forward, by its save_mean buffer: cuDNN's
+  // backward asks for the same.
+  std::map<const float*, float> bn_epsilon_;
 };
 
 }  // namespace cnn::cuda

@@ -43,13 +43,13 @@ void batchnorm_forward_inference(CudnnContext& ctx, const cnnk::BatchNormGeometr
 
 void batchnorm_backward(CudnnContext& ctx, const cnnk::BatchNormGeometry& g, const float* x,
                         const float* dy, const float* gamma, const float* save_mean,
-                        const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
+                        const float* save_invstd, float epsilon, float* dx, float* dgamma,
+                        float* dbeta) {
   BnDescs d(g);
   const float one = 1.0f, zero = 0.0f;
-  // cuDNN needs the epsilon of the forward only when the saved statistics are absent.
   CNN_CUDA(cudnnBatchNormalizationBackward(
       ctx.handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, d.x.d, x, d.x.d, dy, d.x.d,
-      dx, d.param.d, gamma, dgamma, dbeta, CUDNN_BN_MIN_EPSILON, save_mean, save_invstd));
+      dx, d.param.d, gamma, dgamma, dbeta, static_cast<double>(epsilon), save_mean, save_invstd));
 }
 
 }  // namespace cnn::cudnn

@@ -19,8 +19,11 @@ void batchnorm_forward_inference(cuda::CudnnContext& ctx, const cnnk::BatchNormG
                                  const float* x, const float* gamma, const float* beta,
                                  const float* running_mean, const float* running_var, float epsilon,
                                  float* y);
+// epsilon: the forward's (cuDNN asks for the same in both passes, though with the saved
+// statistics given it reads them instead).
 void batchnorm_backward(cuda::CudnnContext& ctx, const cnnk::BatchNormGeometry& g, const float* x,
                         const float* dy, const float* gamma, const float* save_mean,
-                        const float* save_invstd, float* dx, float* dgamma, float* dbeta);
+                        const float* save_invstd, float epsilon, float* dx, float* dgamma,
+                        float* dbeta);
 
 }  // namespace cnn::cudnn

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "engine/backend/cuda/cudnn_context.h"
 #include "engine/core/error.h"
 #include "engine/ops/conv2d/conv2d.h"
@@ -125,43 +127,72 @@ bool uses_tensor_cores(cudnnMathType_t math) {
   return math == CUDNN_TENSOR_OP_MATH || math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
+const char* math_name(cudnnMathType_t math) {
+  switch (math) {
+    case CUDNN_DEFAULT_MATH:
+      return "default math";
+    case CUDNN_TENSOR_OP_MATH:
+      return "tensor-op math";
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION:
+      return "tensor-op math with conversion";
+    case CUDNN_FMA_MATH:
+      return "FMA math";
+  }
+  return "unknown math";
+}
+
 // The first algorithm in cuDNN's heuristic order that succeeds within the workspace
 // budget and, under --deterministic, that cuDNN reports deterministic (its documentation
 // names backward-data algorithm 0 and backward-filter algorithms 0 and 3 as using
 // atomics). Passing over an algorithm that would have run is logged with the reason; the
 // choice is recorded under `id` ("conv2d <pass> <shape>", the backend's choice ids).
 //
-// The heuristics rank (algorithm, math type) pairs, and an entry's workspace size and
-// determinism hold for its own math type, which may differ from the descriptor's. So
-// under --tf32 the pass runs under the entry's math type. In strict FP32 it runs under
-// CUDNN_FMA_MATH, and an entry that would use tensor cores is passed over.
-template <class Perf, class Algo>
-void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count, Chosen<Algo>* c) {
+// The heuristics rank (algorithm, math type) pairs, and an entry's determinism holds for
+// its own math type, which may differ from the descriptor's. So under --tf32 the pass runs
+// under the entry's math type, but never one that lets cuDNN convert FP32 data to FP16
+// (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: 10 bits of mantissa in the data, not only in the
+// products). In strict FP32 it runs under CUDNN_FMA_MATH, and an entry that would use
+// tensor cores is passed over. The workspace is asked of cuDNN again under the math type
+// the pass will run with (`workspace_of(algo, math, &bytes)`, which sets it on the
+// descriptor): the entry's figure holds for the entry's math type, and an algorithm that
+// cannot run under the final one says so here, where the next entry can be taken, rather
+// than failing at its first run.
+template <class Perf, class Algo, class WorkspaceOf>
+void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count, Chosen<Algo>* c,
+          WorkspaceOf workspace_of) {
   std::string passed_over;
   for (int i = 0; i < count; ++i) {
     const Perf& p = perf[i];
     if (p.status != CUDNN_STATUS_SUCCESS) continue;
     const bool deterministic = p.determinism == CUDNN_DETERMINISTIC;
+    const cudnnMathType_t math = ctx.tf32 ? p.mathType : CUDNN_FMA_MATH;
+    size_t bytes = p.memory;
     std::string why;
-    if (p.memory > ctx.workspace_limit())
-      why = fmt::format("{} needs {} bytes of workspace, over the budget of {}",
-                        algorithm_name(p.algo), p.memory, ctx.workspace_limit());
-    else if (ctx.deterministic && !deterministic)
+    if (ctx.deterministic && !deterministic)
       why = fmt::format("{} is not deterministic", algorithm_name(p.algo));
     else if (!ctx.tf32 && uses_tensor_cores(p.mathType))
       why = fmt::format("{} would use TF32 tensor cores, not strict FP32", algorithm_name(p.algo));
+    else if (p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+      why = fmt::format("{} would convert the data to FP16", algorithm_name(p.algo));
+    else if (const cudnnStatus_t st = workspace_of(p.algo, math, &bytes);
+             st != CUDNN_STATUS_SUCCESS)
+      why = fmt::format("{} cannot run under {} ({})", algorithm_name(p.algo), math_name(math),
+                        cudnnGetErrorString(st));
+    else if ((bytes = std::max(bytes, p.memory)) > ctx.workspace_limit())
+      why = fmt::format("{} needs {} bytes of workspace, over the budget of {}",
+                        algorithm_name(p.algo), bytes, ctx.workspace_limit());
     if (!why.empty()) {
       passed_over += (passed_over.empty() ? "" : "; ") + why;
       continue;
     }
     c->algo = p.algo;
-    c->bytes = p.memory;
-    c->math = ctx.tf32 ? p.mathType : CUDNN_FMA_MATH;
+    c->bytes = bytes;
+    c->math = math;
     ctx.record_algorithm(id, fmt::format("{}{}", algorithm_name(p.algo),
                                          deterministic ? "" : ", not deterministic"));
     if (!passed_over.empty())
       ctx.log(fmt::format("cudnn {}: {}; using {} ({} bytes)", id, passed_over,
-                          algorithm_name(p.algo), p.memory));
+                          algorithm_name(p.algo), bytes));
     return;
   }
   throw DeviceError(fmt::format(
@@ -176,17 +207,23 @@ ConvPlan& plan_for(CudnnContext& ctx, const cnnk::Conv2dGeometry& g) {
 }
 
 // `c`, chosen by pick() from what `query(count, &returned, perf)` (one of the _v7 heuristics
-// calls, asked for all kCount algorithms of the pass) lists, the first time the pass runs.
-template <int kCount, class Perf, class Algo, class Query>
+// calls, asked for all kCount algorithms of the pass) lists, the first time the pass runs;
+// `size(algo, &bytes)` is the pass's workspace-size call, asked under each candidate's
+// final math type.
+template <int kCount, class Perf, class Algo, class Query, class Size>
 const Chosen<Algo>& chosen(CudnnContext& ctx, ConvPlan& plan, Chosen<Algo>& c, const char* pass,
-                           const cnnk::Conv2dGeometry& g, Query query) {
+                           const cnnk::Conv2dGeometry& g, Query query, Size size) {
   if (!c.made) {
     // Another pass may have left its entry's math type on the shared descriptor.
     CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, asked_math(ctx.tf32)));
     Perf perf[kCount];
     int n = 0;
     query(kCount, &n, perf);
-    pick(ctx, conv2d_algorithm_id(pass, g), perf, n, &c);
+    pick(ctx, conv2d_algorithm_id(pass, g), perf, n, &c,
+         [&](Algo algo, cudnnMathType_t math, size_t* bytes) {
+           CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, math));
+           return size(algo, bytes);
+         });
     c.made = true;
   }
   return c;
@@ -215,9 +252,14 @@ void conv2d_forward(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const floa
                     const float* w, const float* b, float* y) {
   ConvPlan& p = plan_for(ctx, g);
   const auto& a = chosen<CUDNN_CONVOLUTION_FWD_ALGO_COUNT, cudnnConvolutionFwdAlgoPerf_t>(
-      ctx, p, p.fwd, "forward", g, [&](int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
+      ctx, p, p.fwd, "forward", g,
+      [&](int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(ctx.handle(), p.x.d, p.w, p.conv, p.y.d,
                                                         count, n, perf));
+      },
+      [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(ctx.handle(), p.x.d, p.w, p.conv, p.y.d,
+                                                       algo, bytes);
       });
   CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
   const float one = 1.0f, zero = 0.0f;
@@ -234,6 +276,10 @@ void conv2d_backward_data(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, cons
       [&](int count, int* n, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.handle(), p.w, p.y.d, p.conv,
                                                              p.x.d, count, n, perf));
+      },
+      [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.handle(), p.w, p.y.d, p.conv, p.x.d,
+                                                            algo, bytes);
       });
   CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
   const float one = 1.0f, zero = 0.0f;
@@ -250,6 +296,10 @@ void conv2d_backward_filter(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, co
           [&](int count, int* n, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
             CNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.handle(), p.x.d, p.y.d,
                                                                    p.conv, p.w, count, n, perf));
+          },
+          [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+            return cudnnGetConvolutionBackwardFilterWorkspaceSize(ctx.handle(), p.x.d, p.y.d,
+                                                                  p.conv, p.w, algo, bytes);
           });
   CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
   const float one = 1.0f, zero = 0.0f;
