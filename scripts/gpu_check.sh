@@ -180,7 +180,7 @@ run() {
   stage devices 5 30 "$cnn" devices
   # The GPU suites first, then verify and the two trainings; the CPU suites, which CI runs
   # too, with what is left (and fewer threads each: ctest runs several at once).
-  # What the CPU suites are left at the end (without them, what torch_models_py is).
+  # The time kept for the CPU suites at the end (without them, for torch_models_py).
   local cpu_tests=${GPU_CHECK_CPU_TESTS:-1} cpu_reserve=120 tests_cap
   [[ $cpu_tests == 1 ]] || cpu_reserve=45
   tests_cap=$(($(time_left) - 120))
