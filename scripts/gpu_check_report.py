@@ -29,7 +29,7 @@ from record_run import write_json  # noqa: E402
 # GetParam() = k3"), and a name longer than ctest's column gets no dots, so the status is
 # found by its first word, not by where the name's spaces end.
 CTEST_LINE = re.compile(
-    r"^\s*(?P<finished>\d+)/(?P<total>\d+) Test\s+#\d+: (?P<name>\S+)(?P<param> .*?)? \.*\s*"
+    r"^\s*(?P<finished>\d+)/(?P<total>\d+) Test\s+#\d+: (?P<name>\S+)(?: .*?)? \.*\s*"
     r"(\*\*\*)?(?P<status>(?:Passed|Failed|Skipped|Timeout|Exception|Not Run|SEGFAULT|ILLEGAL|"
     r"BUS|Child|Subprocess|Interrupt|Numerical|Other)\b.*?)\s+[\d.]+ sec\s*$")
 # compute-sanitizer's closing line: "========= ERROR SUMMARY: 3 errors".
