@@ -87,9 +87,11 @@ class Backend {
                                            const float* gamma, const float* beta,
                                            const float* running_mean, const float* running_var,
                                            float epsilon, float* y) = 0;
+  // epsilon is the training forward's: the saved 1/std already holds it, but cuDNN's
+  // backward asks for it again and must be given the same.
   virtual void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x, const float* dy,
                                   const float* gamma, const float* save_mean,
-                                  const float* save_invstd, float* dx, float* dgamma,
+                                  const float* save_invstd, float epsilon, float* dx, float* dgamma,
                                   float* dbeta) = 0;
 
   virtual void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w,

@@ -157,8 +157,8 @@ void CpuBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, c
 
 void CpuBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x,
                                     const float* dy, const float* gamma, const float* save_mean,
-                                    const float* save_invstd, float* dx, float* dgamma,
-                                    float* dbeta) {
+                                    const float* save_invstd, float /*epsilon*/, float* dx,
+                                    float* dgamma, float* dbeta) {
   parallel_ranges(threads_, g.c, [&](int64_t first, int64_t end) {
     ref::batchnorm_backward_channels(g, static_cast<int>(first), static_cast<int>(end), x, dy,
                                      gamma, save_mean, save_invstd, dx, dgamma, dbeta);

@@ -55,7 +55,7 @@ class CpuBackend final : public Backend {
                                    const float* running_var, float epsilon, float* y) override;
   void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x, const float* dy,
                           const float* gamma, const float* save_mean, const float* save_invstd,
-                          float* dx, float* dgamma, float* dbeta) override;
+                          float epsilon, float* dx, float* dgamma, float* dbeta) override;
 
   void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w, const float* b,
                      float* y) override;

@@ -76,7 +76,7 @@ PassBody batchnorm_body(Backend& be, const cnnk::BatchNormGeometry& g, Rng& rng)
                                     save_invstd.data());
     else
       be.batchnorm_backward(g, x.data(), dy.data(), gamma.data(), save_mean.data(),
-                            save_invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+                            save_invstd.data(), kEpsilon, dx.data(), dgamma.data(), dbeta.data());
   };
 }
 

@@ -212,8 +212,8 @@ TEST_P(BackendSweep, BatchNormEveryPass) {
                    [&](Backend& be, const auto& in, const auto& out) {
                      be.batchnorm_forward_training(g, in[0], in[2], in[3], kMomentum, kEpsilon,
                                                    out[4], out[5], out[3], out[6], out[7]);
-                     be.batchnorm_backward(g, in[0], in[1], in[2], out[6], out[7], out[0], out[1],
-                                           out[2]);
+                     be.batchnorm_backward(g, in[0], in[1], in[2], out[6], out[7], kEpsilon, out[0],
+                                           out[1], out[2]);
                    });
   }
 }

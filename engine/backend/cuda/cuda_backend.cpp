@@ -365,7 +365,6 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
   choices_["batchnorm forward-training " + key] =
       cnn::impl_name(impl) + (c.reason.empty() ? "" : " (" + c.reason + ")");
   bn_statistics_from_[key] = impl;
-  bn_epsilon_[save_mean] = epsilon;
   if (impl == Impl::Native) {
     const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_forward_training(g, x, gamma, beta, momentum, epsilon, running_mean,
@@ -398,8 +397,8 @@ void CudaBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, 
 
 void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x,
                                      const float* dy, const float* gamma, const float* save_mean,
-                                     const float* save_invstd, float* dx, float* dgamma,
-                                     float* dbeta) {
+                                     const float* save_invstd, float epsilon, float* dx,
+                                     float* dgamma, float* dbeta) {
   auto native = [&] {
     const size_t bytes = cnnk::batchnorm_workspace_bytes(g);
     launched(cnnk::batchnorm_backward(g, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
@@ -407,11 +406,6 @@ void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const flo
              "batchnorm_backward");
   };
   auto cudnn = [&] {
-    // The epsilon of the forward that saved these statistics (one layer's save_mean is its
-    // own); a backward with no forward before it has none to match, and cuDNN's least.
-    const auto eps = bn_epsilon_.find(save_mean);
-    const float epsilon =
-        eps != bn_epsilon_.end() ? eps->second : static_cast<float>(CUDNN_BN_MIN_EPSILON);
     cudnn::batchnorm_backward(*cudnn_, g, x, dy, gamma, save_mean, save_invstd, epsilon, dx, dgamma,
                               dbeta);
   };

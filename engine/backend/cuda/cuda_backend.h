@@ -73,7 +73,7 @@ class CudaBackend final : public Backend {
                                    const float* running_var, float epsilon, float* y) override;
   void batchnorm_backward(const cnnk::BatchNormGeometry& g, const float* x, const float* dy,
                           const float* gamma, const float* save_mean, const float* save_invstd,
-                          float* dx, float* dgamma, float* dbeta) override;
+                          float epsilon, float* dx, float* dgamma, float* dbeta) override;
 
   void dense_forward(const cnnk::DenseGeometry& g, const float* x, const float* w, const float* b,
                      float* y) override;
@@ -165,9 +165,6 @@ class CudaBackend final : public Backend {
   // Per batch-norm shape, the implementation of the last training forward: the one whose
   // saved statistics the backward reads.
   std::map<std::string, Impl> bn_statistics_from_;
-  // The epsilon of each batch norm's training forward, by its save_mean buffer: cuDNN's
-  // backward asks for the same.
-  std::map<const float*, float> bn_epsilon_;
 };
 
 }  // namespace cnn::cuda

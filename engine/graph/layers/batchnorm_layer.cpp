@@ -72,7 +72,7 @@ class BatchNormLayer final : public Layer {
     // layer sits on the model's input) it goes to scratch.
     const Tensor dx = din[0].defined() ? din[0] : dx_scratch_.slice_batch(0, in[0].shape()[0]);
     ctx.backend.batchnorm_backward(geometry(in[0]), in[0].data(), dout.data(), values_[0].data(),
-                                   save_mean_.data(), save_invstd_.data(), dx.data(),
+                                   save_mean_.data(), save_invstd_.data(), epsilon_, dx.data(),
                                    grads_[0].data(), grads_[1].data());
   }
 
