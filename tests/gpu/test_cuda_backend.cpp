@@ -24,6 +24,10 @@
 #include "support/engine_fixtures.h"
 #include "tests/gpu/gpu_test_util.h"
 
+#if defined(CNNK_SIM)
+#include "cnnk_sim_cudnn.h"
+#endif
+
 namespace cnn {
 namespace {
 
@@ -417,6 +421,80 @@ TEST(CudaBackend, CudnnAlgorithmsFollowTheWorkspaceBudgetAndDeterminism) {
     EXPECT_NE(msg.find("algo-0 is not deterministic"), std::string::npos) << msg;
     EXPECT_NE(msg.find("--workspace-mb"), std::string::npos) << msg;
   }
+}
+
+// An algorithm that the heuristics list but that refuses the problem when asked to run
+// it (a NOT_SUPPORTED status from the pass's own call): the next one in the list runs in
+// its place, computes what the reference does, stays chosen, and the log says why; where
+// the next ones are all passed over too, the error names the refusal. The simulated
+// cuDNN is told to refuse; a real one does so only on some GPUs and versions.
+TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
+#if !defined(CNNK_SIM)
+  GTEST_SKIP() << "only the simulated cuDNN can be told to refuse an algorithm";
+#else
+  REQUIRE_GPU();
+  struct Refusing {
+    Refusing() { cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(true); }
+    ~Refusing() { cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(false); }
+  } refusing;
+  cnnk::Conv2dGeometry g;
+  g.n = 2, g.c = 3, g.h = g.w = 6, g.k = 5, g.r = g.s = 3, g.p = g.q = 4;
+  const Tensor x = testing::host_random(Shape{2, 3, 6, 6}, 4);
+  const Tensor w = testing::host_random(Shape{5, 3, 3, 3}, 5);
+  const Tensor dy = testing::host_random(Shape{2, 5, 4, 4}, 6);
+  const auto passes = [&](Backend& be) {
+    const Tensor dx = be.to_device(x), dw = be.to_device(w), ddy = be.to_device(dy);
+    const Tensor y = be.zeros(dy.shape()), gx = be.zeros(x.shape()), gw = be.zeros(w.shape());
+    be.conv2d_forward(g, dx.data(), dw.data(), nullptr, y.data());
+    be.conv2d_backward_data(g, ddy.data(), dw.data(), gx.data());
+    be.conv2d_backward_filter(g, dx.data(), ddy.data(), gw.data(), nullptr);
+    return std::vector<Tensor>{be.to_host(y), be.to_host(gx), be.to_host(gw)};
+  };
+  cuda::CudaOptions o;
+  o.policy = ImplPolicy::Cudnn;
+  o.verbose = false;
+  cuda::CudaBackend be(o);
+  CpuBackend reference(true);
+  const std::vector<Tensor> want = passes(reference);
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    const std::vector<Tensor> got = passes(be);
+    for (size_t t = 0; t < want.size(); ++t)
+      for (int64_t i = 0; i < want[t].numel(); ++i)
+        ASSERT_NEAR(got[t].host()[i], want[t].host()[i], 1e-4f) << "pass " << t << " at " << i;
+  }
+  // One line per pass, from its first run only: the second round ran the new choice.
+  const std::vector<std::string>& log = be.cudnn_log();
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_NE(log[0].find("gemm refused to run (CUDNN_STATUS_NOT_SUPPORTED_SHAPE); using "
+                        "implicit-gemm"),
+            std::string::npos)
+      << log[0];
+  for (const std::string& line : {log[1], log[2]})
+    EXPECT_NE(line.find("algo-1 refused to run (CUDNN_STATUS_NOT_SUPPORTED_SHAPE); using algo-0"),
+              std::string::npos)
+        << line;
+  const auto choice = [&](const char* pass) {
+    return be.implementation_choices().at(std::string("conv2d ") + pass + " " + describe(g));
+  };
+  EXPECT_EQ(choice("forward"), "cudnn (implicit-gemm)");
+  EXPECT_EQ(choice("backward-data"), "cudnn (algo-0, not deterministic)");
+
+  o.deterministic = true;
+  cuda::CudaBackend strict(o);
+  try {
+    passes(strict);
+    FAIL() << "backward data ran with its only deterministic algorithm refusing";
+  } catch (const DeviceError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("no deterministic algorithm for conv2d backward-data"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("algo-1 refused to run (CUDNN_STATUS_NOT_SUPPORTED_SHAPE); algo-0 is not "
+                       "deterministic"),
+              std::string::npos)
+        << msg;
+  }
+#endif
 }
 
 TEST(CudaBackend, AutoTimesBothAndRecordsTheWinner) {

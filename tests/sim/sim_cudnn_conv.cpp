@@ -4,6 +4,7 @@
 // algorithm the simulated heuristics offer, given at least the workspace they report for it.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "cnnk_sim_cudnn.h"
 #include "cnnk_sim_device.h"
 #include "cudnn.h"
 #include "sim_cudnn_internal.h"
@@ -35,6 +37,10 @@ using cnnk_sim::cudnn::unsupported;
 using cnnk_sim::cudnn::usable;
 
 namespace {
+
+// set_cudnn_first_algorithm_refuses_to_run: the library's state, as the device's size is
+// the simulated device's.
+std::atomic<bool> first_algorithm_refuses{false};
 
 // A convolution's tensors and parameters as they were when the call was made.
 struct ConvShape {
@@ -285,6 +291,10 @@ Problem conv_call_problem(const void* alpha, const void* beta, Regions* regions,
   if (Problem p = on_device(*regions)) return p;
   size_t needed = 0;
   if (Problem p = algorithm_workspace(offers, algo, algo_count, s, &needed)) return p;
+  if (first_algorithm_refuses && algo == offers[0].algo)
+    return Problem{CUDNN_STATUS_NOT_SUPPORTED_SHAPE,
+                   "algorithm " + std::to_string(algo) +
+                       " refuses this problem (set_cudnn_first_algorithm_refuses_to_run)"};
   if (Problem p = workspace_problem(workspace, workspace_bytes, needed)) return p;
   if (workspace_bytes > 0) regions->push_back(Region{"workSpace", workspace, workspace_bytes});
   return {};
@@ -304,6 +314,10 @@ cudnnStatus_t run_conv(cudnnHandle_t handle, const char* call, Regions regions, 
 }
 
 }  // namespace
+
+void cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(bool refuses) {
+  first_algorithm_refuses = refuses;
+}
 
 cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
     cudnnHandle_t handle, const cudnnTensorDescriptor_t srcDesc,

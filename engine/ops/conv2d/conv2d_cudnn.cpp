@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/backend/cuda/cudnn_context.h"
 #include "engine/core/error.h"
@@ -18,10 +19,14 @@ std::string key_of(const cnnk::Conv2dGeometry& g) { return "conv2d " + describe(
 
 // A pass's algorithm and its workspace, chosen on the pass's first use: inference never
 // asks for the backward passes' algorithms, which under --deterministic and a small
-// workspace budget may not exist.
-template <class Algo>
+// workspace budget may not exist. The heuristics' ranking is kept, so that an algorithm
+// that refuses to run (run_chosen()) gives way to the next.
+template <class Perf>
 struct Chosen {
+  using Algo = decltype(Perf::algo);
   bool made = false;
+  std::vector<Perf> ranked;  // the heuristics' list, best first
+  size_t index = 0;          // of the chosen entry in `ranked`
   Algo algo{};
   size_t bytes = 0;
   cudnnMathType_t math = CUDNN_FMA_MATH;  // set on the descriptor before each run
@@ -35,9 +40,9 @@ struct ConvPlan {
   TensorDesc x, y, bias;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  Chosen<cudnnConvolutionFwdAlgo_t> fwd;
-  Chosen<cudnnConvolutionBwdDataAlgo_t> bwd_data;
-  Chosen<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
+  Chosen<cudnnConvolutionFwdAlgoPerf_t> fwd;
+  Chosen<cudnnConvolutionBwdDataAlgoPerf_t> bwd_data;
+  Chosen<cudnnConvolutionBwdFilterAlgoPerf_t> bwd_filter;
 
   ConvPlan(const cnnk::Conv2dGeometry& g, bool tf32)
       : x(g.n, g.c, g.h, g.w), y(g.n, g.k, g.p, g.q), bias(1, g.k, 1, 1) {
@@ -141,10 +146,10 @@ const char* math_name(cudnnMathType_t math) {
   return "unknown math";
 }
 
-// The first algorithm in cuDNN's heuristic order that succeeds within the workspace
-// budget and, under --deterministic, that cuDNN reports deterministic (its documentation
-// names backward-data algorithm 0 and backward-filter algorithms 0 and 3 as using
-// atomics). Passing over an algorithm that would have run is logged with the reason; the
+// The first algorithm in cuDNN's heuristic order (c->ranked, from index `first`) that
+// succeeds within the workspace budget and, under --deterministic, that cuDNN reports deterministic
+// (its documentation names backward-data algorithm 0 and backward-filter algorithms 0 and 3 as
+// using atomics). Passing over an algorithm that would have run is logged with the reason; the
 // choice is recorded under `id` ("conv2d <pass> <shape>", the backend's choice ids).
 //
 // The heuristics rank (algorithm, math type) pairs, and an entry's determinism holds for
@@ -157,12 +162,13 @@ const char* math_name(cudnnMathType_t math) {
 // descriptor): the entry's figure holds for the entry's math type, and an algorithm that
 // cannot run under the final one says so here, where the next entry can be taken, rather
 // than failing at its first run.
-template <class Perf, class Algo, class WorkspaceOf>
-void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count, Chosen<Algo>* c,
-          WorkspaceOf workspace_of) {
-  std::string passed_over;
-  for (int i = 0; i < count; ++i) {
-    const Perf& p = perf[i];
+//
+// `passed_over` starts with what the caller already knows of the entries before `first`.
+template <class Perf, class WorkspaceOf>
+void pick(CudnnContext& ctx, const std::string& id, size_t first, std::string passed_over,
+          Chosen<Perf>* c, WorkspaceOf workspace_of) {
+  for (size_t i = first; i < c->ranked.size(); ++i) {
+    const Perf& p = c->ranked[i];
     if (p.status != CUDNN_STATUS_SUCCESS) continue;
     const bool deterministic = p.determinism == CUDNN_DETERMINISTIC;
     const cudnnMathType_t math = ctx.tf32 ? p.mathType : CUDNN_FMA_MATH;
@@ -185,6 +191,7 @@ void pick(CudnnContext& ctx, const std::string& id, const Perf* perf, int count,
       passed_over += (passed_over.empty() ? "" : "; ") + why;
       continue;
     }
+    c->index = i;
     c->algo = p.algo;
     c->bytes = bytes;
     c->math = math;
@@ -206,27 +213,51 @@ ConvPlan& plan_for(CudnnContext& ctx, const cnnk::Conv2dGeometry& g) {
   return ctx.plan<ConvPlan>(key_of(g), [&] { return std::make_unique<ConvPlan>(g, ctx.tf32); });
 }
 
-// `c`, chosen by pick() from what `query(count, &returned, perf)` (one of the _v7 heuristics
-// calls, asked for all kCount algorithms of the pass) lists, the first time the pass runs;
-// `size(algo, &bytes)` is the pass's workspace-size call, asked under each candidate's
-// final math type.
-template <int kCount, class Perf, class Algo, class Query, class Size>
-const Chosen<Algo>& chosen(CudnnContext& ctx, ConvPlan& plan, Chosen<Algo>& c, const char* pass,
-                           const cnnk::Conv2dGeometry& g, Query query, Size size) {
+// Whether a status says that an algorithm cannot run this problem (cuDNN 9's NOT_SUPPORTED
+// category and its sub-codes: the shape, the shared memory, a launch parameter) rather
+// than that something went wrong.
+bool refused(cudnnStatus_t st) {
+#ifdef CUDNN_STATUS_CATEGORY
+  return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED;
+#else
+  return st == CUDNN_STATUS_NOT_SUPPORTED;
+#endif
+}
+
+// Runs one pass through cuDNN. Its algorithm is chosen by pick() the first time, from what
+// `query(count, &returned, perf)` (one of the _v7 heuristics calls, asked for all kCount
+// algorithms of the pass) lists; `size(algo, &bytes)` is the pass's workspace-size call,
+// asked under each candidate's final math type; `run(algo, workspace, bytes)` is the pass's
+// own call, named `call`. The heuristics may rank an algorithm whose kernels refuse the
+// problem only when asked to run it (a NOT_SUPPORTED status, with nothing enqueued): the
+// next candidate then takes its place, for this run and the later ones, and the change is
+// logged, so the pass fails only when no listed algorithm runs. A step's first run is not
+// captured (the trainer captures its second), so a change of workspace allocates there.
+template <int kCount, class Perf, class Query, class Size, class Run>
+void run_pass(CudnnContext& ctx, ConvPlan& plan, Chosen<Perf>& c, const std::string& id,
+              Query query, Size size, const char* call, Run run) {
+  auto workspace_of = [&](decltype(Perf::algo) algo, cudnnMathType_t math, size_t* bytes) {
+    CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, math));
+    return size(algo, bytes);
+  };
   if (!c.made) {
     // Another pass may have left its entry's math type on the shared descriptor.
     CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, asked_math(ctx.tf32)));
     Perf perf[kCount];
     int n = 0;
     query(kCount, &n, perf);
-    pick(ctx, conv2d_algorithm_id(pass, g), perf, n, &c,
-         [&](Algo algo, cudnnMathType_t math, size_t* bytes) {
-           CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, math));
-           return size(algo, bytes);
-         });
+    c.ranked.assign(perf, perf + std::clamp(n, 0, kCount));
+    pick(ctx, id, 0, std::string(), &c, workspace_of);
     c.made = true;
   }
-  return c;
+  for (;;) {
+    CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, c.math));
+    const cudnnStatus_t st = run(c.algo, ctx.workspace(c.bytes), c.bytes);
+    if (!refused(st)) return cuda::check(st, call, __FILE__, __LINE__);
+    pick(ctx, id, c.index + 1,
+         fmt::format("{} refused to run ({})", algorithm_name(c.algo), cudnnGetErrorString(st)), &c,
+         workspace_of);
+  }
 }
 
 // cuDNN's output size for symmetric padding pad on one axis.
@@ -251,8 +282,9 @@ cnnk::Support conv2d_supports(const cnnk::Conv2dGeometry& g) {
 void conv2d_forward(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* x,
                     const float* w, const float* b, float* y) {
   ConvPlan& p = plan_for(ctx, g);
-  const auto& a = chosen<CUDNN_CONVOLUTION_FWD_ALGO_COUNT, cudnnConvolutionFwdAlgoPerf_t>(
-      ctx, p, p.fwd, "forward", g,
+  const float one = 1.0f, zero = 0.0f;
+  run_pass<CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+      ctx, p, p.fwd, conv2d_algorithm_id("forward", g),
       [&](int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(ctx.handle(), p.x.d, p.w, p.conv, p.y.d,
                                                         count, n, perf));
@@ -260,19 +292,21 @@ void conv2d_forward(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const floa
       [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionForwardWorkspaceSize(ctx.handle(), p.x.d, p.w, p.conv, p.y.d,
                                                        algo, bytes);
+      },
+      "cudnnConvolutionForward",
+      [&](cudnnConvolutionFwdAlgo_t algo, void* workspace, size_t bytes) {
+        return cudnnConvolutionForward(ctx.handle(), &one, p.x.d, x, p.w, w, p.conv, algo,
+                                       workspace, bytes, &zero, p.y.d, y);
       });
-  CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
-  const float one = 1.0f, zero = 0.0f;
-  CNN_CUDA(cudnnConvolutionForward(ctx.handle(), &one, p.x.d, x, p.w, w, p.conv, a.algo,
-                                   ctx.workspace(a.bytes), a.bytes, &zero, p.y.d, y));
   if (b) CNN_CUDA(cudnnAddTensor(ctx.handle(), &one, p.bias.d, b, &one, p.y.d, y));
 }
 
 void conv2d_backward_data(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* dy,
                           const float* w, float* dx) {
   ConvPlan& p = plan_for(ctx, g);
-  const auto& a = chosen<CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, cudnnConvolutionBwdDataAlgoPerf_t>(
-      ctx, p, p.bwd_data, "backward-data", g,
+  const float one = 1.0f, zero = 0.0f;
+  run_pass<CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+      ctx, p, p.bwd_data, conv2d_algorithm_id("backward-data", g),
       [&](int count, int* n, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.handle(), p.w, p.y.d, p.conv,
                                                              p.x.d, count, n, perf));
@@ -280,31 +314,33 @@ void conv2d_backward_data(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, cons
       [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.handle(), p.w, p.y.d, p.conv, p.x.d,
                                                             algo, bytes);
+      },
+      "cudnnConvolutionBackwardData",
+      [&](cudnnConvolutionBwdDataAlgo_t algo, void* workspace, size_t bytes) {
+        return cudnnConvolutionBackwardData(ctx.handle(), &one, p.w, w, p.y.d, dy, p.conv, algo,
+                                            workspace, bytes, &zero, p.x.d, dx);
       });
-  CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
-  const float one = 1.0f, zero = 0.0f;
-  CNN_CUDA(cudnnConvolutionBackwardData(ctx.handle(), &one, p.w, w, p.y.d, dy, p.conv, a.algo,
-                                        ctx.workspace(a.bytes), a.bytes, &zero, p.x.d, dx));
 }
 
 void conv2d_backward_filter(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const float* x,
                             const float* dy, float* dw, float* db) {
   ConvPlan& p = plan_for(ctx, g);
-  const auto& a =
-      chosen<CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, cudnnConvolutionBwdFilterAlgoPerf_t>(
-          ctx, p, p.bwd_filter, "backward-filter", g,
-          [&](int count, int* n, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
-            CNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.handle(), p.x.d, p.y.d,
-                                                                   p.conv, p.w, count, n, perf));
-          },
-          [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
-            return cudnnGetConvolutionBackwardFilterWorkspaceSize(ctx.handle(), p.x.d, p.y.d,
-                                                                  p.conv, p.w, algo, bytes);
-          });
-  CNN_CUDA(cudnnSetConvolutionMathType(p.conv, a.math));
   const float one = 1.0f, zero = 0.0f;
-  CNN_CUDA(cudnnConvolutionBackwardFilter(ctx.handle(), &one, p.x.d, x, p.y.d, dy, p.conv, a.algo,
-                                          ctx.workspace(a.bytes), a.bytes, &zero, p.w, dw));
+  run_pass<CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+      ctx, p, p.bwd_filter, conv2d_algorithm_id("backward-filter", g),
+      [&](int count, int* n, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
+        CNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.handle(), p.x.d, p.y.d, p.conv,
+                                                               p.w, count, n, perf));
+      },
+      [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(ctx.handle(), p.x.d, p.y.d, p.conv,
+                                                              p.w, algo, bytes);
+      },
+      "cudnnConvolutionBackwardFilter",
+      [&](cudnnConvolutionBwdFilterAlgo_t algo, void* workspace, size_t bytes) {
+        return cudnnConvolutionBackwardFilter(ctx.handle(), &one, p.x.d, x, p.y.d, dy, p.conv, algo,
+                                              workspace, bytes, &zero, p.w, dw);
+      });
   if (db)
     CNN_CUDA(cudnnConvolutionBackwardBias(ctx.handle(), &one, p.y.d, dy, &zero, p.bias.d, db));
 }

@@ -23,9 +23,12 @@ enum cudnnStatus_t {
   CUDNN_STATUS_NOT_INITIALIZED = 1001,
   CUDNN_STATUS_BAD_PARAM = 2000,
   CUDNN_STATUS_NOT_SUPPORTED = 3000,
+  CUDNN_STATUS_NOT_SUPPORTED_SHAPE = 3002,
   CUDNN_STATUS_INTERNAL_ERROR = 4000,
   CUDNN_STATUS_EXECUTION_FAILED = 5000,
 };
+// cuDNN 9's statuses are a category (the thousands) and a detail.
+#define CUDNN_STATUS_CATEGORY(full_error_code) ((full_error_code) / 1000 * 1000)
 const char* cudnnGetErrorString(cudnnStatus_t status);
 // The message of this thread's last failed call ("" when none), cut to max_size - 1
 // characters; retrieving it clears it.
