@@ -5,13 +5,19 @@
 #   2. build-asan/  CPU-only, gcc -O1 -g with AddressSanitizer (leaks included) and
 #                   UndefinedBehaviorSanitizer, where any finding fails its test.
 # Both run to the end; the script fails if either did. Environment: BUILD_DIR (default
-# build), ASAN_BUILD_DIR (default build-asan), CNN_TEST_SANITIZE=0 to skip the second.
+# build), ASAN_BUILD_DIR (default build-asan), CNN_TEST_SANITIZE=0 to skip the second,
+# CNN_TEST_PYTHON (the python with safetensors; default: python3, else scripts/python_deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 status=0
 
 scripts/setup.sh
+# The checkpoint's interoperability test reads it with Python's safetensors: a pinned one
+# in .tools/pyenv where python3 has none (best effort: without it that test skips).
+if [[ -z ${CNN_TEST_PYTHON:-} ]] && ! python3 -c 'import safetensors.numpy' >/dev/null 2>&1; then
+  if py=$(scripts/python_deps.sh); then export CNN_TEST_PYTHON=$py; fi
+fi
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$jobs" --timeout 600 || status=1
 
 if [[ ${CNN_TEST_SANITIZE:-1} != 0 ]]; then
