@@ -20,11 +20,14 @@ void throw_cublas_error(cublasStatus_t st, const char* call, const char* file, i
                                 cublasGetStatusString(st), cublasGetStatusName(st)));
 }
 
-void throw_cudnn_error(cudnnStatus_t st, const char* call, const char* file, int line) {
+std::string cudnn_status_text(cudnnStatus_t st) {
   char detail[512] = {0};
   cudnnGetLastErrorString(detail, sizeof(detail));
-  throw DeviceError(fmt::format("{} failed at {}:{}: {}{}{}", call, file, line,
-                                cudnnGetErrorString(st), detail[0] ? ": " : "", detail));
+  return fmt::format("{}{}{}", cudnnGetErrorString(st), detail[0] ? ": " : "", detail);
+}
+
+void throw_cudnn_error(cudnnStatus_t st, const char* call, const char* file, int line) {
+  throw DeviceError(fmt::format("{} failed at {}:{}: {}", call, file, line, cudnn_status_text(st)));
 }
 
 }  // namespace cnn::cuda

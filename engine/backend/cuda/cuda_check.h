@@ -6,12 +6,16 @@
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
+#include <string>
+
 namespace cnn::cuda {
 
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);
 [[noreturn]] void throw_cublas_error(cublasStatus_t st, const char* call, const char* file,
                                      int line);
 [[noreturn]] void throw_cudnn_error(cudnnStatus_t st, const char* call, const char* file, int line);
+// A failed cuDNN call's status name and cuDNN's own message for it (which reading clears).
+std::string cudnn_status_text(cudnnStatus_t st);
 
 inline void check(cudaError_t err, const char* call, const char* file, int line) {
   if (err != cudaSuccess) throw_cuda_error(err, call, file, line);

@@ -20,7 +20,7 @@ std::string key_of(const cnnk::Conv2dGeometry& g) { return "conv2d " + describe(
 // A pass's algorithm and its workspace, chosen on the pass's first use: inference never
 // asks for the backward passes' algorithms, which under --deterministic and a small
 // workspace budget may not exist. The heuristics' ranking is kept, so that an algorithm
-// that refuses to run (run_chosen()) gives way to the next.
+// that refuses to run (run_pass()) gives way to the next.
 template <class Perf>
 struct Chosen {
   using Algo = decltype(Perf::algo);
@@ -147,10 +147,11 @@ const char* math_name(cudnnMathType_t math) {
 }
 
 // The first algorithm in cuDNN's heuristic order (c->ranked, from index `first`) that
-// succeeds within the workspace budget and, under --deterministic, that cuDNN reports deterministic
-// (its documentation names backward-data algorithm 0 and backward-filter algorithms 0 and 3 as
-// using atomics). Passing over an algorithm that would have run is logged with the reason; the
-// choice is recorded under `id` ("conv2d <pass> <shape>", the backend's choice ids).
+// succeeds within the workspace budget and, under --deterministic, that cuDNN reports
+// deterministic (its documentation names backward-data algorithm 0 and backward-filter
+// algorithms 0 and 3 as using atomics). Passing over an algorithm that would have run is
+// logged with the reason; the choice is recorded under `id` ("conv2d <pass> <shape>", the
+// backend's choice ids).
 //
 // The heuristics rank (algorithm, math type) pairs, and an entry's determinism holds for
 // its own math type, which may differ from the descriptor's. So under --tf32 the pass runs
@@ -255,8 +256,8 @@ void run_pass(CudnnContext& ctx, ConvPlan& plan, Chosen<Perf>& c, const std::str
     const cudnnStatus_t st = run(c.algo, ctx.workspace(c.bytes), c.bytes);
     if (!refused(st)) return cuda::check(st, call, __FILE__, __LINE__);
     pick(ctx, id, c.index + 1,
-         fmt::format("{} refused to run ({})", algorithm_name(c.algo), cudnnGetErrorString(st)), &c,
-         workspace_of);
+         fmt::format("{} refused to run ({})", algorithm_name(c.algo), cuda::cudnn_status_text(st)),
+         &c, workspace_of);
   }
 }
 
