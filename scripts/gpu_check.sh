@@ -56,7 +56,7 @@
 # bench: BENCH_BUDGET (seconds, default 480), BENCH_EPOCHS (timed runs, default 3),
 # BENCH_TARGET (0.92), BENCH_TTT_BATCH (32), BENCH_TTT_EPOCHS (20), BENCH_FAST_MODEL,
 # BENCH_FAST_BATCH, BENCH_FAST_EPOCHS, BENCH_FAST_LR (the fast time-to-92 recipe:
-# vgg-small, 128, 5, 0.003), BENCH_TORCH_ARGS (more
+# vgg-small, 128, 4, 0.003), BENCH_TORCH_ARGS (more
 # flags for bench/torch_bench.py, e.g. "--limit 2048" for a quick try). On a fresh machine
 # the build takes part of the budget: `run` first, then `bench` while the machine is warm,
 # leaves it all.
@@ -301,7 +301,7 @@ bench() {
   #     eager (bench/torch_models.py builds models/NAME.json). No validation split: all
   #     60,000 training images, the test set after every epoch.
   local fast_model=${BENCH_FAST_MODEL:-vgg-small} fast_batch=${BENCH_FAST_BATCH:-128}
-  local fast_epochs=${BENCH_FAST_EPOCHS:-5} fast_lr=${BENCH_FAST_LR:-0.003}
+  local fast_epochs=${BENCH_FAST_EPOCHS:-4} fast_lr=${BENCH_FAST_LR:-0.003}
   local fast=(--lr "$fast_lr" --lr-schedule onecycle)
   recipe="$fast_model, fp32, Adam lr $fast_lr onecycle over $fast_epochs epochs (pct_start"
   recipe+=" 0.3, div 25, final div 10000, beta1 0.95-0.85-0.95), batch $fast_batch, no"
