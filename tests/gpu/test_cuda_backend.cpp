@@ -397,7 +397,7 @@ TEST(CudaBackend, CudnnAlgorithmsFollowTheWorkspaceBudgetAndDeterminism) {
   for (size_t t = 0; t < want.size(); ++t)
     for (int64_t i = 0; i < want[t].numel(); ++i)
       ASSERT_NEAR(got[t].host()[i], want[t].host()[i], 1e-4f) << "pass " << t << " at " << i;
-  const std::vector<std::string>& log = lean.cudnn_log();
+  const std::vector<std::string> log = lean.cudnn_log();
   ASSERT_EQ(log.size(), 3u);
   for (const std::string& line : log)
     EXPECT_NE(line.find("bytes of workspace, over the budget of 0; using"), std::string::npos)
@@ -465,7 +465,7 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
   }
   // One line per pass, from its first run only: the second round ran the new choice. The
   // refusal is given with cuDNN's own message for it.
-  const std::vector<std::string>& log = be.cudnn_log();
+  const std::vector<std::string> log = be.cudnn_log();
   ASSERT_EQ(log.size(), 3u);
   const std::string refused = " refused to run (CUDNN_STATUS_NOT_SUPPORTED_SHAPE: ";
   const std::string why = " refuses this problem";
@@ -497,6 +497,21 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
     EXPECT_NE(msg.find("); algo-0 is not deterministic"), std::string::npos) << msg;
   }
 #endif
+}
+
+// cuDNN's handle is made by the first op that runs on it: a model that runs native
+// throughout never loads cuDNN (nor takes its memory); one under --impl cudnn does.
+TEST(CudaBackend, CudnnStartsOnlyWhenAnOpRunsOnIt) {
+  REQUIRE_GPU();
+  for (const ImplPolicy policy : {ImplPolicy::Native, ImplPolicy::Cudnn}) {
+    SCOPED_TRACE(impl_policy_name(policy));
+    auto be = gpu(policy);
+    EXPECT_FALSE(be->cudnn_started());
+    Model m = build_model("mnist-cnn");
+    Trainer t(m, *be, 1);
+    t.predict(random_images(8, 4).images, 8);
+    EXPECT_EQ(be->cudnn_started(), policy == ImplPolicy::Cudnn);
+  }
 }
 
 TEST(CudaBackend, AutoTimesBothAndRecordsTheWinner) {

@@ -80,10 +80,6 @@ CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
   // CUBLAS_TF32_TENSOR_OP_MATH allows it.
   CNN_CUDA(
       cublasSetMathMode(cublas_, options_.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  cudnn_ = std::make_unique<CudnnContext>(stream_, allocator_, options_.workspace_limit);
-  cudnn_->verbose = options_.verbose;
-  cudnn_->tf32 = options_.tf32;
-  cudnn_->deterministic = options_.deterministic;
   if (options_.deterministic && options_.policy == ImplPolicy::Auto) {
     // Timings differ between runs, and so would auto's choices and the bits they give.
     if (options_.verbose)
@@ -102,6 +98,20 @@ CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
   step_ = static_cast<cnnk::StepScalars*>(
       allocator_->allocate(sizeof(cnnk::StepScalars), "the step scalars"));
   set_step({});
+}
+
+CudnnContext& CudaBackend::cudnn_context() {
+  if (!cudnn_) {
+    cudnn_ = std::make_unique<CudnnContext>(stream_, allocator_, options_.workspace_limit);
+    cudnn_->verbose = options_.verbose;
+    cudnn_->tf32 = options_.tf32;
+    cudnn_->deterministic = options_.deterministic;
+  }
+  return *cudnn_;
+}
+
+std::vector<std::string> CudaBackend::cudnn_log() const {
+  return cudnn_ ? cudnn_->log_lines() : std::vector<std::string>{};
 }
 
 CudaBackend::~CudaBackend() {
@@ -248,7 +258,7 @@ void CudaBackend::run_conv(Impl impl, const char* pass, const cnnk::Conv2dGeomet
     native();
   } else {
     cudnn();  // makes the plan, which records the algorithm
-    tag_choice(choices_, id, "cudnn", cudnn_->algorithm(id));
+    tag_choice(choices_, id, "cudnn", cudnn_context().algorithm(id));
   }
 }
 
@@ -270,7 +280,7 @@ void CudaBackend::conv2d_forward_fused(const cnnk::Conv2dGeometry& g, const floa
   // cuDNN: the convolution and bias, then the activation in place through this backend's
   // own activation_forward, so the result is what the unfused layer computed.
   auto cudnn = [&] {
-    cudnn::conv2d_forward(*cudnn_, g, x, w, b, y);
+    cudnn::conv2d_forward(cudnn_context(), g, x, w, b, y);
     if (act != Activation::Linear) {
       ActivationGeometry ag;
       ag.n = g.n;
@@ -292,7 +302,7 @@ void CudaBackend::conv2d_backward_data(const cnnk::Conv2dGeometry& g, const floa
     launched(cnnk::conv2d_backward_data(g, dy, w, dx, scratch(bytes), bytes, stream_, o),
              "conv2d_backward_data");
   };
-  auto cudnn = [&] { cudnn::conv2d_backward_data(*cudnn_, g, dy, w, dx); };
+  auto cudnn = [&] { cudnn::conv2d_backward_data(cudnn_context(), g, dy, w, dx); };
   const Impl impl = choose("conv2d", "backward-data", describe(g), cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
   run_conv(impl, "backward-data", g, cnnk::ConvPass::BackwardData, native, cudnn);
@@ -314,7 +324,7 @@ void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const fl
       launched(cnnk::bias_backward(g.n, g.k, int64_t(g.p) * g.q, dy, db, ws, bias_bytes, stream_),
                "bias_backward");
   };
-  auto cudnn = [&] { cudnn::conv2d_backward_filter(*cudnn_, g, x, dy, dw, db); };
+  auto cudnn = [&] { cudnn::conv2d_backward_filter(cudnn_context(), g, x, dy, dw, db); };
   const Impl impl = choose("conv2d", "backward-filter", describe(g), cnnk::conv2d_supports(g),
                            cudnn::conv2d_supports(g), native, cudnn);
   run_conv(impl, "backward-filter", g, cnnk::ConvPass::BackwardFilter, native, cudnn);
@@ -324,7 +334,7 @@ void CudaBackend::conv2d_backward_filter(const cnnk::Conv2dGeometry& g, const fl
 
 void CudaBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, float* y) {
   auto native = [&] { launched(cnnk::pool2d_forward(g, x, y, stream_), "pool2d_forward"); };
-  auto cudnn = [&] { cudnn::pool2d_forward(*cudnn_, g, x, y); };
+  auto cudnn = [&] { cudnn::pool2d_forward(cudnn_context(), g, x, y); };
   const Impl impl =
       choose("pool2d", "forward", describe(g), kAlways, cudnn::pool2d_supports(g), native, cudnn);
   impl == Impl::Native ? native() : cudnn();
@@ -333,7 +343,7 @@ void CudaBackend::pool2d_forward(const cnnk::Pool2dGeometry& g, const float* x, 
 void CudaBackend::pool2d_backward(const cnnk::Pool2dGeometry& g, const float* x, const float* y,
                                   const float* dy, float* dx) {
   auto native = [&] { launched(cnnk::pool2d_backward(g, x, dy, dx, stream_), "pool2d_backward"); };
-  auto cudnn = [&] { cudnn::pool2d_backward(*cudnn_, g, x, y, dy, dx); };
+  auto cudnn = [&] { cudnn::pool2d_backward(cudnn_context(), g, x, y, dy, dx); };
   const Impl impl =
       choose("pool2d", "backward", describe(g), kAlways, cudnn::pool2d_supports(g), native, cudnn);
   impl == Impl::Native ? native() : cudnn();
@@ -372,8 +382,8 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
                                               scratch(bytes), bytes, stream_),
              "batchnorm_forward_training");
   } else {
-    cudnn::batchnorm_forward_training(*cudnn_, g, x, gamma, beta, momentum, epsilon, running_mean,
-                                      running_var, y, save_mean, save_invstd);
+    cudnn::batchnorm_forward_training(cudnn_context(), g, x, gamma, beta, momentum, epsilon,
+                                      running_mean, running_var, y, save_mean, save_invstd);
   }
 }
 
@@ -387,8 +397,8 @@ void CudaBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, 
              "batchnorm_forward_inference");
   };
   auto cudnn = [&] {
-    cudnn::batchnorm_forward_inference(*cudnn_, g, x, gamma, beta, running_mean, running_var,
-                                       epsilon, y);
+    cudnn::batchnorm_forward_inference(cudnn_context(), g, x, gamma, beta, running_mean,
+                                       running_var, epsilon, y);
   };
   const Impl impl = choose("batchnorm", "forward-inference", bn_key(g), kAlways,
                            cnnk::Support::yes(), native, cudnn);
@@ -406,8 +416,8 @@ void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const flo
              "batchnorm_backward");
   };
   auto cudnn = [&] {
-    cudnn::batchnorm_backward(*cudnn_, g, x, dy, gamma, save_mean, save_invstd, epsilon, dx, dgamma,
-                              dbeta);
+    cudnn::batchnorm_backward(cudnn_context(), g, x, dy, gamma, save_mean, save_invstd, epsilon, dx,
+                              dgamma, dbeta);
   };
   // The saved mean and inverse deviation are, to cuDNN, a cache of its own forward's, so
   // the backward runs on the implementation whose forward wrote them: native under auto
@@ -440,7 +450,7 @@ void CudaBackend::activation_forward(Activation a, const ActivationGeometry& g, 
       launched(cnnk::activation_forward(act_kind(a), g.size(), x, y, stream_),
                "activation_forward");
   };
-  auto cudnn = [&] { cudnn::activation_forward(*cudnn_, a, g, x, y); };
+  auto cudnn = [&] { cudnn::activation_forward(cudnn_context(), a, g, x, y); };
   // In-place forwards cannot be timed twice safely (the second run would see its own
   // output), so auto keeps native for them.
   const bool in_place = x == y;
@@ -461,7 +471,7 @@ void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g,
   const Impl impl = options_.policy == ImplPolicy::Cudnn ? Impl::Cudnn : Impl::Native;
   choices_["activation backward " + activation_name(a)] = cnn::impl_name(impl);
   if (impl == Impl::Cudnn) {
-    cudnn::activation_backward(*cudnn_, a, g, y, dy, dx);
+    cudnn::activation_backward(cudnn_context(), a, g, y, dy, dx);
   } else if (a == Activation::Softmax) {
     launched(cnnk::softmax_backward(g.n, g.c, g.spatial, y, dy, dx, stream_), "softmax_backward");
   } else {
@@ -480,7 +490,7 @@ void CudaBackend::bias_activation_backward(Activation a, const ActivationGeometr
     activation_backward(a, g, y, dy, dz);
     if (db) {
       choices_["bias backward"] = cnn::impl_name(Impl::Cudnn);
-      cudnn::bias_backward(*cudnn_, g.n, g.c, g.spatial, dz, db);
+      cudnn::bias_backward(cudnn_context(), g.n, g.c, g.spatial, dz, db);
     }
     return;
   }

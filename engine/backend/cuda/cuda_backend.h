@@ -40,8 +40,11 @@ class CudaBackend final : public Backend {
   cudaStream_t stream() const { return stream_; }
   const CudaOptions& options() const { return options_; }
   // cuDNN's algorithm choices that differ from its heuristics' first (workspace budget,
-  // --deterministic), one line each.
-  const std::vector<std::string>& cudnn_log() const { return cudnn_->log_lines(); }
+  // --deterministic, an algorithm that refused to run), one line each.
+  std::vector<std::string> cudnn_log() const;
+  // Whether cuDNN has been used: its handle is made at the first op that runs on it, so a
+  // run that stays native never loads cuDNN or takes its memory.
+  bool cudnn_started() const { return cudnn_ != nullptr; }
 
   Tensor empty(const Shape& shape) override;
   void fill(const Tensor& t, float value) override;
@@ -145,6 +148,9 @@ class CudaBackend final : public Backend {
   double median_ms(const std::function<void()>& f);
   // The native kernels' workspace of at least `bytes` (grown once per shape); null for 0.
   void* scratch(size_t bytes);
+  // The cuDNN context, made on first use (a step's first run is never captured, so the
+  // handle's allocations happen outside a capture).
+  CudnnContext& cudnn_context();
   // What the native convolutions may use: TF32 (--tf32), the 128x128 tiles (--conv-tiles).
   cnnk::ConvOptions conv_options() const { return {options_.tf32, options_.large_tiles}; }
 
