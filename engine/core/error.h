@@ -45,6 +45,13 @@ class DeviceError : public Error {
   using Error::Error;
 };
 
+// The GPU had no room for an allocation, even with the cache given back: what a caller
+// with a leaner way (a cuDNN algorithm with a smaller workspace) may recover from.
+class OutOfDeviceMemory : public DeviceError {
+ public:
+  using DeviceError::DeviceError;
+};
+
 // Runs f(); on cnn::Error adds `context` and rethrows.
 template <class F>
 decltype(auto) with_context(const std::string& context, F&& f) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -26,6 +27,7 @@
 
 #if defined(CNNK_SIM)
 #include "cnnk_sim_cudnn.h"
+#include "cnnk_sim_device.h"
 #endif
 
 namespace cnn {
@@ -58,6 +60,39 @@ Parameters::Snapshot fit_quadrant(cuda::CudaOptions o, Model m,
   *choices = be.implementation_choices();
   return t.parameters().snapshot();
 }
+
+// One convolution's three passes on a backend, for the cuDNN algorithm tests: the
+// tensors are made on the device first, then `before_passes` runs (to shrink the
+// simulated device, say), then forward, backward data and backward filter, whose results
+// come back to the host in that order.
+struct ConvPasses {
+  cnnk::Conv2dGeometry g;
+  Tensor x, w, dy;
+
+  ConvPasses(int n, int c, int hw, int k, uint64_t seed) {
+    g.n = n, g.c = c, g.h = g.w = hw, g.k = k, g.r = g.s = 3, g.p = g.q = hw - 2;
+    x = testing::host_random(Shape{n, c, hw, hw}, seed);
+    w = testing::host_random(Shape{k, c, 3, 3}, seed + 1);
+    dy = testing::host_random(Shape{n, k, g.p, g.q}, seed + 2);
+  }
+  std::vector<Tensor> run(Backend& be, const std::function<void()>& before_passes = {}) const {
+    const Tensor dx = be.to_device(x), dw = be.to_device(w), ddy = be.to_device(dy);
+    const Tensor y = be.zeros(dy.shape()), gx = be.zeros(x.shape()), gw = be.zeros(w.shape());
+    if (before_passes) before_passes();
+    be.conv2d_forward(g, dx.data(), dw.data(), nullptr, y.data());
+    be.conv2d_backward_data(g, ddy.data(), dw.data(), gx.data());
+    be.conv2d_backward_filter(g, dx.data(), ddy.data(), gw.data(), nullptr);
+    return {be.to_host(y), be.to_host(gx), be.to_host(gw)};
+  }
+  // The three passes on `be` match the CPU reference's.
+  void expect_reference(const std::vector<Tensor>& got) const {
+    CpuBackend reference(true);
+    const std::vector<Tensor> want = run(reference);
+    for (size_t t = 0; t < want.size(); ++t)
+      for (int64_t i = 0; i < want[t].numel(); ++i)
+        ASSERT_NEAR(got[t].host()[i], want[t].host()[i], 1e-4f) << "pass " << t << " at " << i;
+  }
+};
 
 class VerifySeedModels : public ::testing::TestWithParam<std::tuple<std::string, ImplPolicy>> {};
 
@@ -372,31 +407,14 @@ TEST(CudaBackend, CudnnAlgorithmsFollowTheWorkspaceBudgetAndDeterminism) {
   GTEST_SKIP() << "the expectations are those of the simulated cuDNN's heuristics";
 #endif
   REQUIRE_GPU();
-  cnnk::Conv2dGeometry g;
-  g.n = 2, g.c = 3, g.h = g.w = 7, g.k = 4, g.r = g.s = 3, g.p = g.q = 5;
-  const Tensor x = testing::host_random(Shape{2, 3, 7, 7}, 1);
-  const Tensor w = testing::host_random(Shape{4, 3, 3, 3}, 2);
-  const Tensor dy = testing::host_random(Shape{2, 4, 5, 5}, 3);
-  // Forward, backward data, backward filter on `be`, results on the host.
-  const auto passes = [&](Backend& be) {
-    const Tensor dx = be.to_device(x), dw = be.to_device(w), ddy = be.to_device(dy);
-    const Tensor y = be.zeros(Shape{2, 4, 5, 5}), gx = be.zeros(x.shape()),
-                 gw = be.zeros(w.shape());
-    be.conv2d_forward(g, dx.data(), dw.data(), nullptr, y.data());
-    be.conv2d_backward_data(g, ddy.data(), dw.data(), gx.data());
-    be.conv2d_backward_filter(g, dx.data(), ddy.data(), gw.data(), nullptr);
-    return std::vector<Tensor>{be.to_host(y), be.to_host(gx), be.to_host(gw)};
-  };
+  const ConvPasses conv(2, 3, 7, 4, 1);
+  const cnnk::Conv2dGeometry& g = conv.g;
   cuda::CudaOptions o;
   o.policy = ImplPolicy::Cudnn;
   o.verbose = false;
   o.workspace_limit = 0;
   cuda::CudaBackend lean(o);
-  CpuBackend reference(true);
-  const std::vector<Tensor> got = passes(lean), want = passes(reference);
-  for (size_t t = 0; t < want.size(); ++t)
-    for (int64_t i = 0; i < want[t].numel(); ++i)
-      ASSERT_NEAR(got[t].host()[i], want[t].host()[i], 1e-4f) << "pass " << t << " at " << i;
+  conv.expect_reference(conv.run(lean));
   const std::vector<std::string> log = lean.cudnn_log();
   ASSERT_EQ(log.size(), 3u);
   for (const std::string& line : log)
@@ -412,7 +430,7 @@ TEST(CudaBackend, CudnnAlgorithmsFollowTheWorkspaceBudgetAndDeterminism) {
   o.deterministic = true;
   cuda::CudaBackend strict(o);
   try {
-    passes(strict);
+    conv.run(strict);
     FAIL() << "a deterministic backward pass ran without workspace";
   } catch (const DeviceError& e) {
     const std::string msg = e.what();
@@ -437,31 +455,15 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
     Refusing() { cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(true); }
     ~Refusing() { cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(false); }
   } refusing;
-  cnnk::Conv2dGeometry g;
-  g.n = 2, g.c = 3, g.h = g.w = 6, g.k = 5, g.r = g.s = 3, g.p = g.q = 4;
-  const Tensor x = testing::host_random(Shape{2, 3, 6, 6}, 4);
-  const Tensor w = testing::host_random(Shape{5, 3, 3, 3}, 5);
-  const Tensor dy = testing::host_random(Shape{2, 5, 4, 4}, 6);
-  const auto passes = [&](Backend& be) {
-    const Tensor dx = be.to_device(x), dw = be.to_device(w), ddy = be.to_device(dy);
-    const Tensor y = be.zeros(dy.shape()), gx = be.zeros(x.shape()), gw = be.zeros(w.shape());
-    be.conv2d_forward(g, dx.data(), dw.data(), nullptr, y.data());
-    be.conv2d_backward_data(g, ddy.data(), dw.data(), gx.data());
-    be.conv2d_backward_filter(g, dx.data(), ddy.data(), gw.data(), nullptr);
-    return std::vector<Tensor>{be.to_host(y), be.to_host(gx), be.to_host(gw)};
-  };
+  const ConvPasses conv(2, 3, 6, 5, 4);
+  const cnnk::Conv2dGeometry& g = conv.g;
   cuda::CudaOptions o;
   o.policy = ImplPolicy::Cudnn;
   o.verbose = false;
   cuda::CudaBackend be(o);
-  CpuBackend reference(true);
-  const std::vector<Tensor> want = passes(reference);
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE(round);
-    const std::vector<Tensor> got = passes(be);
-    for (size_t t = 0; t < want.size(); ++t)
-      for (int64_t i = 0; i < want[t].numel(); ++i)
-        ASSERT_NEAR(got[t].host()[i], want[t].host()[i], 1e-4f) << "pass " << t << " at " << i;
+    conv.expect_reference(conv.run(be));
   }
   // One line per pass, from its first run only: the second round ran the new choice. The
   // refusal is given with cuDNN's own message for it.
@@ -487,7 +489,7 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
   o.deterministic = true;
   cuda::CudaBackend strict(o);
   try {
-    passes(strict);
+    conv.run(strict);
     FAIL() << "backward data ran with its only deterministic algorithm refusing";
   } catch (const DeviceError& e) {
     const std::string msg = e.what();
@@ -496,6 +498,38 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
     EXPECT_NE(msg.find("algo-1" + refused), std::string::npos) << msg;
     EXPECT_NE(msg.find("); algo-0 is not deterministic"), std::string::npos) << msg;
   }
+#endif
+}
+
+// A workspace within the budget that the GPU has no room for: the algorithm that needs it
+// gives way to one that needs none, which computes what the reference does, and the log
+// says why with the allocator's own message. The simulated device is shrunk to what the
+// tensors take plus 256 KiB, where the simulated cuDNN's workspace-hungry algorithms
+// (first in its heuristics) need at least 1 MiB.
+TEST(CudaBackend, CudnnWorkspaceTheGpuHasNoRoomForGivesWayToALeanerAlgorithm) {
+#if !defined(CNNK_SIM)
+  GTEST_SKIP() << "only the simulated device can be shrunk";
+#else
+  REQUIRE_GPU();
+  struct Restore {
+    ~Restore() { cnnk_sim::set_device_memory(size_t(16) << 30); }  // the default
+  } restore;
+  const ConvPasses conv(2, 3, 6, 5, 7);
+  cuda::CudaOptions o;
+  o.policy = ImplPolicy::Cudnn;
+  o.verbose = false;
+  cuda::CudaBackend be(o);
+  conv.expect_reference(conv.run(be, [] {
+    cnnk_sim::set_device_memory(cnnk_sim::device_memory_in_use() + (size_t(256) << 10));
+  }));
+  const std::vector<std::string> log = be.cudnn_log();
+  ASSERT_EQ(log.size(), 3u);
+  const std::string no_room =
+      " bytes of workspace, which the GPU has no room for (out of GPU memory";
+  for (const std::string& line : log) EXPECT_NE(line.find(no_room), std::string::npos) << line;
+  EXPECT_NE(log[0].find("; using implicit-gemm (0 bytes)"), std::string::npos) << log[0];
+  EXPECT_NE(log[1].find("; using algo-0 (0 bytes)"), std::string::npos) << log[1];
+  EXPECT_NE(log[2].find("; using algo-0 (0 bytes)"), std::string::npos) << log[2];
 #endif
 }
 

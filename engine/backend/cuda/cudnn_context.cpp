@@ -28,6 +28,7 @@ void* CudnnContext::workspace(size_t bytes) {
     // Not back to the cache while a captured step may still use it.
     allocator_->release_after_graphs(workspace_);
     workspace_ = nullptr;
+    workspace_bytes_ = 0;  // so that a failed allocation leaves no size without a buffer
     workspace_ = allocator_->allocate(bytes, "the cuDNN workspace");
     workspace_bytes_ = bytes;
   }

@@ -27,7 +27,8 @@ class CudnnContext {
 
   cudnnHandle_t handle() const { return handle_; }
   size_t workspace_limit() const { return workspace_limit_; }
-  // A device buffer of at least `bytes` (<= the limit), valid until the next call.
+  // A device buffer of at least `bytes` (<= the limit), valid until the next call. Throws
+  // OutOfDeviceMemory when the GPU cannot give it; the previous buffer is gone then.
   void* workspace(size_t bytes);
 
   // The plan cached under `key`, made by `make` the first time.

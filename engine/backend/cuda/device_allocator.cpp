@@ -61,7 +61,7 @@ void* DeviceAllocator::allocate(size_t bytes, const std::string& what) {
       cudaGetLastError();
       size_t free_bytes = 0, total = 0;
       cudaMemGetInfo(&free_bytes, &total);
-      throw DeviceError(
+      throw OutOfDeviceMemory(
           fmt::format("out of GPU memory allocating {} for {}: {} free of {}, {} held by this run; "
                       "reduce --batch-size (activations grow with it) or free the GPU",
                       mib(size), what, mib(free_bytes), mib(total), mib(stats_.in_use)));

@@ -20,8 +20,8 @@ class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
   DeviceAllocator& operator=(const DeviceAllocator&) = delete;
 
   // At least `bytes` of device memory, 256-byte aligned; `what` names the use for the
-  // out-of-memory message. Throws DeviceError when the GPU has no room even after the
-  // cache was released.
+  // out-of-memory message. Throws OutOfDeviceMemory when the GPU has no room even after
+  // the cache was released.
   void* allocate(size_t bytes, const std::string& what);
   void release(void* ptr);
   // Returns every cached block to the driver.

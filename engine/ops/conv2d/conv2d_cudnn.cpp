@@ -229,10 +229,11 @@ bool refused(cudnnStatus_t st) {
 // `query(count, &returned, perf)` (one of the _v7 heuristics calls, asked for all kCount
 // algorithms of the pass) lists; `size(algo, &bytes)` is the pass's workspace-size call,
 // asked under each candidate's final math type; `run(algo, workspace, bytes)` is the pass's
-// own call, named `call`. The heuristics may rank an algorithm whose kernels refuse the
-// problem only when asked to run it (a NOT_SUPPORTED status, with nothing enqueued): the
-// next candidate then takes its place, for this run and the later ones, and the change is
-// logged, so the pass fails only when no listed algorithm runs. A step's first run is not
+// own call, named `call`. Two things only a run can tell pass an algorithm over, and the
+// next candidate takes its place, for this run and the later ones, logged: a workspace
+// the GPU has no room for (within the budget, but the memory is taken), and kernels that
+// refuse the problem only when asked to run it (a NOT_SUPPORTED status, with nothing
+// enqueued). The pass fails only when no listed algorithm runs. A step's first run is not
 // captured (the trainer captures its second), so a change of workspace allocates there.
 template <int kCount, class Perf, class Query, class Size, class Run>
 void run_pass(CudnnContext& ctx, ConvPlan& plan, Chosen<Perf>& c, const std::string& id,
@@ -252,8 +253,18 @@ void run_pass(CudnnContext& ctx, ConvPlan& plan, Chosen<Perf>& c, const std::str
     c.made = true;
   }
   for (;;) {
+    void* workspace = nullptr;
+    try {
+      workspace = ctx.workspace(c.bytes);
+    } catch (const OutOfDeviceMemory& e) {
+      pick(ctx, id, c.index + 1,
+           fmt::format("{} needs {} bytes of workspace, which the GPU has no room for ({})",
+                       algorithm_name(c.algo), c.bytes, e.message()),
+           &c, workspace_of);
+      continue;
+    }
     CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, c.math));
-    const cudnnStatus_t st = run(c.algo, ctx.workspace(c.bytes), c.bytes);
+    const cudnnStatus_t st = run(c.algo, workspace, c.bytes);
     if (!refused(st)) return cuda::check(st, call, __FILE__, __LINE__);
     pick(ctx, id, c.index + 1,
          fmt::format("{} refused to run ({})", algorithm_name(c.algo), cuda::cudnn_status_text(st)),
