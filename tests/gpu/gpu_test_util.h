@@ -19,11 +19,14 @@
 
 namespace cnn::testing {
 
-inline std::unique_ptr<cuda::CudaBackend> quiet_gpu(ImplPolicy policy) {
+inline cuda::CudaOptions quiet_options(ImplPolicy policy) {
   cuda::CudaOptions o;
   o.policy = policy;
   o.verbose = false;
-  return std::make_unique<cuda::CudaBackend>(o);
+  return o;
+}
+inline std::unique_ptr<cuda::CudaBackend> quiet_gpu(ImplPolicy policy) {
+  return std::make_unique<cuda::CudaBackend>(quiet_options(policy));
 }
 
 // A host tensor of uniform values in [-1, 1) from `seed`.

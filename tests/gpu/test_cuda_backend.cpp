@@ -84,6 +84,10 @@ struct ConvPasses {
     be.conv2d_backward_filter(g, dx.data(), ddy.data(), gw.data(), nullptr);
     return {be.to_host(y), be.to_host(gx), be.to_host(gw)};
   }
+  // What ran for `pass` ("forward", "backward-data", "backward-filter") on `be`.
+  std::string choice(const cuda::CudaBackend& be, const char* pass) const {
+    return be.implementation_choices().at(std::string("conv2d ") + pass + " " + describe(g));
+  }
   // The three passes on `be` match the CPU reference's.
   void expect_reference(const std::vector<Tensor>& got) const {
     CpuBackend reference(true);
@@ -408,10 +412,7 @@ TEST(CudaBackend, CudnnAlgorithmsFollowTheWorkspaceBudgetAndDeterminism) {
 #endif
   REQUIRE_GPU();
   const ConvPasses conv(2, 3, 7, 4, 1);
-  const cnnk::Conv2dGeometry& g = conv.g;
-  cuda::CudaOptions o;
-  o.policy = ImplPolicy::Cudnn;
-  o.verbose = false;
+  cuda::CudaOptions o = testing::quiet_options(ImplPolicy::Cudnn);
   o.workspace_limit = 0;
   cuda::CudaBackend lean(o);
   conv.expect_reference(conv.run(lean));
@@ -420,12 +421,9 @@ TEST(CudaBackend, CudnnAlgorithmsFollowTheWorkspaceBudgetAndDeterminism) {
   for (const std::string& line : log)
     EXPECT_NE(line.find("bytes of workspace, over the budget of 0; using"), std::string::npos)
         << line;
-  const auto choice = [&](const char* pass) {
-    return lean.implementation_choices().at(std::string("conv2d ") + pass + " " + describe(g));
-  };
-  EXPECT_EQ(choice("forward"), "cudnn (implicit-gemm)");
-  EXPECT_EQ(choice("backward-data"), "cudnn (algo-0, not deterministic)");
-  EXPECT_EQ(choice("backward-filter"), "cudnn (algo-0, not deterministic)");
+  EXPECT_EQ(conv.choice(lean, "forward"), "cudnn (implicit-gemm)");
+  EXPECT_EQ(conv.choice(lean, "backward-data"), "cudnn (algo-0, not deterministic)");
+  EXPECT_EQ(conv.choice(lean, "backward-filter"), "cudnn (algo-0, not deterministic)");
 
   o.deterministic = true;
   cuda::CudaBackend strict(o);
@@ -456,10 +454,7 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
     ~Refusing() { cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(false); }
   } refusing;
   const ConvPasses conv(2, 3, 6, 5, 4);
-  const cnnk::Conv2dGeometry& g = conv.g;
-  cuda::CudaOptions o;
-  o.policy = ImplPolicy::Cudnn;
-  o.verbose = false;
+  cuda::CudaOptions o = testing::quiet_options(ImplPolicy::Cudnn);
   cuda::CudaBackend be(o);
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE(round);
@@ -480,11 +475,8 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
     EXPECT_NE(line.find(why), std::string::npos) << line;
     EXPECT_NE(line.find("); using algo-0"), std::string::npos) << line;
   }
-  const auto choice = [&](const char* pass) {
-    return be.implementation_choices().at(std::string("conv2d ") + pass + " " + describe(g));
-  };
-  EXPECT_EQ(choice("forward"), "cudnn (implicit-gemm)");
-  EXPECT_EQ(choice("backward-data"), "cudnn (algo-0, not deterministic)");
+  EXPECT_EQ(conv.choice(be, "forward"), "cudnn (implicit-gemm)");
+  EXPECT_EQ(conv.choice(be, "backward-data"), "cudnn (algo-0, not deterministic)");
 
   o.deterministic = true;
   cuda::CudaBackend strict(o);
@@ -515,10 +507,7 @@ TEST(CudaBackend, CudnnWorkspaceTheGpuHasNoRoomForGivesWayToALeanerAlgorithm) {
     ~Restore() { cnnk_sim::set_device_memory(size_t(16) << 30); }  // the default
   } restore;
   const ConvPasses conv(2, 3, 6, 5, 7);
-  cuda::CudaOptions o;
-  o.policy = ImplPolicy::Cudnn;
-  o.verbose = false;
-  cuda::CudaBackend be(o);
+  cuda::CudaBackend be(testing::quiet_options(ImplPolicy::Cudnn));
   conv.expect_reference(conv.run(be, [] {
     cnnk_sim::set_device_memory(cnnk_sim::device_memory_in_use() + (size_t(256) << 10));
   }));

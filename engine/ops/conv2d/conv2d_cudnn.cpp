@@ -216,14 +216,8 @@ ConvPlan& plan_for(CudnnContext& ctx, const cnnk::Conv2dGeometry& g) {
 
 // Whether a status says that an algorithm cannot run this problem (cuDNN 9's NOT_SUPPORTED
 // category and its sub-codes: the shape, the shared memory, a launch parameter) rather
-// than that something went wrong.
-bool refused(cudnnStatus_t st) {
-#ifdef CUDNN_STATUS_CATEGORY
-  return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED;
-#else
-  return st == CUDNN_STATUS_NOT_SUPPORTED;
-#endif
-}
+// than that something went wrong. (cmake/CnnCuda.cmake requires cuDNN 9.)
+bool refused(cudnnStatus_t st) { return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED; }
 
 // Runs one pass through cuDNN. Its algorithm is chosen by pick() the first time, from what
 // `query(count, &returned, perf)` (one of the _v7 heuristics calls, asked for all kCount
