@@ -98,6 +98,19 @@ struct ConvPasses {
   }
 };
 
+#if defined(CNNK_SIM)
+// While alive, the simulated cuDNN's first-ranked algorithm of each convolution pass fails
+// with `status` when asked to run.
+struct FirstAlgorithmFails {
+  explicit FirstAlgorithmFails(cudnnStatus_t status) {
+    cnnk_sim::set_cudnn_first_algorithm_run_status(status);
+  }
+  ~FirstAlgorithmFails() { cnnk_sim::set_cudnn_first_algorithm_run_status(CUDNN_STATUS_SUCCESS); }
+  FirstAlgorithmFails(const FirstAlgorithmFails&) = delete;
+  FirstAlgorithmFails& operator=(const FirstAlgorithmFails&) = delete;
+};
+#endif
+
 class VerifySeedModels : public ::testing::TestWithParam<std::tuple<std::string, ImplPolicy>> {};
 
 TEST_P(VerifySeedModels, EveryLayerAndPassWithinTolerance) {
@@ -449,10 +462,7 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
   GTEST_SKIP() << "only the simulated cuDNN can be told to refuse an algorithm";
 #else
   REQUIRE_GPU();
-  struct Refusing {
-    Refusing() { cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(true); }
-    ~Refusing() { cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(false); }
-  } refusing;
+  const FirstAlgorithmFails refusing(CUDNN_STATUS_NOT_SUPPORTED_SHAPE);
   const ConvPasses conv(2, 3, 6, 5, 4);
   cuda::CudaOptions o = testing::quiet_options(ImplPolicy::Cudnn);
   cuda::CudaBackend be(o);
@@ -490,6 +500,30 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
     EXPECT_NE(msg.find("algo-1" + refused), std::string::npos) << msg;
     EXPECT_NE(msg.find("); algo-0 is not deterministic"), std::string::npos) << msg;
   }
+#endif
+}
+
+// A NOT_SUPPORTED status that says the installation is at fault (here kernels built for
+// other GPUs), not the problem: every algorithm would meet it, so the pass fails at once
+// with cuDNN's status and message rather than trying the rest and blaming the workspace.
+TEST(CudaBackend, CudnnInstallationFaultFailsThePassAtOnce) {
+#if !defined(CNNK_SIM)
+  GTEST_SKIP() << "only the simulated cuDNN can be told to fail an algorithm";
+#else
+  REQUIRE_GPU();
+  const FirstAlgorithmFails broken(CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH);
+  const ConvPasses conv(2, 3, 6, 5, 4);
+  cuda::CudaBackend be(testing::quiet_options(ImplPolicy::Cudnn));
+  try {
+    conv.run(be);
+    FAIL() << "a pass ran past an installation fault";
+  } catch (const DeviceError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("cudnnConvolutionForward failed"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH: "), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("--workspace-mb"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(be.cudnn_log().empty());
 #endif
 }
 

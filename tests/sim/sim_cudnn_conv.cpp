@@ -38,9 +38,9 @@ using cnnk_sim::cudnn::usable;
 
 namespace {
 
-// set_cudnn_first_algorithm_refuses_to_run: the library's state, as the device's size is
-// the simulated device's.
-std::atomic<bool> first_algorithm_refuses{false};
+// set_cudnn_first_algorithm_run_status: the library's state, as the device's size is the
+// simulated device's.
+std::atomic<cudnnStatus_t> first_algorithm_status{CUDNN_STATUS_SUCCESS};
 
 // A convolution's tensors and parameters as they were when the call was made.
 struct ConvShape {
@@ -291,10 +291,10 @@ Problem conv_call_problem(const void* alpha, const void* beta, Regions* regions,
   if (Problem p = on_device(*regions)) return p;
   size_t needed = 0;
   if (Problem p = algorithm_workspace(offers, algo, algo_count, s, &needed)) return p;
-  if (first_algorithm_refuses && algo == offers[0].algo)
-    return Problem{CUDNN_STATUS_NOT_SUPPORTED_SHAPE,
-                   "algorithm " + std::to_string(algo) +
-                       " refuses this problem (set_cudnn_first_algorithm_refuses_to_run)"};
+  if (const cudnnStatus_t st = first_algorithm_status; st != CUDNN_STATUS_SUCCESS &&
+                                                        algo == offers[0].algo)
+    return Problem{st, "algorithm " + std::to_string(algo) +
+                           " refuses this problem (set_cudnn_first_algorithm_run_status)"};
   if (Problem p = workspace_problem(workspace, workspace_bytes, needed)) return p;
   if (workspace_bytes > 0) regions->push_back(Region{"workSpace", workspace, workspace_bytes});
   return {};
@@ -315,8 +315,31 @@ cudnnStatus_t run_conv(cudnnHandle_t handle, const char* call, Regions regions, 
 
 }  // namespace
 
-void cnnk_sim::set_cudnn_first_algorithm_refuses_to_run(bool refuses) {
-  first_algorithm_refuses = refuses;
+void cnnk_sim::set_cudnn_first_algorithm_run_status(cudnnStatus_t status) {
+  first_algorithm_status = status;
+}
+
+namespace {
+cudnnStatus_t max_count(const char* call, cudnnHandle_t handle, int algorithms, int* count) {
+  if (Problem p = usable(handle)) return refuse(call, p);
+  if (!count) return refuse(call, bad("count is null"));
+  *count = algorithms;
+  return CUDNN_STATUS_SUCCESS;
+}
+}  // namespace
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithmMaxCount(cudnnHandle_t handle, int* count) {
+  return max_count("cudnnGetConvolutionForwardAlgorithmMaxCount", handle,
+                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, count);
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithmMaxCount(cudnnHandle_t handle, int* count) {
+  return max_count("cudnnGetConvolutionBackwardDataAlgorithmMaxCount", handle,
+                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, count);
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnnHandle_t handle,
+                                                                 int* count) {
+  return max_count("cudnnGetConvolutionBackwardFilterAlgorithmMaxCount", handle,
+                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, count);
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(

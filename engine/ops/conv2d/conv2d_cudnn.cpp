@@ -165,6 +165,27 @@ const char* math_name(cudnnMathType_t math) {
 // than failing at its first run.
 //
 // `passed_over` starts with what the caller already knows of the entries before `first`.
+// Whether a status says that an algorithm cannot run this problem, so that the next one
+// may: cuDNN 9's NOT_SUPPORTED category, but only its sub-codes about the problem (the
+// shape, data type, layout, shared memory, padding, a launch parameter). The same category
+// holds faults of the installation (a driver or runtime too old, kernels built for other
+// GPUs, a missing sub-library or NVRTC), which every algorithm would meet in turn: those
+// fail the pass at once with cuDNN's message. (cmake/CnnCuda.cmake requires cuDNN 9.)
+bool refused(cudnnStatus_t st) {
+  switch (static_cast<int>(st)) {
+    case 3000:  // CUDNN_STATUS_NOT_SUPPORTED
+    case 3002:  // _SHAPE
+    case 3003:  // _DATA_TYPE
+    case 3004:  // _LAYOUT
+    case 3010:  // _SHARED_MEMORY_INSUFFICIENT
+    case 3011:  // _PADDING
+    case 3012:  // _BAD_LAUNCH_PARAM
+      return true;
+    default:
+      return false;
+  }
+}
+
 template <class Perf, class WorkspaceOf>
 void pick(CudnnContext& ctx, const std::string& id, size_t first, std::string passed_over,
           Chosen<Perf>* c, WorkspaceOf workspace_of) {
@@ -181,10 +202,13 @@ void pick(CudnnContext& ctx, const std::string& id, size_t first, std::string pa
       why = fmt::format("{} would use TF32 tensor cores, not strict FP32", algorithm_name(p.algo));
     else if (p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
       why = fmt::format("{} would convert the data to FP16", algorithm_name(p.algo));
-    else if (const cudnnStatus_t st = workspace_of(p.algo, math, &bytes);
-             st != CUDNN_STATUS_SUCCESS)
+    else if (const cudnnStatus_t st = workspace_of(p.algo, math, &bytes); refused(st))
       why = fmt::format("{} cannot run under {} ({})", algorithm_name(p.algo), math_name(math),
-                        cudnnGetErrorString(st));
+                        cuda::cudnn_status_text(st));
+    else if (st != CUDNN_STATUS_SUCCESS)
+      throw DeviceError(fmt::format("cudnn {}: the workspace query for {} under {} failed: {}", id,
+                                    algorithm_name(p.algo), math_name(math),
+                                    cuda::cudnn_status_text(st)));
     else if ((bytes = std::max(bytes, p.memory)) > ctx.workspace_limit())
       why = fmt::format("{} needs {} bytes of workspace, over the budget of {}",
                         algorithm_name(p.algo), bytes, ctx.workspace_limit());
@@ -214,23 +238,23 @@ ConvPlan& plan_for(CudnnContext& ctx, const cnnk::Conv2dGeometry& g) {
   return ctx.plan<ConvPlan>(key_of(g), [&] { return std::make_unique<ConvPlan>(g, ctx.tf32); });
 }
 
-// Whether a status says that an algorithm cannot run this problem (cuDNN 9's NOT_SUPPORTED
-// category and its sub-codes: the shape, the shared memory, a launch parameter) rather
-// than that something went wrong. (cmake/CnnCuda.cmake requires cuDNN 9.)
-bool refused(cudnnStatus_t st) { return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED; }
-
 // Runs one pass through cuDNN. Its algorithm is chosen by pick() the first time, from what
-// `query(count, &returned, perf)` (one of the _v7 heuristics calls, asked for all kCount
-// algorithms of the pass) lists; `size(algo, &bytes)` is the pass's workspace-size call,
-// asked under each candidate's final math type; `run(algo, workspace, bytes)` is the pass's
-// own call, named `call`. Two things only a run can tell pass an algorithm over, and the
-// next candidate takes its place, for this run and the later ones, logged: a workspace
-// the GPU has no room for (within the budget, but the memory is taken), and kernels that
-// refuse the problem only when asked to run it (a NOT_SUPPORTED status, with nothing
-// enqueued). The pass fails only when no listed algorithm runs. A step's first run is not
-// captured (the trainer captures its second), so a change of workspace allocates there.
+// `query(count, &returned, perf)` (one of the _v7 heuristics calls) lists, asked for as
+// many entries as `max_count` (the pass's cudnnGet*AlgorithmMaxCount, named
+// `max_count_call`) says it may give: more than the pass's kCount algorithms where the
+// heuristics list an algorithm once per math type, and a shorter array would lose the FMA
+// entries ranked below tensor-core ones, which strict FP32 passes over. `size(algo,
+// &bytes)` is the pass's workspace-size call, asked under each candidate's final math
+// type; `run(algo, workspace, bytes)` is the pass's own call, named `call`. Two things
+// only a run can tell pass an algorithm over, and the next candidate takes its place, for
+// this run and the later ones, logged: a workspace the GPU has no room for (within the
+// budget, but the memory is taken), and kernels that refuse the problem only when asked to
+// run it (a refused() status, with nothing enqueued). The pass fails only when no listed
+// algorithm runs. A step's first run is not captured (the trainer captures its second), so
+// a change of workspace allocates there.
 template <int kCount, class Perf, class Query, class Size, class Run>
 void run_pass(CudnnContext& ctx, ConvPlan& plan, Chosen<Perf>& c, const std::string& id,
+              cudnnStatus_t (*max_count)(cudnnHandle_t, int*), const char* max_count_call,
               Query query, Size size, const char* call, Run run) {
   auto workspace_of = [&](decltype(Perf::algo) algo, cudnnMathType_t math, size_t* bytes) {
     CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, math));
@@ -239,10 +263,13 @@ void run_pass(CudnnContext& ctx, ConvPlan& plan, Chosen<Perf>& c, const std::str
   if (!c.made) {
     // Another pass may have left its entry's math type on the shared descriptor.
     CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, asked_math(ctx.tf32)));
-    Perf perf[kCount];
+    int count = 0;
+    cuda::check(max_count(ctx.handle(), &count), max_count_call, __FILE__, __LINE__);
+    count = std::max(count, kCount);
+    std::vector<Perf> perf(static_cast<size_t>(count));
     int n = 0;
-    query(kCount, &n, perf);
-    c.ranked.assign(perf, perf + std::clamp(n, 0, kCount));
+    query(count, &n, perf.data());
+    c.ranked.assign(perf.begin(), perf.begin() + std::clamp(n, 0, count));
     pick(ctx, id, 0, std::string(), &c, workspace_of);
     c.made = true;
   }
@@ -290,7 +317,8 @@ void conv2d_forward(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, const floa
   ConvPlan& p = plan_for(ctx, g);
   const float one = 1.0f, zero = 0.0f;
   run_pass<CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
-      ctx, p, p.fwd, conv2d_algorithm_id("forward", g),
+      ctx, p, p.fwd, conv2d_algorithm_id("forward", g), cudnnGetConvolutionForwardAlgorithmMaxCount,
+      "cudnnGetConvolutionForwardAlgorithmMaxCount",
       [&](int count, int* n, cudnnConvolutionFwdAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionForwardAlgorithm_v7(ctx.handle(), p.x.d, p.w, p.conv, p.y.d,
                                                         count, n, perf));
@@ -313,6 +341,8 @@ void conv2d_backward_data(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, cons
   const float one = 1.0f, zero = 0.0f;
   run_pass<CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
       ctx, p, p.bwd_data, conv2d_algorithm_id("backward-data", g),
+      cudnnGetConvolutionBackwardDataAlgorithmMaxCount,
+      "cudnnGetConvolutionBackwardDataAlgorithmMaxCount",
       [&](int count, int* n, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.handle(), p.w, p.y.d, p.conv,
                                                              p.x.d, count, n, perf));
@@ -334,6 +364,8 @@ void conv2d_backward_filter(CudnnContext& ctx, const cnnk::Conv2dGeometry& g, co
   const float one = 1.0f, zero = 0.0f;
   run_pass<CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
       ctx, p, p.bwd_filter, conv2d_algorithm_id("backward-filter", g),
+      cudnnGetConvolutionBackwardFilterAlgorithmMaxCount,
+      "cudnnGetConvolutionBackwardFilterAlgorithmMaxCount",
       [&](int count, int* n, cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
         CNN_CUDA(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.handle(), p.x.d, p.y.d, p.conv,
                                                                p.w, count, n, perf));
