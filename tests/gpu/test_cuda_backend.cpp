@@ -505,7 +505,8 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
 
 // A NOT_SUPPORTED status that says the installation is at fault (here kernels built for
 // other GPUs), not the problem: every algorithm would meet it, so the pass fails at once
-// with cuDNN's status and message rather than trying the rest and blaming the workspace.
+// with cuDNN's status and message rather than trying the rest and blaming the workspace;
+// under --impl auto, native takes the layer.
 TEST(CudaBackend, CudnnInstallationFaultFailsThePassAtOnce) {
 #if !defined(CNNK_SIM)
   GTEST_SKIP() << "only the simulated cuDNN can be told to fail an algorithm";
@@ -524,6 +525,18 @@ TEST(CudaBackend, CudnnInstallationFaultFailsThePassAtOnce) {
     EXPECT_EQ(msg.find("--workspace-mb"), std::string::npos) << msg;
   }
   EXPECT_TRUE(be.cudnn_log().empty());
+
+  // Under --impl auto the failure costs cuDNN the choice, not the run: native runs every
+  // pass, and the choice says why.
+  cuda::CudaBackend automatic(testing::quiet_options(ImplPolicy::Auto));
+  conv.expect_reference(conv.run(automatic));
+  for (const char* pass : {"forward", "backward-data", "backward-filter"}) {
+    const std::string choice = conv.choice(automatic, pass);
+    EXPECT_EQ(choice.rfind("native (", 0), 0u) << choice;
+    EXPECT_NE(choice.find("; timed: native "), std::string::npos) << choice;
+    EXPECT_NE(choice.find(" ms; cudnn failed: cudnnConvolution"), std::string::npos) << choice;
+    EXPECT_NE(choice.find("CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH"), std::string::npos) << choice;
+  }
 #endif
 }
 

@@ -156,10 +156,19 @@ Impl CudaBackend::choose(const std::string& family, const std::string& pass, con
   ImplChoice c = choose_impl(options_.policy, native, cudnn);
   std::string note = c.reason;
   if (c.needs_timing) {
-    const double t_native = median_ms(run_native), t_cudnn = median_ms(run_cudnn);
-    c = choose_impl(options_.policy, native, cudnn,
-                    t_native <= t_cudnn ? Impl::Native : Impl::Cudnn);
-    note = fmt::format("timed: native {:.3f} ms, cudnn {:.3f} ms", t_native, t_cudnn);
+    const double t_native = median_ms(run_native);
+    try {
+      const double t_cudnn = median_ms(run_cudnn);
+      c = choose_impl(options_.policy, native, cudnn,
+                      t_native <= t_cudnn ? Impl::Native : Impl::Cudnn);
+      note = fmt::format("timed: native {:.3f} ms, cudnn {:.3f} ms", t_native, t_cudnn);
+    } catch (const DeviceError& e) {
+      // cuDNN failed where native ran: native it is, unless the failure left the stream
+      // (and so the context) broken for both, which the synchronize reports.
+      CNN_CUDA(cudaStreamSynchronize(stream_));
+      c = choose_impl(options_.policy, native, cudnn, Impl::Native);
+      note = fmt::format("timed: native {:.3f} ms; cudnn failed: {}", t_native, e.message());
+    }
   }
   decided_[id] = c.impl;
   choices_[id] = cnn::impl_name(c.impl) + (note.empty() ? "" : " (" + note + ")");
