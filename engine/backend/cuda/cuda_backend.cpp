@@ -37,6 +37,15 @@ namespace {
 // graph can build; convolution asks its kernel (dilation goes to cuDNN).
 const cnnk::Support kAlways = cnnk::Support::yes();
 
+// Whether cuDNN can take an [n, c, spatial] tensor (its descriptors count elements in 32
+// bits): the batch-norm, activation and bias paths ask; convolution and pooling ask in
+// their own support checks.
+cnnk::Support cudnn_fits(int64_t n, int64_t c, int64_t spatial) {
+  return cuda::descriptor_fits(n, c, spatial, 1)
+             ? cnnk::Support::yes()
+             : cnnk::Support::no("a tensor over cuDNN's 32-bit element count");
+}
+
 bool env_flag(const char* name) {
   const char* v = std::getenv(name);
   return v && std::strcmp(v, "0") != 0 && v[0] != '\0';
@@ -376,7 +385,7 @@ void CudaBackend::batchnorm_forward_training(const cnnk::BatchNormGeometry& g, c
   // reference does.
   const cnnk::Support cudnn_ok =
       g.reduction() > 1
-          ? cnnk::Support::yes()
+          ? cudnn_fits(g.n, g.c, g.spatial)
           : cnnk::Support::no("one value per channel: cuDNN's unbiased variance divides by zero");
   const ImplChoice c = choose_impl(p, kAlways, cudnn_ok);
   const Impl impl = c.impl;
@@ -410,7 +419,7 @@ void CudaBackend::batchnorm_forward_inference(const cnnk::BatchNormGeometry& g, 
                                        running_var, epsilon, y);
   };
   const Impl impl = choose("batchnorm", "forward-inference", bn_key(g), kAlways,
-                           cnnk::Support::yes(), native, cudnn);
+                           cudnn_fits(g.n, g.c, g.spatial), native, cudnn);
   impl == Impl::Native ? native() : cudnn();
 }
 
@@ -434,9 +443,10 @@ void CudaBackend::batchnorm_backward(const cnnk::BatchNormGeometry& g, const flo
   // with no forward before it (a benchmark's) goes by the policy.
   const std::string key = bn_key(g);
   const auto wrote = bn_statistics_from_.find(key);
-  const Impl impl = wrote != bn_statistics_from_.end()
-                        ? wrote->second
-                        : choose_impl(untimed(options_.policy), kAlways, kAlways).impl;
+  const Impl impl =
+      wrote != bn_statistics_from_.end()
+          ? wrote->second
+          : choose_impl(untimed(options_.policy), kAlways, cudnn_fits(g.n, g.c, g.spatial)).impl;
   choices_["batchnorm backward " + key] =
       cnn::impl_name(impl) + (wrote != bn_statistics_from_.end()
                                   ? " (as the forward: it reads its saved statistics)"
@@ -461,12 +471,19 @@ void CudaBackend::activation_forward(Activation a, const ActivationGeometry& g, 
   };
   auto cudnn = [&] { cudnn::activation_forward(cudnn_context(), a, g, x, y); };
   // In-place forwards cannot be timed twice safely (the second run would see its own
-  // output), so auto keeps native for them.
+  // output), so auto keeps native for them. cuDNN documents in-place use for its
+  // activations, not for its softmax: that one runs native.
   const bool in_place = x == y;
   const ImplPolicy p = in_place ? untimed(options_.policy) : options_.policy;
   const Impl impl = p == ImplPolicy::Cudnn ? Impl::Cudnn : Impl::Native;
-  choices_["activation forward " + activation_name(a)] = cnn::impl_name(impl);
-  impl == Impl::Native ? native() : cudnn();
+  std::string why;
+  if (impl == Impl::Cudnn && a == Activation::Softmax && in_place)
+    why = "cuDNN does not document an in-place softmax";
+  else if (impl == Impl::Cudnn && !cudnn_fits(g.n, g.c, g.spatial).ok)
+    why = cudnn_fits(g.n, g.c, g.spatial).reason;
+  choices_["activation forward " + activation_name(a)] =
+      why.empty() ? cnn::impl_name(impl) : cnn::impl_name(Impl::Native) + " (" + why + ")";
+  impl == Impl::Native || !why.empty() ? native() : cudnn();
 }
 
 void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g, const float* y,
@@ -477,8 +494,17 @@ void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g,
                                cudaMemcpyDeviceToDevice, stream_));
     return;
   }
-  const Impl impl = options_.policy == ImplPolicy::Cudnn ? Impl::Cudnn : Impl::Native;
-  choices_["activation backward " + activation_name(a)] = cnn::impl_name(impl);
+  // cuDNN's backward for [n, c, spatial] tensors it can describe; its softmax backward
+  // in place (dx over dy) is undocumented, as its forward's is.
+  std::string why;
+  if (options_.policy == ImplPolicy::Cudnn && a == Activation::Softmax && dx == dy)
+    why = "cuDNN does not document an in-place softmax";
+  else if (options_.policy == ImplPolicy::Cudnn && !cudnn_fits(g.n, g.c, g.spatial).ok)
+    why = cudnn_fits(g.n, g.c, g.spatial).reason;
+  const Impl impl =
+      options_.policy == ImplPolicy::Cudnn && why.empty() ? Impl::Cudnn : Impl::Native;
+  choices_["activation backward " + activation_name(a)] =
+      cnn::impl_name(impl) + (why.empty() ? "" : " (" + why + ")");
   if (impl == Impl::Cudnn) {
     cudnn::activation_backward(cudnn_context(), a, g, y, dy, dx);
   } else if (a == Activation::Softmax) {
@@ -495,7 +521,7 @@ void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g,
 // under native it takes two steps too, its backward then the native bias sum.
 void CudaBackend::bias_activation_backward(Activation a, const ActivationGeometry& g,
                                            const float* y, const float* dy, float* dz, float* db) {
-  if (options_.policy == ImplPolicy::Cudnn) {
+  if (options_.policy == ImplPolicy::Cudnn && cudnn_fits(g.n, g.c, g.spatial).ok) {
     activation_backward(a, g, y, dy, dz);
     if (db) {
       choices_["bias backward"] = cnn::impl_name(Impl::Cudnn);

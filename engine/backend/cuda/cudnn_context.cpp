@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <limits>
 
 #include "engine/core/error.h"
 
@@ -40,9 +41,29 @@ void CudnnContext::log(const std::string& line) {
   if (verbose) std::fprintf(stderr, "[cnn] %s\n", line.c_str());
 }
 
-TensorDesc::TensorDesc(int n, int c, int h, int w) {
+bool descriptor_fits(int64_t n, int64_t c, int64_t h, int64_t w) {
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  int64_t elements = 1;
+  for (const int64_t d : {n, c, h, w}) {
+    if (d < 0 || (d > 0 && elements > kMax / d)) return false;
+    elements *= d;
+  }
+  return true;
+}
+
+TensorDesc::TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w) {
+  CNN_CHECK(descriptor_fits(n, c, h, w), ConfigError,
+            "cuDNN: a tensor of [{}, {}, {}, {}] does not fit its descriptors' 32-bit element "
+            "counts; run it native (--impl native)",
+            n, c, h, w);
   CNN_CUDA(cudnnCreateTensorDescriptor(&d));
-  CNN_CUDA(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w));
+  const cudnnStatus_t st =
+      cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(n),
+                                 static_cast<int>(c), static_cast<int>(h), static_cast<int>(w));
+  if (st != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroyTensorDescriptor(d);  // the destructor of a constructor that throws never runs
+    throw_cudnn_error(st, "cudnnSetTensor4dDescriptor", __FILE__, __LINE__);
+  }
 }
 
 TensorDesc::~TensorDesc() {

@@ -6,6 +6,7 @@
 
 #include <cudnn.h>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -78,10 +79,16 @@ class CudnnContext {
   std::map<std::string, std::string> algorithms_;
 };
 
-// RAII descriptors for the legacy cuDNN API.
+// Whether an NCHW tensor of these dimensions fits a legacy cuDNN tensor descriptor, which
+// counts its elements in 32 bits (a larger one is refused with a bare NOT_SUPPORTED): the
+// op families' cuDNN support checks ask, so that native takes such a layer.
+bool descriptor_fits(int64_t n, int64_t c, int64_t h, int64_t w);
+
+// RAII descriptors for the legacy cuDNN API. A tensor that does not fit a descriptor is a
+// ConfigError that names its dimensions.
 struct TensorDesc {
   cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc(int n, int c, int h, int w);
+  TensorDesc(int64_t n, int64_t c, int64_t h, int64_t w);
   ~TensorDesc();
   TensorDesc(const TensorDesc&) = delete;
   TensorDesc& operator=(const TensorDesc&) = delete;

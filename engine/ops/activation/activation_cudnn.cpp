@@ -41,7 +41,7 @@ struct ActDesc {
 void activation_forward(CudnnContext& ctx, Activation a, const ActivationGeometry& g,
                         const float* x, float* y) {
   const float one = 1.0f, zero = 0.0f;
-  TensorDesc t(static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.spatial), 1);
+  TensorDesc t(g.n, g.c, g.spatial, 1);
   if (a == Activation::Softmax) {
     CNN_CUDA(cudnnSoftmaxForward(ctx.handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL,
                                  &one, t.d, x, &zero, t.d, y));
@@ -54,7 +54,7 @@ void activation_forward(CudnnContext& ctx, Activation a, const ActivationGeometr
 void activation_backward(CudnnContext& ctx, Activation a, const ActivationGeometry& g,
                          const float* y, const float* dy, float* dx) {
   const float one = 1.0f, zero = 0.0f;
-  TensorDesc t(static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.spatial), 1);
+  TensorDesc t(g.n, g.c, g.spatial, 1);
   if (a == Activation::Softmax) {
     CNN_CUDA(cudnnSoftmaxBackward(ctx.handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL,
                                   &one, t.d, y, t.d, dy, &zero, t.d, dx));

@@ -309,6 +309,9 @@ cnnk::Support conv2d_supports(const cnnk::Conv2dGeometry& g) {
   if (cudnn_out(g.h, g.pad_top, g.r, g.dil_h, g.stride_h) != g.p ||
       cudnn_out(g.w, g.pad_left, g.s, g.dil_w, g.stride_w) != g.q)
     return cnnk::Support::no("asymmetric padding that changes the output size");
+  if (!cuda::descriptor_fits(g.n, g.c, g.h, g.w) || !cuda::descriptor_fits(g.n, g.k, g.p, g.q) ||
+      !cuda::descriptor_fits(g.k, g.c, g.r, g.s))
+    return cnnk::Support::no("a tensor over cuDNN's 32-bit element count");
   return cnnk::Support::yes();
 }
 

@@ -50,6 +50,8 @@ cnnk::Support pool2d_supports(const cnnk::Pool2dGeometry& g) {
   if (cudnn_out(g.h, g.pad_top, g.window_h, g.stride_h) != g.p ||
       cudnn_out(g.w, g.pad_left, g.window_w, g.stride_w) != g.q)
     return cnnk::Support::no("asymmetric padding that changes the output size");
+  if (!cuda::descriptor_fits(g.n, g.c, g.h, g.w))
+    return cnnk::Support::no("a tensor over cuDNN's 32-bit element count");
   return cnnk::Support::yes();
 }
 
