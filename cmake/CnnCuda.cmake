@@ -13,7 +13,8 @@ endif()
 enable_language(CUDA)
 set(CMAKE_CUDA_STANDARD 17)
 set(CMAKE_CUDA_STANDARD_REQUIRED ON)
-find_package(CUDAToolkit REQUIRED)
+# CUDA 12: the three-argument cudaGraphInstantiate, and cuBLAS's user workspace in graphs.
+find_package(CUDAToolkit 12.0 REQUIRED)
 
 # cuDNN: found from cudnn_version.h, version read from it.
 find_path(CUDNN_INCLUDE_DIR cudnn_version.h

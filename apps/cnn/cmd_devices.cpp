@@ -21,8 +21,9 @@ void add_devices_command(CLI::App& app, std::function<int()>& run) {
                  (st.driver_version % 1000) / 10, st.runtime_version / 1000,
                  (st.runtime_version % 1000) / 10);
       for (const GpuInfo& g : st.gpus)
-        fmt::print("cuda:{}  {}  sm_{}{}  {:.1f} GiB\n", g.index, g.name, g.sm_major, g.sm_minor,
-                   static_cast<double>(g.total_memory) / (1024.0 * 1024.0 * 1024.0));
+        fmt::print("cuda:{}  {}  sm_{}{}  {:.1f} GiB{}\n", g.index, g.name, g.sm_major, g.sm_minor,
+                   static_cast<double>(g.total_memory) / (1024.0 * 1024.0 * 1024.0),
+                   g.unusable.empty() ? "" : "  (not usable: " + g.unusable + ")");
       return 0;
     };
   });

@@ -27,10 +27,12 @@ struct GpuInfo {
   std::string name;
   int sm_major = 0, sm_minor = 0;
   size_t total_memory = 0;
+  std::string unusable;  // why this build cannot run on it ("" when it can)
 };
 
 // What the CUDA runtime reports. `available` is false with a reason when the build has
-// no CUDA, no driver is loaded, or no device is visible.
+// no CUDA, no driver is loaded (or one too old for the build's runtime), no device is
+// visible, or the build has no kernels for any of them.
 struct CudaStatus {
   bool available = false;
   std::string reason;
@@ -49,9 +51,22 @@ const GpuInfo* find_gpu(const CudaStatus& st, int index);
 // Whether this binary was built with the CUDA backend.
 bool built_with_cuda();
 
+// Whether kernels built for `archs` (CMake's CMAKE_CUDA_ARCHITECTURES, entries separated
+// by ';' or ','; "" when unknown) run on a GPU of compute capability major.minor. "N"
+// carries SASS and PTX for N, so any GPU from N up runs it (the PTX through the driver's
+// JIT); "N-real" only SASS, which runs within N's major version from its minor up;
+// "N-virtual" only PTX; an arch-specific "Na" only on N itself. "native", "all",
+// "all-major" and forms it does not know are taken to cover every GPU: the first launch
+// would then say what is missing.
+bool cuda_archs_cover(const std::string& archs, int major, int minor);
+
+// The probe's reason when the driver is older than the build's CUDA runtime (versions as
+// cudaDriverGetVersion gives them: 12080 is 12.8).
+std::string driver_too_old_reason(int driver_version, int runtime_version);
+
 // The device a `--device cpu|cuda|cuda:N|auto` request resolves to. "auto" picks the
-// first usable GPU when probe_cuda() finds one, else the host; "cuda" without a GPU throws
-// DeviceError with the probe's reason.
+// first usable GPU when probe_cuda() finds one, else the host; "cuda" without a usable GPU
+// (or naming one this build has no kernels for) throws DeviceError with the reason.
 Device resolve_device(const std::string& request);
 
 }  // namespace cnn

@@ -52,11 +52,41 @@ TEST(Device, RequestsResolveOrFailClearly) {
   }
 }
 
+// CMake's architecture entries against compute capabilities: SASS runs within its major
+// version from its minor up, PTX on every later GPU, an arch-specific build only on its own.
+TEST(Device, BuildArchitecturesCoverTheGpusTheyCan) {
+  EXPECT_TRUE(cuda_archs_cover("90", 9, 0));
+  EXPECT_TRUE(cuda_archs_cover("90", 10, 0));  // PTX, through the JIT
+  EXPECT_FALSE(cuda_archs_cover("90", 8, 0));
+  EXPECT_FALSE(cuda_archs_cover("90", 8, 9));
+  EXPECT_TRUE(cuda_archs_cover("80-real", 8, 6));
+  EXPECT_FALSE(cuda_archs_cover("80-real", 9, 0));
+  EXPECT_FALSE(cuda_archs_cover("86-real", 8, 0));
+  EXPECT_TRUE(cuda_archs_cover("80-virtual", 9, 0));
+  EXPECT_FALSE(cuda_archs_cover("90-virtual", 8, 9));
+  EXPECT_TRUE(cuda_archs_cover("90a", 9, 0));
+  EXPECT_FALSE(cuda_archs_cover("90a", 10, 0));
+  EXPECT_TRUE(cuda_archs_cover("80-real,90", 8, 0));
+  EXPECT_TRUE(cuda_archs_cover("80-real;90-real", 9, 0));
+  EXPECT_FALSE(cuda_archs_cover("80-real;90-real", 7, 5));
+  EXPECT_TRUE(cuda_archs_cover("120", 12, 0));
+  EXPECT_FALSE(cuda_archs_cover("120", 9, 0));
+  for (const char* any : {"", "native", "all", "all-major"})
+    EXPECT_TRUE(cuda_archs_cover(any, 7, 0)) << any;
+}
+
+TEST(Device, ADriverTooOldForTheRuntimeSaysBothVersionsAndTheWayOut) {
+  const std::string why = driver_too_old_reason(12080, 13000);
+  EXPECT_NE(why.find("supports CUDA up to 12.8"), std::string::npos) << why;
+  EXPECT_NE(why.find("runtime is CUDA 13.0"), std::string::npos) << why;
+  EXPECT_NE(why.find("update the driver"), std::string::npos) << why;
+}
+
 TEST(Device, GpusAreFoundByOrdinalNotByPosition) {
   // Device 1's properties could not be read: the probe lists 0 and 2.
   CudaStatus st;
-  st.gpus.push_back({0, "first", 9, 0, 1});
-  st.gpus.push_back({2, "third", 9, 0, 1});
+  st.gpus.push_back({0, "first", 9, 0, 1, ""});
+  st.gpus.push_back({2, "third", 9, 0, 1, ""});
   ASSERT_NE(find_gpu(st, 2), nullptr);
   EXPECT_EQ(find_gpu(st, 2)->name, "third");
   EXPECT_EQ(find_gpu(st, 0)->name, "first");

@@ -322,6 +322,8 @@ const char* cudaGetErrorString(cudaError_t error) {
       return "invalid device pointer";
     case cudaErrorInvalidMemcpyDirection:
       return "invalid copy direction for memcpy";
+    case cudaErrorInsufficientDriver:
+      return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorInvalidDevice:
       return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle:
@@ -355,6 +357,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     CNNK_SIM_NAME(cudaErrorInvalidConfiguration)
     CNNK_SIM_NAME(cudaErrorInvalidDevicePointer)
     CNNK_SIM_NAME(cudaErrorInvalidMemcpyDirection)
+    CNNK_SIM_NAME(cudaErrorInsufficientDriver)
     CNNK_SIM_NAME(cudaErrorInvalidDevice)
     CNNK_SIM_NAME(cudaErrorInvalidResourceHandle)
     CNNK_SIM_NAME(cudaErrorNotReady)
