@@ -203,6 +203,7 @@ void* CudaBackend::scratch(size_t bytes) {
     // Not back to the cache while a captured step may still use it.
     allocator_->release_after_graphs(scratch_);
     scratch_ = nullptr;
+    scratch_bytes_ = 0;  // so that a failed allocation leaves no size without a buffer
     scratch_ = allocator_->allocate(bytes, "the native kernels' workspace");
     scratch_bytes_ = bytes;
   }
@@ -611,6 +612,7 @@ void CudaBackend::softmax_xent(const LossGeometry& g, const float* logits, const
   if (rows > loss_capacity_) {
     allocator_->release_after_graphs(loss_rows_);  // a captured step may still use it
     loss_rows_ = nullptr;
+    loss_capacity_ = 0;  // so that a failed allocation leaves no size without a buffer
     loss_rows_ = static_cast<float*>(allocator_->allocate(2 * rows * sizeof(float), "loss rows"));
     loss_capacity_ = rows;
   }

@@ -20,8 +20,8 @@ DeviceAllocator::DeviceAllocator(int device) : device_(device) {}
 DeviceAllocator::~DeviceAllocator() {
   // Blocks still live belong to tensors that outlive the allocator only by a bug; the
   // driver reclaims them with the context. Cached ones are freed here.
-  for (auto& [size, ptr] : free_) cudaFree(ptr);
-  for (void* ptr : after_graphs_) cudaFree(ptr);
+  for (void* ptr : after_graphs_) free_.emplace(0, ptr);
+  free_cache();
 }
 
 size_t DeviceAllocator::round_up(size_t bytes) {
@@ -52,9 +52,7 @@ void* DeviceAllocator::allocate(size_t bytes, const std::string& what) {
     cudaError_t err = cudaMalloc(&ptr, size);
     if (err == cudaErrorMemoryAllocation) {
       cudaGetLastError();
-      for (auto& [s, p] : free_) cudaFree(p);  // give the cache back and try once more
-      free_.clear();
-      stats_.cached = 0;
+      free_cache();  // give the cache back and try once more
       err = cudaMalloc(&ptr, size);
     }
     if (err == cudaErrorMemoryAllocation) {
@@ -88,6 +86,17 @@ void DeviceAllocator::release(void* ptr) {
 
 void DeviceAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
+  free_cache();
+}
+
+// A cached block was released when the host dropped it, which may be before the kernels
+// queued on it have run (safe in the cache: its next user queues behind them on the same
+// stream). Before it goes back to the driver, the device finishes them: cudaFree is not
+// documented to wait for them.
+void DeviceAllocator::free_cache() {
+  if (free_.empty()) return;
+  cudaSetDevice(device_);
+  cudaDeviceSynchronize();
   for (auto& [size, ptr] : free_) cudaFree(ptr);
   free_.clear();
   stats_.cached = 0;

@@ -47,6 +47,7 @@ class DeviceAllocator : public std::enable_shared_from_this<DeviceAllocator> {
 
  private:
   static size_t round_up(size_t bytes);
+  void free_cache();  // with mutex_ held (or in the destructor): the cache back to the driver
   int device_;
   mutable std::mutex mutex_;
   std::multimap<size_t, void*> free_;  // rounded size -> block
