@@ -571,6 +571,35 @@ TEST(CudaBackend, CudnnWorkspaceTheGpuHasNoRoomForGivesWayToALeanerAlgorithm) {
 
 // cuDNN's handle is made by the first op that runs on it: a model that runs native
 // throughout never loads cuDNN (nor takes its memory); one under --impl cudnn does.
+// The native kernels' workspace grows to the largest need; a growth the GPU has no room
+// for fails that pass with the allocator's message and leaves the backend as it was: a
+// smaller need afterwards gets a buffer, not the size of one that was given back.
+TEST(CudaBackend, AFailedWorkspaceGrowthLeavesTheBackendUsable) {
+#if !defined(CNNK_SIM)
+  GTEST_SKIP() << "only the simulated device can be shrunk";
+#else
+  REQUIRE_GPU();
+  struct Restore {
+    ~Restore() { cnnk_sim::set_device_memory(size_t(16) << 30); }  // the default
+  } restore;
+  const ConvPasses small(2, 3, 6, 6, 4), big(2, 3, 28, 6, 5);
+  ASSERT_GT(cnnk::conv2d_backward_filter_workspace_bytes(small.g), 0u);
+  ASSERT_GT(cnnk::conv2d_backward_filter_workspace_bytes(big.g),
+            cnnk::conv2d_backward_filter_workspace_bytes(small.g) + 4096);
+  cuda::CudaBackend be(testing::quiet_options(ImplPolicy::Native));
+  small.expect_reference(small.run(be));
+  try {
+    big.run(be, [] { cnnk_sim::set_device_memory(cnnk_sim::device_memory_in_use() + 4096); });
+    FAIL() << "the backward filter's workspace grew past the device";
+  } catch (const OutOfDeviceMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("the native kernels' workspace"), std::string::npos)
+        << e.what();
+  }
+  cnnk_sim::set_device_memory(size_t(16) << 30);
+  small.expect_reference(small.run(be));
+#endif
+}
+
 TEST(CudaBackend, CudnnStartsOnlyWhenAnOpRunsOnIt) {
   REQUIRE_GPU();
   for (const ImplPolicy policy : {ImplPolicy::Native, ImplPolicy::Cudnn}) {
