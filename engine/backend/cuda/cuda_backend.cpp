@@ -775,6 +775,15 @@ std::unique_ptr<Backend::StepGraph> CudaBackend::capture(const std::function<voi
   if (graph) cudaGraphDestroy(graph);
   if (!failure.empty()) {
     cudaGetLastError();  // the capture's error is reported here, not by the next launch
+    // A capture that failed because the device had (an earlier replay's illegal address,
+    // say) is no case for running uncaptured: such a fault fails every later call, and the
+    // first kernel to be checked would take the blame. The stream says so now.
+    const cudaError_t sound = cudaStreamSynchronize(stream_);
+    if (sound != cudaSuccess)
+      throw DeviceError(
+          fmt::format("the GPU failed ({}: {}) while a training step was being "
+                      "captured into a CUDA graph ({})",
+                      cudaGetErrorName(sound), cudaGetErrorString(sound), failure));
     if (options_.verbose)
       std::fprintf(stderr, "[cnn] CUDA graph capture failed, steps run uncaptured: %s\n",
                    failure.c_str());
