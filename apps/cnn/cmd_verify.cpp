@@ -41,12 +41,16 @@ int run_verify(VerifyFlags f) {
     CommonFlags c = f.common;
     if (d.is_cuda()) c.impl = impl;
     auto candidate = open_backend(c);
-    VerifyOptions opt;
+    const bool tf32 = d.is_cuda() && f.common.tf32;
+    VerifyOptions opt = tf32 ? VerifyOptions::tf32() : VerifyOptions{};
     opt.seed = f.common.seed;
     const auto rows =
         verify_model(f.common.model, reference, *candidate, batch.images, batch.labels, opt);
-    fmt::print("{} ({}) against the CPU reference, batch {}:\n", f.common.model, impl,
-               f.common.batch_size);
+    fmt::print(
+        "{} ({}{}) against the CPU reference, batch {}, tolerance {:.0e} forward, {:.0e} "
+        "gradients:\n",
+        f.common.model, impl, tf32 ? ", tf32" : "", f.common.batch_size, opt.forward_tolerance,
+        opt.gradient_tolerance);
     fmt::print("  {:<20} {:<18} {:<20} {:>10} {:>10} {:>10} {:>9}  {}\n", "layer", "type", "pass",
                "max_abs", "max_rel", "rel_l2", "off", "ok");
     for (const VerifyRow& r : rows) {
@@ -58,6 +62,7 @@ int run_verify(VerifyFlags f) {
                      {"layer", r.layer},
                      {"pass", pass},
                      {"impl", impl},
+                     {"precision", tf32 ? "tf32" : "fp32"},
                      {"max_abs", r.max_abs},
                      {"max_rel", r.max_rel},
                      {"rel_l2", r.rel_l2},

@@ -36,6 +36,17 @@ struct VerifyOptions {
   // places (seen: 8 of 86528 at mnist-cnn's first pooling, CPU BLAS against the loops).
   // Forward outputs must have no element off.
   double gradient_off_fraction = 1e-3;
+
+  // The bounds for a candidate that runs under --tf32: tensor cores round each product's
+  // inputs to 10-bit mantissas (unit roundoff 2^-11, so up to 2^-10 per product, ten times
+  // FP32's sum of a few thousand terms), and each layer passes its error on to the next;
+  // a wrong index is still off by the tensor's whole scale.
+  static VerifyOptions tf32() {
+    VerifyOptions o;
+    o.forward_tolerance = 5e-3;
+    o.gradient_tolerance = 2e-2;
+    return o;
+  }
 };
 
 // x: a batch [n, ...] and labels [n] on the host. Builds `model_name` on each backend,

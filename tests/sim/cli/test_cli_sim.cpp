@@ -159,6 +159,31 @@ TEST_F(CliSim, VerifyChecksBothImplementationsAgainstTheReference) {
   EXPECT_TRUE(native && cudnn) << rows.dump();
 }
 
+// Under --tf32 the bounds are TF32's, and every row says which precision it checked. (The
+// simulated GPU multiplies in FP32 whatever the math mode: the rows pass here by more than
+// they would on tensor cores.)
+TEST_F(CliSim, VerifyUnderTf32UsesTf32Bounds) {
+  for (const bool tf32 : {false, true}) {
+    SCOPED_TRACE(tf32);
+    std::vector<std::string> args = {"verify",  "--model", "tiny.json", "--data",     data(),
+                                     "--impls", "native",  "--json",    "verify.json"};
+    if (tf32) args.push_back("--tf32");
+    const CliResult r = run(args);
+    expect_success(r);
+    EXPECT_TRUE(contains(r.out, tf32 ? "(native, tf32) against the CPU reference"
+                                     : "(native) against the CPU reference"))
+        << r.out;
+    const json rows = read_json("verify.json");
+    ASSERT_TRUE(rows.is_array() && !rows.empty()) << rows.dump();
+    for (const json& row : rows) {
+      EXPECT_EQ(row["precision"], tf32 ? "tf32" : "fp32") << row.dump();
+      const bool forward = row["pass"] == "forward";
+      const double want = tf32 ? (forward ? 5e-3 : 2e-2) : (forward ? 1e-4 : 1e-3);
+      EXPECT_DOUBLE_EQ(row["tolerance"].get<double>(), want) << row.dump();
+    }
+  }
+}
+
 TEST_F(CliSim, BenchTimesNativeAndCudnnForEveryPass) {
   const CliResult r =
       run({"bench", "--model", "tiny.json", "--device", "cuda", "--batch-sizes", "3", "--warmup",
