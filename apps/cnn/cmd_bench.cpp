@@ -132,6 +132,7 @@ int run_bench(const BenchFlags& f) {
   } else {
     native = open_backend(c);
   }
+  const int cpu_threads = native->host_threads();
   perf::BenchTiming timing;
   timing.warmup = f.warmup;
   timing.repeats = f.repeats;
@@ -154,10 +155,20 @@ int run_bench(const BenchFlags& f) {
 
   json epoch = nullptr;
   if (f.epochs > 0) {
-    std::unique_ptr<Backend> own;
-    Backend* be = native.get();
-    if (d.is_cuda() && f.common.impl != "native")
-      be = f.common.impl == "cudnn" ? cudnn.get() : (own = open_backend(f.common)).get();
+    // The epoch runs on one backend; the others go first, and their memory caches with
+    // them, so that the epoch has the GPU's memory to itself.
+    std::unique_ptr<Backend> be;
+    if (d.is_cuda() && f.common.impl == "cudnn") {
+      be = std::move(cudnn);
+    } else if (d.is_cuda() && f.common.impl != "native") {
+      native.reset();
+      cudnn.reset();
+      be = open_backend(f.common);
+    } else {
+      be = std::move(native);
+    }
+    native.reset();
+    cudnn.reset();
     epoch = time_epochs(f, *be);
   }
   if (!f.json.empty()) {
@@ -165,7 +176,7 @@ int run_bench(const BenchFlags& f) {
     out["model"] = model.name();
     out["device"] = d.str();
     if (d.is_host()) {
-      out["cpu_threads"] = native->host_threads();
+      out["cpu_threads"] = cpu_threads;
       out["cpu_gemm"] = cpu_gemm_description();
     }
     out["build"] = build_info_json();
