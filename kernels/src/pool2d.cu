@@ -242,8 +242,7 @@ cudaError_t pool2d_backward(const Pool2dGeometry& g, const float* x, const float
   if (g.stride_h <= 0 || g.stride_w <= 0) return cudaErrorInvalidValue;
   // The cells kernel counts outputs in 32 bits as well: padding below or to the right can
   // make them outnumber the inputs.
-  if (cells_partition(g) && g.input_size() < kNarrowElements &&
-      g.output_size() < kNarrowElements) {
+  if (cells_partition(g) && g.input_size() < kNarrowElements && g.output_size() < kNarrowElements) {
     const int64_t cells = g.output_size();
     detail::launch(pool2d_backward_cells_kernel, detail::grid_for(cells), detail::kThreads, 0,
                    stream, g, FastDivisor(g.q), FastDivisor(g.p), x, dy, dx);

@@ -291,8 +291,8 @@ Problem conv_call_problem(const void* alpha, const void* beta, Regions* regions,
   if (Problem p = on_device(*regions)) return p;
   size_t needed = 0;
   if (Problem p = algorithm_workspace(offers, algo, algo_count, s, &needed)) return p;
-  if (const cudnnStatus_t st = first_algorithm_status; st != CUDNN_STATUS_SUCCESS &&
-                                                        algo == offers[0].algo)
+  if (const cudnnStatus_t st = first_algorithm_status;
+      st != CUDNN_STATUS_SUCCESS && algo == offers[0].algo)
     return Problem{st, "algorithm " + std::to_string(algo) +
                            " refuses this problem (set_cudnn_first_algorithm_run_status)"};
   if (Problem p = workspace_problem(workspace, workspace_bytes, needed)) return p;
@@ -336,8 +336,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithmMaxCount(cudnnHandle_t han
   return max_count("cudnnGetConvolutionBackwardDataAlgorithmMaxCount", handle,
                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, count);
 }
-cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnnHandle_t handle,
-                                                                 int* count) {
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnnHandle_t handle, int* count) {
   return max_count("cudnnGetConvolutionBackwardFilterAlgorithmMaxCount", handle,
                    CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, count);
 }
