@@ -347,6 +347,10 @@ bench() {
 # cannot show), synccheck (barriers some threads miss) and initcheck (reads of device
 # memory nothing wrote); then the backend suites (cuDNN, cuBLAS, graphs) under memcheck.
 # Writes $OUT/sanitizer.json (per tool: status, seconds, errors) and sanitizer-log.txt.
+# On some virtualized GPU machines compute-sanitizer refuses the device ("Device not
+# supported", seen under gVisor in 2026-11; it ran under Firecracker): each tool's stage
+# then records its failure, and the log says why. Run `nvidia-smi` and `uname -r` first
+# if in doubt (gVisor reports kernel 4.4.0).
 sanitize() {
   : "${OUT:?run this on the GPU machine, where OUT is set}"
   BUDGET=${SANITIZE_BUDGET:-300} START=$SECONDS RESERVE=15
