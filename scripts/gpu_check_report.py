@@ -156,6 +156,13 @@ def build_sanitizer_report(carry, work, now=None, cuda=None):
     return {**common_keys(carry, work, now, cuda), "sanitizer": runs, "stages": stages}
 
 
+def cudnn_version(log):
+    """The cuDNN the binary loaded (`cnn devices`: "loaded: cuDNN X.Y.Z"), else the one
+    CMake configured against ("-- cuDNN X.Y.Z: path"), else ""."""
+    loaded = re.findall(r"loaded: cuDNN (\d+\.\d+\.\d+)", log)
+    return (loaded or re.findall(r"cuDNN (\d+\.\d+\.\d+)", log) or [""])[0]
+
+
 def build_report(carry, work, log, now=None, cuda=None):
     stages = read_stages(os.path.join(work, "stages.txt"))
     verify = []
@@ -164,7 +171,7 @@ def build_report(carry, work, log, now=None, cuda=None):
     train = [t for t in (train_entry(work, n, stages) for n in train_names(work, stages)) if t]
     return {
         **common_keys(carry, work, now, cuda),
-        "cudnn": (re.findall(r"cuDNN (\d+\.\d+\.\d+)", log) or [""])[0],
+        "cudnn": cudnn_version(log),
         "tests": parse_ctest(log), "verify": verify, "train": train, "stages": stages,
     }
 

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "apps/cnn/commands.h"
+#include "engine/backend/backend.h"
 #include "engine/core/device.h"
 #include "engine/ops/cpu_gemm.h"
 
@@ -13,6 +14,8 @@ void add_devices_command(CLI::App& app, std::function<int()>& run) {
       fmt::print("cpu GEMM: {}\n", cpu_gemm_description());
       const CudaStatus st = probe_cuda();
       fmt::print("built with CUDA: {}\n", built_with_cuda() ? "yes" : "no");
+      if (const std::string libs = gpu_library_versions(); !libs.empty())
+        fmt::print("loaded: {}\n", libs);
       if (!st.available) {
         fmt::print("no usable GPU: {}\n--device auto runs on the CPU.\n", st.reason);
         return 0;

@@ -237,5 +237,8 @@ struct BackendOptions {
 std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options = {});
 // Whether make_backend can build a backend for a CUDA device in this build.
 bool has_cuda_backend();
+// The GPU libraries this process loaded, as `cnn devices` prints them ("cuDNN 9.19.0
+// (built with 9.19.0)"); "" in a build without CUDA.
+std::string gpu_library_versions();
 
 }  // namespace cnn

@@ -9,6 +9,8 @@ namespace cnn {
 
 bool has_cuda_backend() { return false; }
 
+std::string gpu_library_versions() { return ""; }
+
 std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options) {
   if (device.is_host()) return std::make_unique<CpuBackend>(false, options.cpu_threads);
   throw DeviceError(

@@ -732,6 +732,12 @@ TEST_F(Cli, DevicesReportsWhetherAGpuIsUsable) {
   EXPECT_TRUE(r.err.empty()) << r.describe();
   EXPECT_TRUE(contains(r.out, "built with CUDA: yes") || contains(r.out, "built with CUDA: no"))
       << r.out;
+  // A CUDA build says which cuDNN it loaded, GPU or not.
+  if (contains(r.out, "built with CUDA: yes")) {
+    EXPECT_TRUE(
+        std::regex_search(r.out, std::regex(R"(\nloaded: cuDNN 9\.\d+\.\d+ \(built with 9\.)")))
+        << r.out;
+  }
   const bool none = contains(r.out, "no usable GPU: ");
   if (none) {
     EXPECT_TRUE(contains(r.out, "--device auto runs on the CPU")) << r.out;

@@ -36,6 +36,14 @@ def train_report(impl_accuracy, seconds):
             "history": [{"epoch": i + 1, "seconds": s} for i, s in enumerate(seconds)]}
 
 
+class CudnnVersion(unittest.TestCase):
+    def test_the_loaded_library_before_the_configured_headers(self):
+        log = "-- cuDNN 9.13.0: /opt/libcudnn.so.9\nloaded: cuDNN 9.26.0 (built with 9.13.0)\n"
+        self.assertEqual(gpu_check_report.cudnn_version(log), "9.26.0")
+        self.assertEqual(gpu_check_report.cudnn_version(CTEST_LOG), "9.13.0")
+        self.assertEqual(gpu_check_report.cudnn_version("no such line"), "")
+
+
 class ParseCtest(unittest.TestCase):
     def test_counts_each_finished_test_by_its_status(self):
         tests = gpu_check_report.parse_ctest(CTEST_LOG)

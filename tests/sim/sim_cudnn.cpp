@@ -117,6 +117,8 @@ using cnnk_sim::cudnn::usable;
 
 // ==== The API ====================================================================================
 
+size_t cudnnGetVersion() { return CUDNN_VERSION; }
+
 const char* cudnnGetErrorString(cudnnStatus_t status) {
   switch (status) {
     case CUDNN_STATUS_SUCCESS:

@@ -68,6 +68,7 @@ TEST_F(CliSim, DevicesListsTheSimulatedGpu) {
   expect_success(r);
   EXPECT_TRUE(contains(r.out, "cuda:0")) << r.out;
   EXPECT_TRUE(contains(r.out, "cnnk_sim")) << r.out;
+  EXPECT_TRUE(contains(r.out, "loaded: cuDNN 9.0.0 (built with 9.0.0)")) << r.out;
 }
 
 // Training under each policy: the run completes, learns, reports the implementations that

@@ -17,6 +17,14 @@
 
 #include <cstddef>
 
+// ---- Version: the simulator stands in for cuDNN 9.0.0 ---------------------------------------
+#define CUDNN_MAJOR 9
+#define CUDNN_MINOR 0
+#define CUDNN_PATCHLEVEL 0
+#define CUDNN_VERSION (CUDNN_MAJOR * 10000 + CUDNN_MINOR * 100 + CUDNN_PATCHLEVEL)
+// The version of the library loaded at run time (here the header's).
+size_t cudnnGetVersion();
+
 // ---- Status -------------------------------------------------------------------------------
 enum cudnnStatus_t {
   CUDNN_STATUS_SUCCESS = 0,
