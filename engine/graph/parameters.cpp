@@ -10,14 +10,21 @@ namespace cnn {
 
 Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend) {
   CNN_CHECK(model.finished(), Error, "model '{}' is not finished", model.name());
+  // Each view at a multiple of kAlignment floats: the buffers' lengths are the last
+  // view's end.
+  auto aligned = [](int64_t offset) { return (offset + kAlignment - 1) / kAlignment * kAlignment; };
   int64_t n_train = 0, n_state = 0;
   for (const Node& n : model.nodes())
-    for (const ParamSpec& p : n.params) (p.trainable ? n_train : n_state) += p.shape.numel();
+    for (const ParamSpec& p : n.params) {
+      int64_t& end = p.trainable ? n_train : n_state;
+      end = aligned(end) + p.shape.numel();
+      if (p.trainable) trainable_count_ += p.shape.numel();
+    }
   // Buffers of at least one element, so views of an empty model stay valid.
   values_ = backend.zeros(Shape{std::max<int64_t>(n_train, 1)}).view(0, Shape{n_train});
   grads_ = backend.zeros(Shape{std::max<int64_t>(n_train, 1)}).view(0, Shape{n_train});
   state_ = backend.zeros(Shape{std::max<int64_t>(n_state, 1)}).view(0, Shape{n_state});
-  size_t off_train = 0, off_state = 0;
+  int64_t off_train = 0, off_state = 0;
   for (const Node& n : model.nodes()) {
     for (const ParamSpec& p : n.params) {
       Entry e;
@@ -25,13 +32,15 @@ Parameters::Parameters(const Model& model, Backend& backend) : backend_(backend)
       e.node = n.id;
       e.trainable = p.trainable;
       e.spec = p;
-      const size_t count = static_cast<size_t>(p.shape.numel());
+      const int64_t count = p.shape.numel();
       if (p.trainable) {
-        e.value = values_.view(off_train, p.shape);
-        e.grad = grads_.view(off_train, p.shape);
+        off_train = aligned(off_train);
+        e.value = values_.view(static_cast<size_t>(off_train), p.shape);
+        e.grad = grads_.view(static_cast<size_t>(off_train), p.shape);
         off_train += count;
       } else {
-        e.value = state_.view(off_state, p.shape);
+        off_state = aligned(off_state);
+        e.value = state_.view(static_cast<size_t>(off_state), p.shape);
         off_state += count;
       }
       entries_.push_back(std::move(e));

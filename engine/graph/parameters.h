@@ -2,7 +2,10 @@
 // their gradients, one for the non-trainable state (batch-norm running statistics, and
 // every parameter of a frozen layer, as Keras counts them);
 // each layer's tensors are views carved from them, so the optimizer updates everything
-// in one call over one flat buffer.
+// in one call over one flat buffer. Each view starts at a multiple of kAlignment floats
+// (256 bytes, as cudaMalloc's blocks), so that cuDNN and cuBLAS get pointers as aligned
+// as their own allocations would be; the gaps between views are zero, have zero
+// gradients, and so stay zero under every optimizer.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@ namespace cnn {
 
 class Parameters {
  public:
+  static constexpr int64_t kAlignment = 64;  // floats
   struct Entry {
     std::string name;  // "<layer>/<param>", e.g. "conv2d/kernel"
     int node = 0;
@@ -41,7 +45,9 @@ class Parameters {
   const Tensor& values() const { return values_; }
   const Tensor& grads() const { return grads_; }
   const Tensor& state() const { return state_; }
-  int64_t trainable_count() const { return values_.numel(); }
+  // The number of trainable parameters (as the summary counts them); values(), grads()
+  // and the optimizer's slots are longer by the gaps.
+  int64_t trainable_count() const { return trainable_count_; }
 
   // Host transfers of one entry's value (count = the entry's numel).
   void read(const Entry& e, float* host) const;
@@ -56,6 +62,7 @@ class Parameters {
   Backend& backend_;
   Tensor values_, grads_, state_;
   std::vector<Entry> entries_;
+  int64_t trainable_count_ = 0;
 };
 
 }  // namespace cnn

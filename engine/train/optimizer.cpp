@@ -84,7 +84,7 @@ Optimizer::Optimizer(const OptimizerConfig& config, Parameters& params, Backend&
                                                    config.beta2 >= 0.0f && config.beta2 < 1.0f),
             ConfigError, "Adam's betas must be in [0, 1), got {} and {}", config.beta1,
             config.beta2);
-  const Shape shape{std::max<int64_t>(params.trainable_count(), 1)};
+  const Shape shape{std::max<int64_t>(params.values().numel(), 1)};  // laid out as the values
   const bool needs_slot1 = config.kind != OptimizerKind::Sgd || config.momentum > 0.0f;
   if (needs_slot1) slot1_ = backend.zeros(shape);
   if (config.kind == OptimizerKind::Adam) slot2_ = backend.zeros(shape);
@@ -132,7 +132,7 @@ float Optimizer::next_rate() const {
 }
 
 void Optimizer::launch_update(const cnnk::StepScalars* live) {
-  const int64_t n = params_.trainable_count();
+  const int64_t n = params_.values().numel();  // the gaps too: they stay zero
   if (n == 0) return;
   const cnnk::Live<float> rate =
       live ? cnnk::Live<float>(next_rate(), &live->rate) : cnnk::Live<float>(next_rate());

@@ -282,7 +282,8 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
   const Tensor batch_raw =
       aug.enabled() ? backend_.empty(images.shape().with_batch(opt.batch_size)) : Tensor();
   const int64_t batches = (n_train + opt.batch_size - 1) / opt.batch_size;
-  const int64_t n_trainable = params_.trainable_count();
+  // The optimizer's slots are laid out as the flat values, gaps included.
+  const int64_t n_flat = params_.values().numel();
   LrSchedule schedule(opt.lr_schedule, static_cast<double>(opt.optimizer.lr()), batches,
                       opt.epochs);
   OptimizerConfig optimizer_config = opt.optimizer;
@@ -323,12 +324,10 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
               s.optimizer_slots.size(), opt.optimizer.describe(), slots.size());
     for (size_t i = 0; i < slots.size(); ++i) {
       const TrainState::Slot& saved = s.optimizer_slots[i];
-      CNN_CHECK(
-          saved.name == slots[i].name && saved.values.size() == static_cast<size_t>(n_trainable),
-          ConfigError, "the optimizer state '{}' ({} values) does not fit '{}' ({} values)",
-          saved.name, saved.values.size(), slots[i].name, n_trainable);
-      if (n_trainable > 0)
-        backend_.upload(saved.values.data(), slots[i].tensor.view(0, Shape{n_trainable}));
+      CNN_CHECK(saved.name == slots[i].name && saved.values.size() == static_cast<size_t>(n_flat),
+                ConfigError, "the optimizer state '{}' ({} values) does not fit '{}' ({} values)",
+                saved.name, saved.values.size(), slots[i].name, n_flat);
+      if (n_flat > 0) backend_.upload(saved.values.data(), slots[i].tensor.view(0, Shape{n_flat}));
     }
     optimizer.set_iterations(s.iterations);
     if (!s.schedule.empty()) schedule.restore_state(s.schedule);
@@ -577,9 +576,8 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
       s.train_samples = n_train;
       s.weights = params_.snapshot();
       for (const Optimizer::Slot& slot : optimizer.slots()) {
-        TrainState::Slot out{slot.name, std::vector<float>(static_cast<size_t>(n_trainable))};
-        if (n_trainable > 0)
-          backend_.download(slot.tensor.view(0, Shape{n_trainable}), out.values.data());
+        TrainState::Slot out{slot.name, std::vector<float>(static_cast<size_t>(n_flat))};
+        if (n_flat > 0) backend_.download(slot.tensor.view(0, Shape{n_flat}), out.values.data());
         s.optimizer_slots.push_back(std::move(out));
       }
       s.schedule = schedule.state_json();

@@ -40,6 +40,48 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// Each parameter view starts at a multiple of Parameters::kAlignment floats in its flat
+// buffer, and the gaps between views (the small model's 3x3 kernels leave some) stay zero,
+// values and gradients, through training with every optimizer.
+TEST(Training, ParameterViewsAreAlignedAndTheGapsStayZero) {
+  for (OptimizerKind kind : {OptimizerKind::Adam, OptimizerKind::Sgd, OptimizerKind::Rmsprop}) {
+    SCOPED_TRACE(static_cast<int>(kind));
+    OptimizerConfig opt;
+    opt.kind = kind;
+    opt.momentum = 0.9f;
+    CpuBackend be(false, 1);
+    Model m = small_stochastic_model();
+    Trainer t(m, be, 3);
+    FitOptions o;
+    o.epochs = 1;
+    o.batch_size = 16;
+    o.optimizer = opt;
+    t.fit(quadrant_dataset(64, 1), o);
+    const Parameters& p = t.parameters();
+    int64_t trainable = 0, gaps = 0;
+    for (const Parameters::Entry& e : p.entries()) {
+      const Tensor& flat = e.trainable ? p.values() : p.state();
+      EXPECT_EQ((e.value.data() - flat.data()) % Parameters::kAlignment, 0) << e.name;
+      if (e.trainable) trainable += e.value.numel();
+    }
+    EXPECT_EQ(p.trainable_count(), trainable);
+    for (const bool tr : {true, false}) {
+      const Tensor& flat = tr ? p.values() : p.state();
+      std::vector<bool> used(static_cast<size_t>(flat.numel()), false);
+      for (const int64_t i : testing::flat_indices(p, tr)) used[static_cast<size_t>(i)] = true;
+      for (int64_t i = 0; i < flat.numel(); ++i) {
+        if (used[static_cast<size_t>(i)]) continue;
+        ++gaps;
+        EXPECT_EQ(flat.host()[i], 0.0f) << (tr ? "value" : "state") << " gap at " << i;
+        if (tr) {
+          EXPECT_EQ(p.grads().host()[i], 0.0f) << "gradient gap at " << i;
+        }
+      }
+    }
+    EXPECT_GT(gaps, 0);  // the model has entries whose sizes leave gaps
+  }
+}
+
 TEST(Training, EveryOptimizerLearnsTheQuadrantTask) {
   for (OptimizerKind kind : {OptimizerKind::Adam, OptimizerKind::Sgd, OptimizerKind::Rmsprop}) {
     OptimizerConfig opt;

@@ -54,7 +54,7 @@ TEST_F(WeightsFile, RoundTripRestoresEveryValueAndState) {
   Parameters a(m, be_), b(m, be_);
   a.initialize(1);
   b.initialize(2);
-  for (int64_t i = 0; i < a.state().numel(); ++i)
+  for (const int64_t i : testing::flat_indices(a, /*trainable=*/false))
     a.state().host()[i] = 0.5f + static_cast<float>(i);
   save_weights(path("w.safetensors"), m, a);
   load_weights(path("w.safetensors"), m, b);

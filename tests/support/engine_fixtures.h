@@ -8,6 +8,7 @@
 #include "engine/core/rng.h"
 #include "engine/graph/layers.h"
 #include "engine/graph/model.h"
+#include "engine/graph/parameters.h"
 #include "engine/io/dataset.h"
 #include "engine/train/trainer.h"
 
@@ -50,6 +51,17 @@ inline Model small_stochastic_model() {
   m.add(layers::dense(4, Activation::Softmax));
   m.finish();
   return m;
+}
+
+// Where the trainable (or, with trainable false, the state) entries of `p` sit in their
+// flat buffer, in order: the buffer also holds the gaps that align each entry.
+inline std::vector<int64_t> flat_indices(const Parameters& p, bool trainable = true) {
+  const Tensor& flat = trainable ? p.values() : p.state();
+  std::vector<int64_t> out;
+  for (const Parameters::Entry& e : p.entries())
+    if (e.trainable == trainable)
+      for (int64_t i = 0; i < e.value.numel(); ++i) out.push_back(e.value.data() - flat.data() + i);
+  return out;
 }
 
 // Each layer's parameter count, in graph order (the summary's "Param #" column).
