@@ -3,6 +3,7 @@
 // resuming from a checkpoint, learning-rate schedules and data augmentation.
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -196,6 +197,10 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
                       {"conv_tiles", f.common.conv_tiles},
                       {"deterministic", f.common.deterministic},
                       {"workspace_mb", f.common.workspace_mb}};
+  // NVIDIA_TF32_OVERRIDE=0 keeps cuBLAS and cuDNN out of TF32 whatever --tf32 says (the
+  // native kernels follow the flag alone): a TF32 row's numbers mean something else then.
+  if (const char* o = std::getenv("NVIDIA_TF32_OVERRIDE"))
+    j["gpu_options"]["nvidia_tf32_override"] = o;
   // What ran: the backend's recorded choices per op and shape (a GPU's dispatcher; on the
   // CPU, max pooling's fast path or the reference), and per layer at the training batch.
   j["implementation_choices"] = backend.implementation_choices();

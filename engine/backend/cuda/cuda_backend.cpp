@@ -85,6 +85,11 @@ CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
                    cc_major);
     options_.tf32 = false;
   }
+  if (options_.tf32 && options_.verbose && std::getenv("NVIDIA_TF32_OVERRIDE") &&
+      std::strcmp(std::getenv("NVIDIA_TF32_OVERRIDE"), "0") == 0)
+    std::fprintf(stderr,
+                 "[cnn] --tf32 with NVIDIA_TF32_OVERRIDE=0: cuBLAS and cuDNN stay in FP32, the "
+                 "native kernels use TF32\n");
   // Strict FP32 unless --tf32: CUBLAS_DEFAULT_MATH never lowers FP32 GEMMs to TF32;
   // CUBLAS_TF32_TENSOR_OP_MATH allows it.
   CNN_CUDA(

@@ -6,6 +6,7 @@
 // dataset.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -121,6 +122,21 @@ TEST_F(CliSim, CapturedAndUncapturedRunsAgree) {
   EXPECT_EQ(b["cuda_graphs"]["nodes"]["total"], 0);
   EXPECT_EQ(a["history"][0]["loss"], b["history"][0]["loss"]);
   EXPECT_EQ(a["test_accuracy"], b["test_accuracy"]);
+}
+
+// NVIDIA_TF32_OVERRIDE=0 under --tf32: the libraries stay in FP32 while the native
+// kernels do not, so the run says so on stderr and the report records the variable.
+TEST_F(CliSim, Tf32OverrideIsSaidAndRecorded) {
+  struct Env {
+    Env() { setenv("NVIDIA_TF32_OVERRIDE", "0", 1); }
+    ~Env() { unsetenv("NVIDIA_TF32_OVERRIDE"); }
+  } env;
+  const CliResult r = run({"train", "--model", "tiny.json", "--device", "cuda", "--data", data(),
+                           "--epochs", "1", "--tf32", "--report", "tf32.json"});
+  expect_success(r);
+  EXPECT_TRUE(contains(r.err, "NVIDIA_TF32_OVERRIDE=0: cuBLAS and cuDNN stay in FP32")) << r.err;
+  const json rep = read_json("tf32.json");
+  EXPECT_EQ(rep["gpu_options"]["nvidia_tf32_override"], "0") << rep["gpu_options"].dump();
 }
 
 // --deterministic reaches the backend and the report: the device line and gpu_options say
