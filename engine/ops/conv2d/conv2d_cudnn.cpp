@@ -146,25 +146,6 @@ const char* math_name(cudnnMathType_t math) {
   return "unknown math";
 }
 
-// The first algorithm in cuDNN's heuristic order (c->ranked, from index `first`) that
-// succeeds within the workspace budget and, under --deterministic, that cuDNN reports
-// deterministic (its documentation names backward-data algorithm 0 and backward-filter
-// algorithms 0 and 3 as using atomics). Passing over an algorithm that would have run is
-// logged with the reason; the choice is recorded under `id` ("conv2d <pass> <shape>", the
-// backend's choice ids).
-//
-// The heuristics rank (algorithm, math type) pairs, and an entry's determinism holds for
-// its own math type, which may differ from the descriptor's. So under --tf32 the pass runs
-// under the entry's math type, but never one that lets cuDNN convert FP32 data to FP16
-// (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: 10 bits of mantissa in the data, not only in the
-// products). In strict FP32 it runs under CUDNN_FMA_MATH, and an entry that would use
-// tensor cores is passed over. The workspace is asked of cuDNN again under the math type
-// the pass will run with (`workspace_of(algo, math, &bytes)`, which sets it on the
-// descriptor): the entry's figure holds for the entry's math type, and an algorithm that
-// cannot run under the final one says so here, where the next entry can be taken, rather
-// than failing at its first run.
-//
-// `passed_over` starts with what the caller already knows of the entries before `first`.
 // Whether a status says that an algorithm cannot run this problem, so that the next one
 // may: cuDNN 9's NOT_SUPPORTED category, but only its sub-codes about the problem (the
 // shape, data type, layout, shared memory, padding, a launch parameter). The same category
@@ -186,6 +167,25 @@ bool refused(cudnnStatus_t st) {
   }
 }
 
+// The first algorithm in cuDNN's heuristic order (c->ranked, from index `first`) that
+// succeeds within the workspace budget and, under --deterministic, that cuDNN reports
+// deterministic (its documentation names backward-data algorithm 0 and backward-filter
+// algorithms 0 and 3 as using atomics). Passing over an algorithm that would have run is
+// logged with the reason; the choice is recorded under `id` ("conv2d <pass> <shape>", the
+// backend's choice ids).
+//
+// The heuristics rank (algorithm, math type) pairs, and an entry's determinism holds for
+// its own math type, which may differ from the descriptor's. So under --tf32 the pass runs
+// under the entry's math type, but never one that lets cuDNN convert FP32 data to FP16
+// (CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: 10 bits of mantissa in the data, not only in the
+// products). In strict FP32 it runs under CUDNN_FMA_MATH, and an entry that would use
+// tensor cores is passed over. The workspace is asked of cuDNN again under the math type
+// the pass will run with (`workspace_of(algo, math, &bytes)`, which sets it on the
+// descriptor): the entry's figure holds for the entry's math type, and an algorithm that
+// cannot run under the final one says so here, where the next entry can be taken, rather
+// than failing at its first run.
+//
+// `passed_over` starts with what the caller already knows of the entries before `first`.
 template <class Perf, class WorkspaceOf>
 void pick(CudnnContext& ctx, const std::string& id, size_t first, std::string passed_over,
           Chosen<Perf>* c, WorkspaceOf workspace_of) {
