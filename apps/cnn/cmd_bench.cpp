@@ -158,17 +158,13 @@ int run_bench(const BenchFlags& f) {
     // The epoch runs on one backend; the others go first, and their memory caches with
     // them, so that the epoch has the GPU's memory to itself.
     std::unique_ptr<Backend> be;
-    if (d.is_cuda() && f.common.impl == "cudnn") {
+    if (d.is_cuda() && f.common.impl == "cudnn")
       be = std::move(cudnn);
-    } else if (d.is_cuda() && f.common.impl != "native") {
-      native.reset();
-      cudnn.reset();
-      be = open_backend(f.common);
-    } else {
+    else if (!d.is_cuda() || f.common.impl == "native")
       be = std::move(native);
-    }
     native.reset();
     cudnn.reset();
+    if (!be) be = open_backend(f.common);  // auto: a backend of its own
     epoch = time_epochs(f, *be);
   }
   if (!f.json.empty()) {
