@@ -52,6 +52,7 @@ import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import signal  # noqa: E402
 import struct  # noqa: E402
 import sys  # noqa: E402
 
@@ -142,6 +143,9 @@ def set_precision(precision):
             torch.backends.fp32_precision = "ieee"
         torch.set_float32_matmul_precision("high" if tf32 else "highest")
         torch.backends.cuda.matmul.fp32_precision = "tf32" if tf32 else "ieee"
+        # cuDNN-wide as well as for its convolutions: Inductor's own convolution kernels
+        # read the cuDNN-wide setting (2.11), ATen's convolutions the conv one.
+        torch.backends.cudnn.fp32_precision = "tf32" if tf32 else "ieee"
         torch.backends.cudnn.conv.fp32_precision = "tf32" if tf32 else "ieee"
         return {"api": "fp32_precision",
                 "matmul": torch.backends.cuda.matmul.fp32_precision,
@@ -184,8 +188,19 @@ class Runner:
                 cycle_momentum=not args.lr_no_cycle_momentum, base_momentum=0.85,
                 max_momentum=0.95, three_phase=False)
         train_fn, eval_fn = self._train_forward, self._eval_forward
+        self.compile_notes = []
         if variant.startswith("compile-"):
             mode = variant[len("compile-"):]
+            if mode == "max-autotune" and device.type == "cuda":
+                # PyTorch 2.11's Triton convolution candidates with 8 warps can be
+                # miscompiled for kernels larger than 1x1 (pytorch/pytorch#173068, fixed
+                # after 2.11): autotuning picks among cuDNN's convolutions only, and
+                # still autotunes the matrix products.
+                inductor = getattr(getattr(torch, "_inductor", None), "config", None)
+                if inductor is not None and hasattr(inductor, "max_autotune_conv_backends"):
+                    inductor.max_autotune_conv_backends = "ATEN"
+                    self.compile_notes.append("convolutions autotuned among cuDNN's only "
+                                              "(pytorch/pytorch#173068)")
             # dynamic=False: one graph per shape. Only full batches take the compiled path
             # (see step and evaluate), so each function compiles once.
             train_fn = torch.compile(train_fn, mode=mode, dynamic=False)
@@ -284,6 +299,8 @@ def train(args, model_name, variant, precision, batch_size, data, device, target
         model = model.to(memory_format=torch.channels_last)
     n_train = train_x.shape[0]
     steps = math.ceil(n_train / batch_size)
+    if variant.startswith("compile-"):
+        clear_compile_counters()
     runner = Runner(model, variant, batch_size, device, args, steps)
     order_gen = torch.Generator(device=device)
     order_gen.manual_seed(args.seed)
@@ -374,8 +391,39 @@ def train(args, model_name, variant, precision, batch_size, data, device, target
     }
     if variant.startswith("compile-"):
         row["compile"] = {"mode": variant[len("compile-"):], "dynamic": False,
-                          "note": "full batches compiled; the last partial batch eager"}
+                          "note": "; ".join(["full batches compiled; the last partial batch "
+                                             "eager"] + runner.compile_notes),
+                          **compile_counters()}
     return row, reached
+
+
+def clear_compile_counters():
+    try:
+        from torch._dynamo.utils import counters
+        counters.clear()
+    except ImportError:
+        pass
+
+
+# A row's first epoch holds its compilation, which --time-budget cannot cut short: a row
+# starts only when the budget leaves it at least its variant's last first epoch, or
+# these floors (seconds on a GPU) before any has run.
+FIRST_EPOCH_FLOOR = {"compile-max-autotune": 240.0, "compile-reduce-overhead": 90.0}
+
+
+def compile_counters():
+    """What Dynamo and Inductor counted during the row (reset before it): the graphs
+    compiled, recompilations, and the graphs that did not get CUDA graphs (a row then
+    runs without them, whatever its mode promises)."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return {}
+    return {"graphs": int(counters["stats"].get("unique_graphs", 0)),
+            "recompiles": int(sum(counters["recompiles"].values())),
+            "cudagraph_skips": int(sum(counters["inductor"].get(k, 0)
+                                       for k in counters["inductor"]
+                                       if k.startswith("cudagraph_skips")))}
 
 
 # ------------------------------------------------------------------------ the rows
@@ -539,6 +587,19 @@ def main(argv=None):
         print(json.dumps(entry, indent=2))
         return 0
 
+    # A stage limit's SIGTERM (gpu_check.sh runs this under `timeout`) records the row in
+    # progress as skipped, so that the JSON says where the time went.
+    in_progress = {}
+
+    def on_term(signum, frame):  # noqa: ARG001 - the signal handler's signature
+        if in_progress:
+            result["skipped"].append({**in_progress, "reason": "killed by the caller's time "
+                                      "limit (SIGTERM) while the row ran"})
+        write_json(args.json, result)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    first_epoch = {}  # variant -> the last row's first-epoch seconds
     for precision in args.precisions:
         for variant in args.variants:
             for model_name in args.models:
@@ -546,13 +607,20 @@ def main(argv=None):
                     key = {"model": model_name, "engine": VARIANTS[variant],
                            "batch_size": batch_size, "precision": precision}
                     elapsed = time.perf_counter() - PROCESS_START
-                    if args.time_budget and elapsed > args.time_budget:
+                    need = first_epoch.get(variant, FIRST_EPOCH_FLOOR.get(variant, 0.0)
+                                           if device.type == "cuda" else 0.0)
+                    if args.time_budget and elapsed + need > args.time_budget:
                         result["skipped"].append({**key, "reason": f"time budget "
-                                                  f"{args.time_budget:.0f} s spent"})
+                                                  f"{args.time_budget:.0f} s: {elapsed:.0f} s "
+                                                  f"spent, a first epoch of this variant "
+                                                  f"takes about {need:.0f} s"})
                         continue
+                    in_progress.clear()
+                    in_progress.update(key)
                     try:
                         row, _ = train(args, model_name, variant, precision, batch_size,
                                        splits, device)
+                        first_epoch[variant] = row["first_epoch_seconds"]
                         result["rows"].append(row)
                         print(f"{model_name} {VARIANTS[variant]} b{batch_size} {precision}: "
                               f"{row['seconds_per_epoch']:.3f} s/epoch (first "
@@ -563,8 +631,13 @@ def main(argv=None):
                         print(f"{model_name} {VARIANTS[variant]} b{batch_size} {precision}: "
                               f"skipped: {compile_failure(e)}", flush=True)
                     finally:
+                        in_progress.clear()
                         if variant.startswith("compile-") and hasattr(torch, "_dynamo"):
-                            torch._dynamo.reset()  # the next row compiles afresh
+                            try:
+                                torch._dynamo.reset()  # the next row compiles afresh
+                            except Exception as e:  # noqa: BLE001 - the next rows still run
+                                print(f"torch._dynamo.reset failed: {compile_failure(e)}",
+                                      file=sys.stderr, flush=True)
                     write_json(args.json, result)
     write_json(args.json, result)
     return 0
