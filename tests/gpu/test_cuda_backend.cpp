@@ -109,6 +109,13 @@ struct FirstAlgorithmFails {
   FirstAlgorithmFails(const FirstAlgorithmFails&) = delete;
   FirstAlgorithmFails& operator=(const FirstAlgorithmFails&) = delete;
 };
+
+// For the tests that shrink the simulated device: its default size (16 GiB) again at
+// the end of the scope, or at once with restore().
+struct DeviceMemoryRestored {
+  ~DeviceMemoryRestored() { restore(); }
+  static void restore() { cnnk_sim::set_device_memory(size_t(16) << 30); }
+};
 #endif
 
 class VerifySeedModels : public ::testing::TestWithParam<std::tuple<std::string, ImplPolicy>> {};
@@ -550,9 +557,7 @@ TEST(CudaBackend, CudnnWorkspaceTheGpuHasNoRoomForGivesWayToALeanerAlgorithm) {
   GTEST_SKIP() << "only the simulated device can be shrunk";
 #else
   REQUIRE_GPU();
-  struct Restore {
-    ~Restore() { cnnk_sim::set_device_memory(size_t(16) << 30); }  // the default
-  } restore;
+  const DeviceMemoryRestored restored;
   const ConvPasses conv(2, 3, 6, 5, 7);
   cuda::CudaBackend be(testing::quiet_options(ImplPolicy::Cudnn));
   conv.expect_reference(conv.run(be, [] {
@@ -569,8 +574,6 @@ TEST(CudaBackend, CudnnWorkspaceTheGpuHasNoRoomForGivesWayToALeanerAlgorithm) {
 #endif
 }
 
-// cuDNN's handle is made by the first op that runs on it: a model that runs native
-// throughout never loads cuDNN (nor takes its memory); one under --impl cudnn does.
 // The native kernels' workspace grows to the largest need; a growth the GPU has no room
 // for fails that pass with the allocator's message and leaves the backend as it was: a
 // smaller need afterwards gets a buffer, not the size of one that was given back.
@@ -579,9 +582,7 @@ TEST(CudaBackend, AFailedWorkspaceGrowthLeavesTheBackendUsable) {
   GTEST_SKIP() << "only the simulated device can be shrunk";
 #else
   REQUIRE_GPU();
-  struct Restore {
-    ~Restore() { cnnk_sim::set_device_memory(size_t(16) << 30); }  // the default
-  } restore;
+  const DeviceMemoryRestored restored;
   const ConvPasses small(2, 3, 6, 6, 4), big(2, 3, 28, 6, 5);
   ASSERT_GT(cnnk::conv2d_backward_filter_workspace_bytes(small.g), 0u);
   ASSERT_GT(cnnk::conv2d_backward_filter_workspace_bytes(big.g),
@@ -595,11 +596,13 @@ TEST(CudaBackend, AFailedWorkspaceGrowthLeavesTheBackendUsable) {
     EXPECT_NE(std::string(e.what()).find("the native kernels' workspace"), std::string::npos)
         << e.what();
   }
-  cnnk_sim::set_device_memory(size_t(16) << 30);
+  DeviceMemoryRestored::restore();
   small.expect_reference(small.run(be));
 #endif
 }
 
+// cuDNN's handle is made by the first op that runs on it: a model that runs native
+// throughout never loads cuDNN (nor takes its memory); one under --impl cudnn does.
 TEST(CudaBackend, CudnnStartsOnlyWhenAnOpRunsOnIt) {
   REQUIRE_GPU();
   for (const ImplPolicy policy : {ImplPolicy::Native, ImplPolicy::Cudnn}) {

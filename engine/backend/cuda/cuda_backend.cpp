@@ -85,8 +85,8 @@ CudaBackend::CudaBackend(const CudaOptions& options) : options_(options) {
                    cc_major);
     options_.tf32 = false;
   }
-  if (options_.tf32 && options_.verbose && std::getenv("NVIDIA_TF32_OVERRIDE") &&
-      std::strcmp(std::getenv("NVIDIA_TF32_OVERRIDE"), "0") == 0)
+  const char* tf32_override = std::getenv("NVIDIA_TF32_OVERRIDE");
+  if (options_.tf32 && options_.verbose && tf32_override && std::strcmp(tf32_override, "0") == 0)
     std::fprintf(stderr,
                  "[cnn] --tf32 with NVIDIA_TF32_OVERRIDE=0: cuBLAS and cuDNN stay in FP32, the "
                  "native kernels use TF32\n");
@@ -482,11 +482,12 @@ void CudaBackend::activation_forward(Activation a, const ActivationGeometry& g, 
   const bool in_place = x == y;
   const ImplPolicy p = in_place ? untimed(options_.policy) : options_.policy;
   const Impl impl = p == ImplPolicy::Cudnn ? Impl::Cudnn : Impl::Native;
+  const cnnk::Support fits = cudnn_fits(g.n, g.c, g.spatial);
   std::string why;
   if (impl == Impl::Cudnn && a == Activation::Softmax && in_place)
     why = "cuDNN does not document an in-place softmax";
-  else if (impl == Impl::Cudnn && !cudnn_fits(g.n, g.c, g.spatial).ok)
-    why = cudnn_fits(g.n, g.c, g.spatial).reason;
+  else if (impl == Impl::Cudnn && !fits.ok)
+    why = fits.reason;
   choices_["activation forward " + activation_name(a)] =
       why.empty() ? cnn::impl_name(impl) : cnn::impl_name(Impl::Native) + " (" + why + ")";
   impl == Impl::Native || !why.empty() ? native() : cudnn();
@@ -502,11 +503,12 @@ void CudaBackend::activation_backward(Activation a, const ActivationGeometry& g,
   }
   // cuDNN's backward for [n, c, spatial] tensors it can describe; its softmax backward
   // in place (dx over dy) is undocumented, as its forward's is.
+  const cnnk::Support fits = cudnn_fits(g.n, g.c, g.spatial);
   std::string why;
   if (options_.policy == ImplPolicy::Cudnn && a == Activation::Softmax && dx == dy)
     why = "cuDNN does not document an in-place softmax";
-  else if (options_.policy == ImplPolicy::Cudnn && !cudnn_fits(g.n, g.c, g.spatial).ok)
-    why = cudnn_fits(g.n, g.c, g.spatial).reason;
+  else if (options_.policy == ImplPolicy::Cudnn && !fits.ok)
+    why = fits.reason;
   const Impl impl =
       options_.policy == ImplPolicy::Cudnn && why.empty() ? Impl::Cudnn : Impl::Native;
   choices_["activation backward " + activation_name(a)] =
