@@ -106,7 +106,7 @@ json time_epochs(const BenchFlags& f, Backend& backend) {
   json j;
   j["samples"] = samples;
   j["batch_size"] = opt.batch_size;
-  j["impl"] = backend.device().is_host() ? backend.impl_name("conv2d") : f.common.impl;
+  j["impl"] = backend.impl_name("conv2d");  // what ran: the backend's, not the flag's
   j["epochs"] = f.epochs;
   j["epoch_seconds"] = seconds;
   j["seconds_per_epoch"] = last;
@@ -194,7 +194,8 @@ void add_bench_command(CLI::App& app, std::function<int()>& run) {
       "Time every Conv2D, pooling and BatchNormalization layer of a model per pass (native "
       "kernels and cuDNN on a GPU), then one training epoch");
   auto f = std::make_shared<BenchFlags>();
-  add_common_flags(*cmd, f->common);
+  // --epoch-samples says what --limit would: which images the timed epochs read.
+  add_common_flags(*cmd, f->common, kFlagLimit);
   cmd->add_option("--batch-sizes", f->batch_sizes, "Batch sizes of the layer timings")
       ->delimiter(',')
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
@@ -210,9 +211,8 @@ void add_bench_command(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   cmd->add_option("--epoch-samples", f->common.limit,
-                  "Time the epochs on the first N training images (as --limit; 0: all)")
-      ->check(CLI::NonNegativeNumber)
-      ->excludes("--limit");
+                  "Time the epochs on the first N training images (as train's --limit; 0: all)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", f->json, "Write the rows and the epoch time as JSON to this file");
   cmd->callback([&run, f] { run = [f] { return run_bench(*f); }; });
 }

@@ -24,7 +24,8 @@ void add_evaluate_command(CLI::App& app, std::function<int()>& run) {
   };
   auto f = std::make_shared<Flags>();
   f->common.batch_size = 256;
-  add_common_flags(*cmd, f->common);
+  // The weights come from the file and only the test set is read: no --seed, no --limit.
+  add_common_flags(*cmd, f->common, kFlagSeed | kFlagLimit);
   cmd->add_option("--checkpoint", f->checkpoint,
                   "A checkpoint of `cnn train --checkpoint-dir/--out` (it names its model)")
       ->check(CLI::ExistingFile);
@@ -52,7 +53,9 @@ void add_evaluate_command(CLI::App& app, std::function<int()>& run) {
       else
         load_weights(f->weights, model, trainer.parameters());
       const EvalResult r = trainer.evaluate(data.test, f->common.batch_size);
-      fmt::print("test: {} images - loss {:.4f} - accuracy {:.4f}\n", r.count, r.loss, r.accuracy);
+      const int64_t batch = f->common.batch_size, steps = (r.count + batch - 1) / batch;
+      fmt::print("test: {} images - loss {:.4f} - accuracy {:.4f} ({} step{} of batch {})\n",
+                 r.count, r.loss, r.accuracy, steps, steps == 1 ? "" : "s", batch);
       return 0;
     };
   });

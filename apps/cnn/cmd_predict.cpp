@@ -109,8 +109,10 @@ void read_inputs(const std::string& path, int rows, int cols, InvertMode invert,
     InputImage im{fmt::format("{}[{}]", path, i), std::vector<float>(plane), ""};
     const uint8_t* src = idx.data.data() + static_cast<size_t>(i) * plane;
     for (size_t j = 0; j < plane; ++j) im.pixels[j] = src[j] / 255.0f;
-    if (invert == InvertMode::Always)
+    if (invert == InvertMode::Always) {
       for (float& v : im.pixels) v = 1.0f - v;
+      im.note = "inverted";
+    }
     out.push_back(std::move(im));
   }
 }
@@ -143,9 +145,11 @@ int run_predict(const PredictFlags& f) {
   for (int i = static_cast<int>(names.size()); i < classes; ++i)
     names.push_back(fmt::format("class {}", i));
 
-  fmt::print("model: {}, device: {}\n", lm->source, device.str());
   const int64_t n = static_cast<int64_t>(inputs.size());
   const int64_t batch = std::min<int64_t>(f.batch_size, n);
+  const int64_t passes = (n + batch - 1) / batch;
+  fmt::print("model: {}, device: {}, {} image{} in {} pass{} of at most {}\n", lm->source,
+             device.str(), n, n == 1 ? "" : "s", passes, passes == 1 ? "" : "es", batch);
   Executor exec(model, *lm->params, *backend, batch);
   const size_t plane = static_cast<size_t>(rows) * static_cast<size_t>(cols);
   const Tensor x_host = Tensor::empty_host(Shape{batch, 1, rows, cols});

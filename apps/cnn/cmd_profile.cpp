@@ -73,11 +73,11 @@ int run_profile(const ProfileFlags& f) {
   opt.kind = parse_optimizer(f.optimizer);
   perf::TrainStep step(model, *backend, data.train, f.common.batch_size, opt, f.common.seed);
   fmt::print(
-      "profile: {}, batch {}: {} warm-up steps, then {} steps between profiler start and stop "
-      "(nsys --capture-range=cudaProfilerApi, ncu --profile-from-start off), then {} observed "
-      "steps for the table\n",
-      model.name(), step.batch(), f.options.warmup_steps(!backend->device().is_host()),
-      f.options.steps, f.options.steps);
+      "profile: {}, batch {}, {}: {} warm-up steps, then {} steps between profiler start and "
+      "stop (nsys --capture-range=cudaProfilerApi, ncu --profile-from-start off), then {} "
+      "observed steps for the table\n",
+      model.name(), step.batch(), opt.describe(),
+      f.options.warmup_steps(!backend->device().is_host()), f.options.steps, f.options.steps);
   std::fflush(stdout);
   const perf::StepProfile prof = perf::profile_steps(step, model, f.options);
   fmt::print("step: {:.4f} ms profiled ({}), {:.4f} ms observed per layer (launched)\n",
@@ -99,6 +99,8 @@ int run_profile(const ProfileFlags& f) {
     }
     out["build"] = build_info_json();
     out["batch_size"] = prof.batch;
+    out["optimizer"] = opt.describe();
+    out["seed"] = f.common.seed;
     out["warmup"] = prof.warmup;
     out["steps"] = prof.steps;
     out["step_ms"] = prof.step_ms;

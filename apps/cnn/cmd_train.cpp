@@ -196,6 +196,7 @@ nlohmann::ordered_json make_report(const TrainFlags& f, const Model& model, Back
                       {"tf32", f.common.tf32},
                       {"conv_tiles", f.common.conv_tiles},
                       {"deterministic", f.common.deterministic},
+                      {"sync_debug", f.common.sync_debug},
                       {"workspace_mb", f.common.workspace_mb}};
   // NVIDIA_TF32_OVERRIDE=0 keeps cuBLAS and cuDNN out of TF32 whatever --tf32 says (the
   // native kernels follow the flag alone): a TF32 row's numbers mean something else then.

@@ -85,7 +85,9 @@ void add_verify_command(CLI::App& app, std::function<int()>& run) {
       "verify", "Compare one batch on the GPU (native and cuDNN) with the CPU reference");
   auto f = std::make_shared<VerifyFlags>();
   f->common.batch_size = 8;
-  add_common_flags(*cmd, f->common);
+  // One batch is read (--batch-size) and --impls names the implementations: no --limit,
+  // no --impl.
+  add_common_flags(*cmd, f->common, kFlagLimit | kFlagImpl);
   cmd->add_option("--impls", f->impls, "GPU implementations to check: native, cudnn or both")
       ->check(CLI::IsMember({"native", "cudnn", "both"}))
       ->capture_default_str();

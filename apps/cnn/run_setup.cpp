@@ -10,7 +10,7 @@
 
 namespace cnn::app {
 
-void add_common_flags(CLI::App& cmd, CommonFlags& f) {
+void add_common_flags(CLI::App& cmd, CommonFlags& f, unsigned without) {
   cmd.add_option("--model", f.model, "Model name (see `cnn summary --help`)")
       ->capture_default_str();
   cmd.add_option("--data", f.data_dir,
@@ -24,15 +24,18 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f) {
   cmd.add_option("--batch-size", f.batch_size, "Batch size")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
-  cmd.add_option("--seed", f.seed, "Seed of initialisation, shuffling and dropout")
-      ->capture_default_str();
-  cmd.add_option("--limit", f.limit, "Use only the first N training images (0: all)")
-      ->check(CLI::NonNegativeNumber);
-  cmd.add_option("--impl", f.impl,
-                 "GPU kernels: native (handwritten, cuDNN where unsupported), cudnn, or auto "
-                 "(time both per layer shape, keep the faster)")
-      ->check(CLI::IsMember({"native", "cudnn", "auto"}))
-      ->capture_default_str();
+  if (!(without & kFlagSeed))
+    cmd.add_option("--seed", f.seed, "Seed of initialisation, shuffling and dropout")
+        ->capture_default_str();
+  if (!(without & kFlagLimit))
+    cmd.add_option("--limit", f.limit, "Use only the first N training images (0: all)")
+        ->check(CLI::NonNegativeNumber);
+  if (!(without & kFlagImpl))
+    cmd.add_option("--impl", f.impl,
+                   "GPU kernels: native (handwritten, cuDNN where unsupported), cudnn, or auto "
+                   "(time both per layer shape, keep the faster)")
+        ->check(CLI::IsMember({"native", "cudnn", "auto"}))
+        ->capture_default_str();
   cmd.add_flag("--sync-debug", f.sync_debug,
                "Synchronize after every GPU launch so a fault names its kernel");
   cmd.add_option("--workspace-mb", f.workspace_mb, "cuDNN workspace budget in MiB")

@@ -28,7 +28,16 @@ struct CommonFlags {
   int threads = 0;             // CPU: threads of the CPU backend; 0: every usable core
 };
 
-void add_common_flags(CLI::App& cmd, CommonFlags& f);
+// The common flags a command may leave out: those it would accept and then ignore (a flag
+// that does nothing, silently, is worse than one refused).
+enum CommonFlag : unsigned {
+  kFlagSeed = 1u << 0,   // --seed
+  kFlagLimit = 1u << 1,  // --limit
+  kFlagImpl = 1u << 2,   // --impl
+};
+
+// Adds the flags of CommonFlags to `cmd`, except those named in `without` (CommonFlag bits).
+void add_common_flags(CLI::App& cmd, CommonFlags& f, unsigned without = 0);
 
 // Resolves the data directory and loads both splits, applying --limit to the training
 // split. Prints where the data came from.

@@ -289,6 +289,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{"UnknownTopLevelOption", {"--bogus"}, {"--bogus"}},
         BadFlags{"SummaryWithoutModel", {"summary"}, {"--model"}},
         BadFlags{"EvaluateWithoutWeights", {"evaluate"}, {"--weights"}},
+        // Flags a command would accept and ignore are refused there.
+        BadFlags{"EvaluateWithLimit", {"evaluate", "--limit", "5"}, {"--limit"}},
+        BadFlags{"EvaluateWithSeed", {"evaluate", "--seed", "5"}, {"--seed"}},
+        BadFlags{"VerifyWithImpl", {"verify", "--impl", "cudnn"}, {"--impl"}},
+        BadFlags{"VerifyWithLimit", {"verify", "--limit", "5"}, {"--limit"}},
         BadFlags{"EvaluateWithMissingWeightsFile",
                  {"evaluate", "--weights", "no-such-file.safetensors"},
                  {"--weights", "no-such-file.safetensors"}}),

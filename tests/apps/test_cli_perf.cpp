@@ -74,6 +74,8 @@ TEST_F(CliPerf, BenchTimesEveryPassOfConvPoolAndBatchNormWithItsCost) {
   EXPECT_EQ(j["cpu_threads"], 1);
   EXPECT_EQ(j["cpu_gemm"], cnn::cpu_gemm_description());
   EXPECT_EQ(j["repeats"], 2);
+  EXPECT_EQ(j["warmup"], 1);
+  EXPECT_TRUE(contains(r.out, "1 warm-up runs, median of 2 repeats")) << r.out;
   EXPECT_TRUE(j["epoch"].is_null());
   // Per batch size: conv (3 passes), batch norm (2), pooling (2).
   const json& rows = j["rows"];
@@ -125,10 +127,9 @@ TEST_F(CliPerf, BenchTimesAnEpochOnTheFirstSamples) {
   EXPECT_NEAR(e["samples_per_second"].get<double>(), 96.0 / e["seconds_per_epoch"].get<double>(),
               1e-6);
   EXPECT_TRUE(contains(r.out, "samples/s")) << r.out;
-  // --epoch-samples is --limit by another name: not both.
-  expect_clean_failure(run({"bench", "--model", "tiny.json", "--device", "cpu", "--epoch-samples",
-                            "9", "--limit", "9"}),
-                       "excludes");
+  // --epoch-samples says which images the epochs read; bench has no --limit besides.
+  expect_clean_failure(run({"bench", "--model", "tiny.json", "--device", "cpu", "--limit", "9"}),
+                       "--limit");
 }
 
 TEST_F(CliPerf, BenchRefusesBadCounts) {
@@ -139,15 +140,39 @@ TEST_F(CliPerf, BenchRefusesBadCounts) {
 
 TEST_F(CliPerf, ProfilePrintsAndWritesThePerLayerTable) {
   REQUIRE_REAL_DATA();
-  const CliResult r = run({"profile", "--model", "tiny.json", "--device", "cpu", "--data",
-                           real_data_dir(), "--limit", "64", "--batch-size", "16", "--steps", "2",
-                           "--warmup", "1", "--threads", "2", "--json", "profile.json"});
+  const CliResult r = run({"profile",
+                           "--model",
+                           "tiny.json",
+                           "--device",
+                           "cpu",
+                           "--data",
+                           real_data_dir(),
+                           "--limit",
+                           "64",
+                           "--batch-size",
+                           "16",
+                           "--steps",
+                           "2",
+                           "--warmup",
+                           "1",
+                           "--threads",
+                           "2",
+                           "--optimizer",
+                           "rmsprop",
+                           "--seed",
+                           "9",
+                           "--json",
+                           "profile.json"});
   expect_success(r);
   EXPECT_TRUE(contains(r.out, "cudaProfilerApi")) << r.out;
+  EXPECT_TRUE(contains(r.out, "profile: tiny-perf, batch 16, rmsprop(lr=0.001")) << r.out;
   EXPECT_TRUE(contains(r.out, "(the rest: gather, loss, optimizer update)")) << r.out;
   const json j = read_json("profile.json");
   EXPECT_EQ(j["model"], "tiny-perf");
   EXPECT_EQ(j["batch_size"], 16);
+  EXPECT_EQ(j["optimizer"].get<std::string>().rfind("rmsprop(lr=0.001, rho=0.9", 0), 0u)
+      << j.dump();
+  EXPECT_EQ(j["seed"], 9);
   EXPECT_EQ(j["cpu_threads"], 2);
   EXPECT_EQ(j["cpu_gemm"], cnn::cpu_gemm_description());
   EXPECT_EQ(j["steps"], 2);
@@ -172,6 +197,34 @@ TEST_F(CliPerf, ProfilePrintsAndWritesThePerLayerTable) {
   EXPECT_EQ(layers[9]["pass"], "backward");
   // The first layer's backward has no input gradient to compute: the filter pass only.
   EXPECT_DOUBLE_EQ(layers[9]["gflop"].get<double>(), layers[0]["gflop"].get<double>());
+}
+
+// Without a GPU, verify checks the CPU's fast path against the reference loops: on
+// --batch-size images of the training set, with weights drawn from --seed.
+TEST_F(CliPerf, VerifyOnTheCpuChecksTheFastPathOnOneBatch) {
+  fs::create_directories(work() / "data");
+  clitest::write_split(work() / "data", "train", 40, 1);
+  clitest::write_split(work() / "data", "t10k", 10, 2);
+  const auto verify = [&](const std::string& seed, const std::string& out) {
+    const CliResult r = run({"verify", "--model", "tiny.json", "--device", "cpu", "--data", "data",
+                             "--batch-size", "4", "--seed", seed, "--json", out});
+    expect_success(r);
+    EXPECT_TRUE(contains(r.out, "batch 4")) << r.out;
+    EXPECT_TRUE(contains(r.out, "verify: all layers within tolerance")) << r.out;
+    return read_json(out);
+  };
+  const json a = verify("1", "a.json"), again = verify("1", "again.json"),
+             b = verify("2", "b.json");
+  ASSERT_TRUE(a.is_array() && !a.empty()) << a.dump();
+  for (const json& row : a) {
+    EXPECT_EQ(row["impl"], "openblas") << row.dump();
+    EXPECT_EQ(row["ok"], true) << row.dump();
+  }
+  EXPECT_EQ(a, again);  // the same seed, the same weights and images: the same errors
+  ASSERT_EQ(a.size(), b.size());
+  bool differ = false;
+  for (size_t i = 0; i < a.size(); ++i) differ = differ || a[i]["max_abs"] != b[i]["max_abs"];
+  EXPECT_TRUE(differ) << "--seed 1 and --seed 2 gave the same errors everywhere";
 }
 
 TEST_F(CliPerf, TrainStopsAtTheTargetAndReportsTimeAndImplementations) {

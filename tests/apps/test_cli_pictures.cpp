@@ -82,6 +82,12 @@ TEST_F(CliPictures, FilterBoxBlurGivesTheValuesWorkedByHand) {
                                               30, 70, 100, 70, 30,  //
                                               20, 50, 70,  50, 20,  //
                                               10, 20, 30,  20, 10}));
+  // As magnitudes (--scale abs): the largest response, the centre's 100, becomes 255.
+  expect_success(run({"filter", "--kernel", "box-blur", "in.png", "abs.png", "--device", "cpu",
+                      "--scale", "abs"}));
+  const Image8 a = read_png(in_work("abs.png"));
+  EXPECT_EQ(a.at(2, 2), 255);
+  EXPECT_EQ(a.at(0, 0), 26);  // 10 * 255 / 100 = 25.5, rounded half up
 }
 
 TEST_F(CliPictures, FilterSobelXClampedOrAsMagnitude) {
@@ -256,6 +262,26 @@ TEST_F(CliPredict, LightBackgroundsAreInvertedAndOtherSizesFitted) {
   r = predict({"one.png", "--invert", "yes"});
   expect_success(r);
   EXPECT_TRUE(contains(r.out, "[inverted]")) << r.out;
+  // IDX images are taken as they are, unless --invert yes: then every one is inverted.
+  r = predict({"three.idx", "--csv", "as-is.csv"});
+  expect_success(r);
+  EXPECT_FALSE(contains(r.out, "inverted")) << r.out;
+  r = predict({"three.idx", "--invert", "yes", "--csv", "inverted.csv"});
+  expect_success(r);
+  const auto p = predictions(r.out);
+  for (const char* name : {"three.idx[0]", "three.idx[1]", "three.idx[2]"}) {
+    ASSERT_TRUE(p.count(name)) << name << "\n" << r.out;
+    const std::string& rest = p.at(name).rest;
+    EXPECT_EQ(rest.substr(rest.size() - std::min<size_t>(rest.size(), 12)), "  [inverted]")
+        << name << "\n"
+        << r.out;
+  }
+  const std::vector<std::string> as_is = split_lines(clitest::read_text(work() / "as-is.csv")),
+                                 inverted =
+                                     split_lines(clitest::read_text(work() / "inverted.csv"));
+  ASSERT_EQ(as_is.size(), 4u);
+  ASSERT_EQ(inverted.size(), 4u);
+  for (size_t i = 1; i < 4; ++i) EXPECT_NE(as_is[i], inverted[i]) << i;
 }
 
 TEST_F(CliPredict, DigitNamesAndTopOne) {
@@ -330,6 +356,26 @@ TEST_F(CliPredict, WritesEveryProbabilityToCsv) {
   EXPECT_EQ(rows.at("a,b.png"), rows.at("three.idx[1]"));  // the same picture, same bits
   EXPECT_NE(rows.at("three.idx[0]"), rows.at("three.idx[1]"));
   expect_failure(predict({"one.png", "--csv", "nowhere/probs.csv"}), {"--csv", "nowhere"});
+}
+
+// --batch-size splits the images into passes (the last one partial) and changes no answer.
+TEST_F(CliPredict, BatchSizeSplitsThePassesAndChangesNoAnswer) {
+  const CliResult whole = predict({"three.idx", "one.png", "--csv", "whole.csv"});
+  expect_success(whole);
+  EXPECT_TRUE(contains(whole.out, "4 images in 1 pass of at most 4\n")) << whole.out;
+  const CliResult split = predict({"three.idx", "one.png", "--batch-size", "3", "--csv", "3.csv"});
+  expect_success(split);
+  EXPECT_TRUE(contains(split.out, "4 images in 2 passes of at most 3\n")) << split.out;
+  const std::vector<std::string> a = split_lines(clitest::read_text(work() / "whole.csv")),
+                                 b = split_lines(clitest::read_text(work() / "3.csv"));
+  ASSERT_EQ(a.size(), 5u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 1; i < a.size(); ++i) {
+    const std::vector<std::string> fa = csv_fields(a[i]), fb = csv_fields(b[i]);
+    ASSERT_EQ(fa.size(), fb.size());
+    EXPECT_EQ(fa[0], fb[0]);
+    for (size_t c = 1; c < fa.size(); ++c) EXPECT_NEAR(std::stod(fa[c]), std::stod(fb[c]), 1e-6);
+  }
 }
 
 TEST_F(CliPredict, RefusesBadInputsCleanly) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "apps/cli_test_util.h"
+#include "apps/cli_train_fixture.h"
 #include "engine/io/checkpoint.h"
 
 namespace cnn {
@@ -27,7 +28,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using clitest::CliResult;
+using clitest::CliTrain;
 using clitest::contains;
+using clitest::expect_error;
+using clitest::expect_success;
+using clitest::read_csv;
+using clitest::read_json;
 using clitest::read_text;
 using clitest::ScratchDir;
 using clitest::split_lines;
@@ -77,77 +83,6 @@ PtyResult run_in_pty(const std::string& binary, const std::vector<std::string>& 
   r.exited = WIFEXITED(status);
   if (r.exited) r.exit_code = WEXITSTATUS(status);
   return r;
-}
-
-class CliTrain : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    data_ = std::make_unique<ScratchDir>();
-    write_split(data_->path(), "train", 400, 1);
-    write_split(data_->path(), "t10k", 100, 2);
-  }
-  static void TearDownTestSuite() { data_.reset(); }
-  void SetUp() override { fs::create_directories(work()); }
-
-  fs::path work() const { return scratch_.path() / "work"; }
-  fs::path in_work(const std::string& name) const { return work() / name; }
-
-  CliResult run(const std::vector<std::string>& args) const {
-    return clitest::run_process(CNN_BINARY, args, work(), scratch_.path());
-  }
-  // A training run on the small data and the CPU, with the given flags.
-  std::vector<std::string> train_args(const std::vector<std::string>& flags) const {
-    std::vector<std::string> args = {"train",   "--device", "cpu", "--data", data_->path().string(),
-                                     "--model", "mnist-cnn"};
-    args.insert(args.end(), flags.begin(), flags.end());
-    return args;
-  }
-  CliResult train(const std::vector<std::string>& flags) const { return run(train_args(flags)); }
-
-  static std::unique_ptr<ScratchDir> data_;
-  ScratchDir scratch_;
-};
-
-std::unique_ptr<ScratchDir> CliTrain::data_;
-
-void expect_success(const CliResult& r) {
-  ASSERT_FALSE(r.timed_out) << r.describe();
-  ASSERT_TRUE(r.exited) << r.describe();
-  ASSERT_EQ(r.exit_code, 0) << r.describe();
-}
-
-// The app's own error: exit 1, one line "cnn: error: ..." holding every part.
-void expect_error(const CliResult& r, const std::vector<std::string>& parts) {
-  ASSERT_TRUE(r.exited) << r.describe();
-  ASSERT_EQ(r.exit_code, 1) << r.describe();
-  const std::vector<std::string> lines = split_lines(r.err);
-  ASSERT_EQ(lines.size(), 1u) << r.describe();
-  EXPECT_EQ(lines[0].rfind("cnn: error: ", 0), 0u) << r.describe();
-  for (const std::string& p : parts)
-    EXPECT_TRUE(contains(r.err, p)) << "stderr lacks '" << p << "': " << r.describe();
-}
-
-json read_json(const fs::path& p) {
-  const std::string text = read_text(p);
-  json j = json::parse(text, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << p << ":\n" << text;
-  return j;
-}
-
-// The CSV as rows of cells. Its lines end in \r\n, as Keras's CSVLogger writes them.
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  for (std::string line : split_lines(read_text(p))) {
-    EXPECT_TRUE(!line.empty() && line.back() == '\r') << p << ": a line does not end in \\r\\n";
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> cells;
-    size_t start = 0;
-    for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
-      cells.push_back(line.substr(start, comma - start));
-    cells.push_back(line.substr(start));
-    rows.push_back(cells);
-  }
-  return rows;
 }
 
 TEST_F(CliTrain, OutWritesTheReportTheCsvAndBothCheckpoints) {
@@ -217,6 +152,10 @@ TEST_F(CliTrain, ReportGetsACsvBesideItAndQuietPrintsNoProgress) {
   const auto rows = read_csv(in_work("r.csv"));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"epoch", "accuracy", "loss"}));
+  // No augmentation unless asked for (--augment-flip and --augment-shift: the test above).
+  const json j = read_json(in_work("r.json"));
+  EXPECT_EQ(j["augmentation"]["flip"], false) << j["augmentation"].dump();
+  EXPECT_EQ(j["augmentation"]["max_shift"], 0) << j["augmentation"].dump();
 }
 
 // `cnn --version` names the build (the tree's commit, "-dirty" for uncommitted changes,
@@ -244,7 +183,9 @@ TEST_F(CliTrain, ATerminalGetsAProgressBarAndLinesOnRequest) {
   ASSERT_TRUE(bar.exited && bar.exit_code == 0) << bar.out;
   EXPECT_TRUE(contains(bar.out, "Epoch 1/2\r\n")) << bar.out;  // the terminal's line ends
   EXPECT_TRUE(contains(bar.out, "\r50/50 [==============================] - ")) << bar.out;
-  EXPECT_TRUE(contains(bar.out, "ms/step - loss: ")) << bar.out;
+  // The step time's unit follows its size (us, ms or s): steps of 8 images may take less
+  // than a millisecond on a fast machine.
+  EXPECT_TRUE(std::regex_search(bar.out, std::regex(R"(\d(us|ms|s)/step - loss: )"))) << bar.out;
   EXPECT_TRUE(contains(bar.out, "ETA: ")) << bar.out;
   EXPECT_TRUE(contains(bar.out, "elapsed")) << bar.out;
   EXPECT_TRUE(contains(bar.out, "\r 1/50 [")) << bar.out;  // redrawn in place from step 1
@@ -389,6 +330,17 @@ TEST_F(CliTrain, EvaluateNeedsACheckpointOrWeights) {
       {"evaluate", "--device", "cpu", "--data", data_->path().string(), "--checkpoint", "w.st"});
   expect_success(ev);
   EXPECT_TRUE(contains(ev.out, "test: 100 images")) << ev.out;
+  EXPECT_TRUE(contains(ev.out, " (1 step of batch 256)\n")) << ev.out;
+  // Another batch size: more steps, the last one partial, the same figures.
+  const CliResult small = run({"evaluate", "--device", "cpu", "--data", data_->path().string(),
+                               "--checkpoint", "w.st", "--batch-size", "7"});
+  expect_success(small);
+  EXPECT_TRUE(contains(small.out, " (15 steps of batch 7)\n")) << small.out;
+  const auto figures = [](const std::string& out) {
+    const size_t at = out.find("test: ");
+    return at == std::string::npos ? out : out.substr(at, out.find(" (", at) - at);
+  };
+  EXPECT_EQ(figures(small.out), figures(ev.out));
 }
 
 }  // namespace

@@ -124,6 +124,18 @@ TEST_F(CliSim, CapturedAndUncapturedRunsAgree) {
   EXPECT_EQ(a["test_accuracy"], b["test_accuracy"]);
 }
 
+// --sync-debug synchronizes after every launch, which a captured graph cannot: the run
+// launches every step and says so in its report; without the flag it captures (above).
+TEST_F(CliSim, SyncDebugLaunchesEveryStep) {
+  expect_success(run({"train", "--model", "tiny.json", "--device", "cuda", "--data", data(),
+                      "--epochs", "1", "--sync-debug", "--quiet", "--report", "sync.json"}));
+  const json rep = read_json("sync.json");
+  EXPECT_EQ(rep["gpu_options"]["sync_debug"], true) << rep["gpu_options"].dump();
+  EXPECT_EQ(rep["cuda_graphs"]["captured"], 0) << rep["cuda_graphs"].dump();
+  EXPECT_EQ(rep["cuda_graphs"]["replayed_steps"], 0) << rep["cuda_graphs"].dump();
+  EXPECT_EQ(rep["epochs_run"], 1);
+}
+
 // NVIDIA_TF32_OVERRIDE=0 under --tf32: the libraries stay in FP32 while the native
 // kernels do not, so the run says so on stderr and the report records the variable.
 TEST_F(CliSim, Tf32OverrideIsSaidAndRecorded) {
@@ -174,6 +186,13 @@ TEST_F(CliSim, VerifyChecksBothImplementationsAgainstTheReference) {
     cudnn = cudnn || row["impl"] == "cudnn";
   }
   EXPECT_TRUE(native && cudnn) << rows.dump();
+
+  // --impls names the one to check.
+  expect_success(run({"verify", "--model", "tiny.json", "--data", data(), "--impls", "cudnn",
+                      "--json", "cudnn.json"}));
+  const json only = read_json("cudnn.json");
+  ASSERT_TRUE(only.is_array() && !only.empty()) << only.dump();
+  for (const json& row : only) EXPECT_EQ(row["impl"], "cudnn") << row.dump();
 }
 
 // Under --tf32 the bounds are TF32's, and every row says which precision it checked. (The
@@ -213,6 +232,22 @@ TEST_F(CliSim, BenchTimesNativeAndCudnnForEveryPass) {
     EXPECT_GE(row["cudnn_ms"].get<double>(), 0.0) << row.dump();
     EXPECT_TRUE(row["native_impl"].is_string()) << row.dump();
     EXPECT_TRUE(row["cudnn_impl"].is_string()) << row.dump();
+  }
+}
+
+// The epoch after the layer rows runs on the backend --impl names.
+TEST_F(CliSim, BenchTimesItsEpochUnderTheImplementationAsked) {
+  for (const char* impl : {"native", "cudnn"}) {
+    SCOPED_TRACE(impl);
+    const std::string out = std::string("bench-") + impl + ".json";
+    expect_success(
+        run({"bench", "--model",       "tiny.json", "--device",        "cuda", "--data",
+             data(),  "--batch-sizes", "2",         "--warmup",        "0",    "--repeats",
+             "1",     "--epochs",      "1",         "--epoch-samples", "32",   "--batch-size",
+             "16",    "--impl",        impl,        "--json",          out}));
+    const json epoch = read_json(out)["epoch"];
+    EXPECT_EQ(epoch["impl"], impl) << epoch.dump();
+    EXPECT_EQ(epoch["samples"], 32) << epoch.dump();
   }
 }
 
