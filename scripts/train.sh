@@ -3,10 +3,11 @@
 # With a usable GPU (`cnn devices` lists one) it trains fashion-cnn there with the seed
 # lectures' recipe (batch 32, validation split 0.2, early stopping on val_loss with
 # patience 2, at most 20 epochs, Adam), for which they report over 0.92 test accuracy.
-# Otherwise it trains mnist-cnn for 2 epochs on the CPU: about 5 s on two cores, about
+# Otherwise it trains mnist-cnn for 2 epochs on the CPU: about 10 s on two cores, about
 # 0.86 test accuracy. Extra arguments go to `cnn train`, and replace the defaults they
-# name (`bash scripts/train.sh --epochs 5`). The report and the weights go to
-# runs/MODEL.json and runs/MODEL.safetensors unless --report or --save say otherwise.
+# name (`bash scripts/train.sh --epochs 5`). The report, its history and the weights go
+# to runs/MODEL.json, runs/MODEL.csv and runs/MODEL.safetensors unless --report, --csv or
+# --save say otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -176,6 +176,7 @@ int run_bench(const BenchFlags& f) {
       out["cpu_gemm"] = cpu_gemm_description();
     }
     out["build"] = build_info_json();
+    out["seed"] = f.common.seed;  // the layers' inputs and weights, and the epoch's run
     out["warmup"] = f.warmup;
     out["repeats"] = f.repeats;
     out["rows"] = rows;

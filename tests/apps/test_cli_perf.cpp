@@ -75,6 +75,7 @@ TEST_F(CliPerf, BenchTimesEveryPassOfConvPoolAndBatchNormWithItsCost) {
   EXPECT_EQ(j["cpu_gemm"], cnn::cpu_gemm_description());
   EXPECT_EQ(j["repeats"], 2);
   EXPECT_EQ(j["warmup"], 1);
+  EXPECT_EQ(j["seed"], 42);
   EXPECT_TRUE(contains(r.out, "1 warm-up runs, median of 2 repeats")) << r.out;
   EXPECT_TRUE(j["epoch"].is_null());
   // Per batch size: conv (3 passes), batch norm (2), pooling (2).
