@@ -45,13 +45,12 @@ class ScratchFile {
 
 // A fuzz target's invariant: when it does not hold, stop with a message (libFuzzer
 // records the input as a crash).
-#define CNN_FUZZ_ASSERT(cond)                                                     \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, \
-                   #cond);                                                        \
-      std::abort();                                                               \
-    }                                                                             \
+#define CNN_FUZZ_ASSERT(cond)                                                                \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
+      std::fprintf(stderr, "%s:%d: fuzz invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 }  // namespace cnn::fuzz

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "engine/backend/cpu_backend.h"
-#include "engine/graph/parameters.h"
 #include "engine/graph/model_file.h"
+#include "engine/graph/parameters.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/weights_file.h"
 #include "engine/train/checkpointing.h"
@@ -50,8 +50,9 @@ void write(const fs::path& path, const Bytes& bytes) {
 
 void write_gz(const fs::path& path, const Bytes& bytes) {
   gzFile gz = gzopen(path.c_str(), "wb9");
-  if (!gz || gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())) !=
-                 static_cast<int>(bytes.size()) ||
+  if (!gz ||
+      gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())) !=
+          static_cast<int>(bytes.size()) ||
       gzclose(gz) != Z_OK)
     throw std::runtime_error("cannot write " + path.string());
 }
@@ -84,13 +85,15 @@ void weights_seeds(const fs::path& dir) {
   // padded to 8 bytes as the writer does.
   const Bytes file = read(valid);
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(file[static_cast<size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | static_cast<unsigned char>(file[static_cast<size_t>(i)]);
   nlohmann::json header = nlohmann::json::parse(file.substr(8, n));
   header.erase("__metadata__");
   std::string text = header.dump(1);
   while (text.size() % 8) text.push_back(' ');
   Bytes out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((uint64_t{text.size()} >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((uint64_t{text.size()} >> (8 * i)) & 0xff));
   out += text;
   out += file.substr(8 + n);
   write(dir / "tiny-no-metadata.safetensors", out);

@@ -29,8 +29,8 @@ T json_whole(const nlohmann::json& j) {
   }
   throw nlohmann::json::type_error::create(
       302,
-      "type must be a whole number from " + std::to_string(std::numeric_limits<T>::min()) +
-          " to " + std::to_string(std::numeric_limits<T>::max()) + ", but is " +
+      "type must be a whole number from " + std::to_string(std::numeric_limits<T>::min()) + " to " +
+          std::to_string(std::numeric_limits<T>::max()) + ", but is " +
           (j.is_number() ? j.dump() : std::string(j.type_name())),
       &j);
 }

@@ -110,9 +110,10 @@ TensorFile TensorFile::read(const std::string& path) {
       for (const char* key : {"shape", "data_offsets"})
         for (const nlohmann::json& v : t.at(key))
           if (v.is_number_float())
-            throw bad(fmt::format("tensor '{}' has a malformed entry ({} holds {}, not a whole "
-                                  "number)",
-                                  name, key, v.dump()));
+            throw bad(
+                fmt::format("tensor '{}' has a malformed entry ({} holds {}, not a whole "
+                            "number)",
+                            name, key, v.dump()));
       const auto dims = t.at("shape").get<std::vector<int64_t>>();
       const auto offsets = t.at("data_offsets").get<std::vector<uint64_t>>();
       const size_t elem = dtype_size(info.dtype);

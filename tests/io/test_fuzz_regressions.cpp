@@ -74,10 +74,10 @@ TEST(FuzzRegressions, WeightsShapeThatIsNotAWholeNumber) {
 // The same numbers in a checkpoint's header (the checkpoint reader reads shapes and
 // offsets with its own code).
 TEST(FuzzRegressions, CheckpointShapeThatIsNotAWholeNumber) {
-  for (const char* entry : {R"("shape": [1e20], "data_offsets": [0, 4])",
-                            R"("shape": [1.5], "data_offsets": [0, 4])",
-                            R"("shape": [1], "data_offsets": [0, 4e0])",
-                            R"("shape": [1], "data_offsets": [-1e300, 4])"}) {
+  for (const char* entry :
+       {R"("shape": [1e20], "data_offsets": [0, 4])", R"("shape": [1.5], "data_offsets": [0, 4])",
+        R"("shape": [1], "data_offsets": [0, 4e0])",
+        R"("shape": [1], "data_offsets": [-1e300, 4])"}) {
     const std::string header = std::string(R"({"t": {"dtype": "F32", )") + entry + "}}";
     const std::string message = error_message<DataError>(
         [&] { parse_checkpoint(safetensors(header, std::string(4, '\0')), "c.safetensors"); });
@@ -145,8 +145,8 @@ TEST(FuzzRegressions, CheckpointIntegersThatAreNotWholeNumbers) {
     const std::string path = edited("options", nlohmann::json::json_pointer("/epochs"), 2);
     EXPECT_NO_THROW(Checkpoint::read(path).state(m, params));
   }
-  for (const nlohmann::json& bad : {nlohmann::json(1e300), nlohmann::json(2.5),
-                                    nlohmann::json(uint64_t{1} << 40)}) {
+  for (const nlohmann::json& bad :
+       {nlohmann::json(1e300), nlohmann::json(2.5), nlohmann::json(uint64_t{1} << 40)}) {
     for (const char* field : {"/epochs", "/batch_size", "/early_stopping/patience",
                               "/lr_schedule/step_epochs", "/augment/max_shift"}) {
       if (bad.is_number_unsigned() && std::string(field) == "/batch_size") continue;  // fits
@@ -154,10 +154,9 @@ TEST(FuzzRegressions, CheckpointIntegersThatAreNotWholeNumbers) {
       EXPECT_FALSE(error_message<DataError>([&] { Checkpoint::read(path); }).empty())
           << field << " = " << bad.dump();
     }
-    for (const auto& [key, field] : {std::pair{"history", "/epochs/0/epoch"},
-                                     std::pair{"history", "/best_epoch"},
-                                     std::pair{"early_stopping_state", "/wait"},
-                                     std::pair{"lr_schedule_state", "/wait"}}) {
+    for (const auto& [key, field] :
+         {std::pair{"history", "/epochs/0/epoch"}, std::pair{"history", "/best_epoch"},
+          std::pair{"early_stopping_state", "/wait"}, std::pair{"lr_schedule_state", "/wait"}}) {
       const std::string path = edited(key, nlohmann::json::json_pointer(field), bad);
       EXPECT_FALSE(
           error_message<DataError>([&] { Checkpoint::read(path).state(m, params); }).empty())
