@@ -46,6 +46,7 @@ struct TrainFlags {
   double validation_split = 0.0;
   int patience = -1;  // < 0: no early stopping
   std::string monitor = "val_loss";
+  double min_delta = 0.0;  // early stopping: the least change that counts as improvement
   bool restore_best = true;
   std::string report, save, csv, out, checkpoint_dir, resume;
   double target_accuracy = 0;  // > 0: stop at the first epoch whose test accuracy reaches it
@@ -89,6 +90,7 @@ FitOptions options_from_flags(const TrainFlags& f) {
   opt.early_stopping.enabled = f.patience >= 0;
   opt.early_stopping.patience = std::max(f.patience, 0);
   opt.early_stopping.monitor = f.monitor;
+  opt.early_stopping.min_delta = f.min_delta;
   opt.early_stopping.restore_best_weights = f.restore_best;
   opt.lr_schedule = f.schedule;
   opt.lr_schedule.kind = parse_lr_schedule(f.schedule_name);
@@ -119,6 +121,7 @@ const std::vector<std::pair<std::string, std::string>>& option_flags() {
       {"--nesterov", "/optimizer/nesterov"},
       {"--patience", "/early_stopping/patience"},
       {"--monitor", "/early_stopping/monitor"},
+      {"--min-delta", "/early_stopping/min_delta"},
       {"--no-restore-best", "/early_stopping/restore_best_weights"},
       {"--lr-schedule", "/lr_schedule/kind"},
       {"--lr-step-epochs", "/lr_schedule/step_epochs"},
@@ -504,6 +507,11 @@ void add_train_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--monitor", f->monitor,
                   "Early stopping's metric, and the one best.safetensors is chosen by")
       ->check(CLI::IsMember({"val_loss", "val_accuracy", "loss", "accuracy"}))
+      ->capture_default_str();
+  cmd->add_option("--min-delta", f->min_delta,
+                  "Early stopping: the least change of --monitor that counts as an improvement "
+                  "(Keras's min_delta)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("!--no-restore-best", f->restore_best,
                 "Keep the last weights when early stopping ends the run");

@@ -1,6 +1,6 @@
 // `cnn train`'s flags, each shown to do what it says from the command line: transfer
 // (--init-from, --freeze, --skip-mismatch), the optimizer's (--momentum, --nesterov),
-// early stopping's --no-restore-best, where the history and checkpoints go (--csv,
+// early stopping's --min-delta and --no-restore-best, where the history and checkpoints go (--csv,
 // --checkpoint-dir), the learning-rate schedules' parameters, and --dataset. Each test
 // compares a run with the flag against one without it, so that a flag ignored or inverted
 // fails. The engine's own tests prove the mechanisms; these prove the wiring.
@@ -145,15 +145,17 @@ TEST_F(CliTrainFlags, MomentumAndNesterovReachSgd) {
   EXPECT_NE(heavy["test_loss"], nesterov["test_loss"]);
 }
 
-// At a learning rate of 1e-12 nothing improves on epoch 1, so early stopping ends the run
-// after epoch 2 with epoch 1 the best: restored by default, kept out with the flag.
-TEST_F(CliTrainFlags, NoRestoreBestKeepsTheLastEpochsWeights) {
+// With a --min-delta no accuracy can beat (10), nothing improves on epoch 1, so early
+// stopping ends the run after epoch 2 with epoch 1 the best: its weights restored by
+// default, epoch 2's kept with --no-restore-best. Runs of exactly 1 and 2 epochs (the
+// same seed, the same steps) give the weights each must hold.
+TEST_F(CliTrainFlags, MinDeltaStopsTheRunAndNoRestoreBestKeepsTheLastEpochsWeights) {
   const auto run_es = [&](const std::string& tag, std::vector<std::string> extra) {
-    for (const char* f :
-         {"--optimizer", "sgd", "--lr", "1e-12", "--epochs", "4", "--validation-split", "0.25",
-          "--patience", "1", "--monitor", "val_accuracy", "--report"})
+    for (const char* f : {"--epochs", "4", "--patience", "1", "--monitor", "val_accuracy",
+                          "--min-delta", "10", "--progress", "lines", "--report"})
       extra.emplace_back(f);
     extra.push_back(tag + ".json");
+    extra.insert(extra.end(), {"--save", tag + ".st", "--validation-split", "0.25"});
     const CliResult r = train(extra);
     expect_success(r);
     return std::make_pair(r.out, read_json(in_work(tag + ".json")));
@@ -169,8 +171,22 @@ TEST_F(CliTrainFlags, NoRestoreBestKeepsTheLastEpochsWeights) {
                        "early stopping after epoch 2 (best epoch 1, its weights "
                        "restored)"))
       << restoring_out;
-  EXPECT_TRUE(contains(keeping_out, "early stopping after epoch 2 (best epoch 1)")) << keeping_out;
-  EXPECT_FALSE(contains(keeping_out, "restored")) << keeping_out;
+  EXPECT_TRUE(contains(keeping_out, "early stopping after epoch 2 (best epoch 1)\n"))
+      << keeping_out;
+  for (const char* epochs : {"1", "2"})
+    expect_success(train({"--epochs", epochs, "--validation-split", "0.25", "-q", "--save",
+                          std::string("epochs") + epochs + ".st"}));
+  const std::string restored = read_text(in_work("restoring.st")),
+                    kept = read_text(in_work("keeping.st"));
+  ASSERT_FALSE(restored.empty());
+  EXPECT_TRUE(restored == read_text(in_work("epochs1.st"))) << "not epoch 1's weights";
+  EXPECT_TRUE(kept == read_text(in_work("epochs2.st"))) << "not epoch 2's weights";
+  EXPECT_TRUE(restored != kept);
+  // A negative delta is refused.
+  const CliResult bad = train({"--patience", "1", "--min-delta", "-1"});
+  ASSERT_TRUE(bad.exited) << bad.describe();
+  EXPECT_NE(bad.exit_code, 0) << bad.describe();
+  EXPECT_TRUE(contains(bad.err, "--min-delta")) << bad.describe();
 }
 
 TEST_F(CliTrainFlags, CsvAndCheckpointDirWriteWhereTheySay) {

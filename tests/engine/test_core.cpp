@@ -131,7 +131,11 @@ TEST(Rng, StreamsAreReproducibleAndIndependent) {
     sum += x;
   }
   EXPECT_NEAR(sum / 10000, 0.5, 0.02);
-  EXPECT_EQ(cnnk::uniform01(5, 9), cnnk::uniform01(5, 9));
+  // The top 24 bits of the counter's random word, scaled: a pure function of both.
+  EXPECT_EQ(cnnk::uniform01(5, 9),
+            static_cast<float>(cnnk::random_bits(5, 9) >> 40) / static_cast<float>(1 << 24));
+  EXPECT_NE(cnnk::uniform01(5, 9), cnnk::uniform01(5, 10));
+  EXPECT_NE(cnnk::uniform01(5, 9), cnnk::uniform01(6, 9));
 }
 
 }  // namespace

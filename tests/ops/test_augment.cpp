@@ -175,8 +175,15 @@ TEST(Augment, EachOptionDrawsIndependently) {
 TEST(Augment, RefusesInPlaceAndNegativeShapes) {
   const AugmentGeometry g = geometry(1, 1, 4, 4, true, 1);
   std::vector<float> x(16, 1.0f);
+  std::vector<float> y(16);
   EXPECT_THROW(ref::augment(g, 1, x.data(), x.data()), Error);
-  EXPECT_THROW(ref::augment(geometry(1, 1, 4, 4, true, -1), 1, x.data(), x.data() + 0), Error);
+  EXPECT_NO_THROW(ref::augment(g, 1, x.data(), y.data()));
+  // Each negative size or shift on its own, into a separate output.
+  EXPECT_THROW(ref::augment(geometry(1, 1, 4, 4, true, -1), 1, x.data(), y.data()), ConfigError);
+  EXPECT_THROW(ref::augment(geometry(-1, 1, 4, 4, true, 1), 1, x.data(), y.data()), ConfigError);
+  EXPECT_THROW(ref::augment(geometry(1, -1, 4, 4, true, 1), 1, x.data(), y.data()), ConfigError);
+  EXPECT_THROW(ref::augment(geometry(1, 1, -4, 4, true, 1), 1, x.data(), y.data()), ConfigError);
+  EXPECT_THROW(ref::augment(geometry(1, 1, 4, -4, true, 1), 1, x.data(), y.data()), ConfigError);
   // An empty batch is fine.
   ref::augment(geometry(0, 1, 4, 4, true, 1), 1, nullptr, nullptr);
 }
