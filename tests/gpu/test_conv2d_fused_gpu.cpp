@@ -1,6 +1,7 @@
 // The CUDA backend's convolution options end to end: the activation fused into the
-// forward (native epilogue, or cuDNN then the activation pass) gives the bits of the
-// unfused forward; implementation choices name the kernel variant; --tf32 (BackendOptions
+// forward (native epilogue, or cuDNN then the activation pass) is the double oracle's
+// within float rounding and gives the bits of the unfused forward; implementation choices name the
+// kernel variant; --tf32 (BackendOptions
 // ::tf32) switches the native kernels to the TF32 implicit GEMM and stays within the
 // TF32 bound of the reference, while the default stays strict FP32. Without a usable GPU
 // every test skips with the probe's reason.
@@ -16,6 +17,7 @@
 #include "engine/core/device.h"
 #include "engine/ops/conv2d/conv2d.h"
 #include "tests/gpu/gpu_test_util.h"
+#include "tests/support/fused_oracle.h"
 #include "tests/support/gradcheck.h"
 
 namespace cnn {
@@ -65,6 +67,10 @@ std::vector<float> gpu_forward(cuda::CudaBackend& be, const cnnk::Conv2dGeometry
   return std::vector<float>(h.host(), h.host() + h.numel());
 }
 
+std::vector<float> host_vector(const Tensor& t) {
+  return std::vector<float>(t.host(), t.host() + t.numel());
+}
+
 TEST(CudaConv2dFused, FusedEqualsUnfusedUnderEveryPolicy) {
   REQUIRE_GPU();
   // The Fashion-MNIST first layer (direct kernel) and its second (implicit GEMM).
@@ -79,6 +85,9 @@ TEST(CudaConv2dFused, FusedEqualsUnfusedUnderEveryPolicy) {
         SCOPED_TRACE(activation_name(a));
         const std::vector<float> fused = gpu_forward(*be, g, in, a, true);
         const std::vector<float> separate = gpu_forward(*be, g, in, a, false);
+        // The oracle first: under cuDNN the fused pass is the separate one by design.
+        EXPECT_TRUE(test::fused_matches_the_oracle(g, host_vector(in.x), host_vector(in.w),
+                                                   in.b.host(), a, fused));
         ASSERT_EQ(fused.size(), separate.size());
         EXPECT_EQ(std::memcmp(fused.data(), separate.data(), fused.size() * sizeof(float)), 0);
       }
