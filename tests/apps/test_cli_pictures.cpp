@@ -16,6 +16,7 @@
 #include "engine/graph/zoo.h"
 #include "engine/io/png.h"
 #include "engine/io/weights_file.h"
+#include "engine/train/trainer.h"
 
 namespace cnn {
 namespace {
@@ -355,6 +356,25 @@ TEST_F(CliPredict, WritesEveryProbabilityToCsv) {
   ASSERT_TRUE(rows.count("a,b.png") && rows.count("three.idx[1]"));
   EXPECT_EQ(rows.at("a,b.png"), rows.at("three.idx[1]"));  // the same picture, same bits
   EXPECT_NE(rows.at("three.idx[0]"), rows.at("three.idx[1]"));
+
+  // The oracle: the saved weights, loaded here, run on the images as byte / 255.
+  Model m = build_model("mnist-cnn");
+  CpuBackend be(/*reference_only=*/true);
+  Trainer t(m, be, 1);
+  load_weights(in_work("w.safetensors"), m, t.parameters());
+  Tensor images = Tensor::empty_host(Shape{3, 1, 28, 28});
+  for (int k = 0; k < 3; ++k) {
+    const std::vector<uint8_t> px = object(k);
+    for (size_t j = 0; j < px.size(); ++j) images.host()[size_t(k) * 784 + j] = px[j] / 255.0f;
+  }
+  const Tensor probs = t.predict(images);
+  ASSERT_EQ(probs.numel(), 30);
+  for (int k = 0; k < 3; ++k) {
+    const std::vector<double>& row = rows.at("three.idx[" + std::to_string(k) + "]");
+    for (size_t c = 0; c < 10; ++c)
+      EXPECT_NEAR(row[c], probs.host()[size_t(k) * 10 + c], 1e-6)
+          << "image " << k << " class " << c;
+  }
   expect_failure(predict({"one.png", "--csv", "nowhere/probs.csv"}), {"--csv", "nowhere"});
 }
 

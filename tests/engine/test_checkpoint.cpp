@@ -532,6 +532,16 @@ TEST_F(CheckpointTest, AWriterKilledMidWriteLeavesTheLastWholeFile) {
     }
   }
   EXPECT_EQ(remove_stale_temporaries(dir_.string(), "last.safetensors"), 0);
+  // Whether a kill left a temporary is up to chance; one left by a process that has
+  // ended is made here for certain, and removed.
+  const pid_t gone = ::fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);
+  const std::string stale = target + ".tmp." + std::to_string(gone);
+  write_bytes(stale, "partial");
+  EXPECT_EQ(remove_stale_temporaries(dir_.string(), "last.safetensors"), 1);
+  EXPECT_FALSE(fs::exists(stale));
   // A temporary of a live process (this one) is left alone.
   write_bytes(target + ".tmp." + std::to_string(::getpid()), "partial");
   EXPECT_EQ(remove_stale_temporaries(dir_.string(), "last.safetensors"), 0);

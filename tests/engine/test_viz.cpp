@@ -372,12 +372,22 @@ TEST_F(VizFiles, WritesTheFirstConvolutionsFiltersOfAModel) {
   viz::write_filters_png(m, p, path("filters.png"));
   const Image8 img = read_png(path("filters.png"));
   // 16 filters 3x3: a 4x4 grid of 42-pixel tiles (3 magnified 14 times).
-  const viz::GridPicture expect = viz::render_filters(std::vector<float>(16 * 9, 0.0f).data(), 16,
-                                                      1, 3, 3, "conv2d: 16 filters 3x3");
+  // The first Conv2D's kernel as it is, drawn: the picture's every pixel.
+  const Parameters::Entry& kernel = p.find("conv2d/kernel");
+  std::vector<float> w(static_cast<size_t>(kernel.value.numel()));
+  p.read(kernel, w.data());
+  ASSERT_EQ(w.size(), 16u * 9u);
+  const viz::GridPicture expect =
+      viz::render_filters(w.data(), 16, 1, 3, 3, "conv2d: 16 filters 3x3");
   EXPECT_EQ(img.width, expect.image.width);
   EXPECT_EQ(img.height, expect.image.height);
+  EXPECT_EQ(img.pixels, expect.image.pixels);
   EXPECT_EQ(expect.layout.cols, 4);
   EXPECT_EQ(expect.layout.tile_w, 42);
+  // Other weights, another picture.
+  const viz::GridPicture zeros = viz::render_filters(std::vector<float>(16 * 9, 0.0f).data(), 16, 1,
+                                                     3, 3, "conv2d: 16 filters 3x3");
+  EXPECT_NE(img.pixels, zeros.image.pixels);
 
   Model dense_only("dense-only");
   dense_only.input(Shape{4});
