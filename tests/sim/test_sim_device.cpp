@@ -213,11 +213,25 @@ TEST(SimDevice, EventsMeasureTheWorkBetweenThem) {
   ASSERT_EQ(cudaEventCreate(&b), cudaSuccess);
   float ms = -1;
   EXPECT_EQ(cudaEventElapsedTime(&ms, a, b), cudaErrorInvalidResourceHandle);  // not recorded
+  // Nothing between two records: (next to) no time. A 256 MiB memset between them: the
+  // time it took, more than the empty pair by far.
   ASSERT_EQ(cudaEventRecord(a, s.s), cudaSuccess);
   ASSERT_EQ(cudaEventRecord(b, s.s), cudaSuccess);
   ASSERT_EQ(cudaEventSynchronize(b), cudaSuccess);
   ASSERT_EQ(cudaEventElapsedTime(&ms, a, b), cudaSuccess);
   EXPECT_GE(ms, 0.0f);
+  const float empty = ms;
+  void* big = nullptr;
+  const size_t bytes = size_t(256) << 20;
+  ASSERT_EQ(cudaMalloc(&big, bytes), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(a, s.s), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(big, 1, bytes, s.s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(b, s.s), cudaSuccess);
+  ASSERT_EQ(cudaEventSynchronize(b), cudaSuccess);
+  ASSERT_EQ(cudaEventElapsedTime(&ms, a, b), cudaSuccess);
+  EXPECT_GT(ms, 1.0f);  // writing 256 MiB takes the host well over a millisecond
+  EXPECT_GT(ms, empty);
+  cudaFree(big);
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   cudaGetLastError();
