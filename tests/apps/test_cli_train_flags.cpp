@@ -13,7 +13,7 @@
 
 #include "apps/cli_test_util.h"
 #include "apps/cli_train_fixture.h"
-#include "engine/io/weights_file.h"
+#include "engine/io/checkpoint.h"
 
 namespace cnn {
 namespace {
@@ -34,15 +34,21 @@ class CliTrainFlags : public clitest::CliTrain {
  protected:
   // The values of one tensor of a weights file.
   std::vector<float> tensor(const std::string& file, const std::string& name) const {
-    const TensorFile f = TensorFile::read(in_work(file).string());
-    const auto it = f.tensors().find(name);
-    if (it == f.tensors().end()) {
+    const CheckpointFile f = read_checkpoint_file(in_work(file).string());
+    const CheckpointFile::Tensor* t = f.find(name);
+    if (!t) {
       ADD_FAILURE() << file << " has no tensor " << name;
       return {};
     }
-    std::vector<float> v(static_cast<size_t>(it->second.shape.numel()));
-    f.read_f32(name, v.data());
-    return v;
+    return t->values;
+  }
+  // The report of a quiet training run with `flags` and then `extra`, written as TAG.json.
+  json report_of(const std::string& tag, std::vector<std::string> flags,
+                 const std::vector<std::string>& extra = {}) const {
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    flags.insert(flags.end(), {"-q", "--report", tag + ".json"});
+    expect_success(train(flags));
+    return read_json(in_work(tag + ".json"));
   }
   // The history's values of one key, epoch by epoch.
   static std::vector<double> history_of(const json& report, const char* key) {
@@ -125,12 +131,9 @@ TEST_F(CliTrainFlags, SkipMismatchLoadsTheLayersThatMatchAndOnlyThose) {
 }
 
 TEST_F(CliTrainFlags, MomentumAndNesterovReachSgd) {
-  const auto run_sgd = [&](const std::string& tag, std::vector<std::string> extra) {
-    for (const char* f : {"--optimizer", "sgd", "--lr", "0.02", "--epochs", "2", "-q", "--report"})
-      extra.emplace_back(f);
-    extra.push_back(tag + ".json");
-    expect_success(train(extra));
-    return read_json(in_work(tag + ".json"));
+  const std::vector<std::string> sgd = {"--optimizer", "sgd", "--lr", "0.02", "--epochs", "2"};
+  const auto run_sgd = [&](const std::string& tag, const std::vector<std::string>& extra) {
+    return report_of(tag, sgd, extra);
   };
   const json plain = run_sgd("plain", {});
   const json heavy = run_sgd("momentum", {"--momentum", "0.9"});
@@ -219,12 +222,9 @@ TEST_F(CliTrainFlags, CsvAndCheckpointDirWriteWhereTheySay) {
 }
 
 TEST_F(CliTrainFlags, CosineWarmupAndFloorShapeTheRates) {
-  const auto cosine = [&](const std::string& tag, std::vector<std::string> extra) {
-    for (const char* f : {"--lr-schedule", "cosine", "--epochs", "3", "-q", "--report"})
-      extra.emplace_back(f);
-    extra.push_back(tag + ".json");
-    expect_success(train(extra));
-    return read_json(in_work(tag + ".json"));
+  const std::vector<std::string> schedule = {"--lr-schedule", "cosine", "--epochs", "3"};
+  const auto cosine = [&](const std::string& tag, const std::vector<std::string>& extra) {
+    return report_of(tag, schedule, extra);
   };
   const json plain = cosine("plain", {});
   const json shaped = cosine("shaped", {"--lr-warmup-epochs", "1", "--lr-min", "1e-4"});
@@ -246,12 +246,9 @@ TEST_F(CliTrainFlags, CosineWarmupAndFloorShapeTheRates) {
 }
 
 TEST_F(CliTrainFlags, OneCycleShapeFollowsItsFlags) {
-  const auto onecycle = [&](const std::string& tag, std::vector<std::string> extra) {
-    for (const char* f : {"--lr-schedule", "onecycle", "--epochs", "2", "-q", "--report"})
-      extra.emplace_back(f);
-    extra.push_back(tag + ".json");
-    expect_success(train(extra));
-    return read_json(in_work(tag + ".json"));
+  const std::vector<std::string> schedule = {"--lr-schedule", "onecycle", "--epochs", "2"};
+  const auto onecycle = [&](const std::string& tag, const std::vector<std::string>& extra) {
+    return report_of(tag, schedule, extra);
   };
   const json plain = onecycle("plain", {});
   const json shaped = onecycle(
@@ -271,14 +268,11 @@ TEST_F(CliTrainFlags, OneCycleShapeFollowsItsFlags) {
 // after every `patience` epochs; a cooldown of 2 skips one epoch after each cut (Keras
 // counts the cooldown down before it checks it, so a cooldown of 1 changes nothing here).
 TEST_F(CliTrainFlags, PlateauFollowsItsMonitorPatienceDeltaFactorAndCooldown) {
-  const auto plateau = [&](const std::string& tag, std::vector<std::string> extra) {
-    for (const char* f :
-         {"--lr-schedule", "plateau", "--lr-monitor", "loss", "--lr-patience", "1",
-          "--lr-min-delta", "100", "--lr-factor", "0.5", "--epochs", "4", "-q", "--report"})
-      extra.emplace_back(f);
-    extra.push_back(tag + ".json");
-    expect_success(train(extra));
-    return read_json(in_work(tag + ".json"));
+  const std::vector<std::string> schedule = {"--lr-schedule", "plateau", "--lr-monitor",   "loss",
+                                             "--lr-patience", "1",       "--lr-min-delta", "100",
+                                             "--lr-factor",   "0.5",     "--epochs",       "4"};
+  const auto plateau = [&](const std::string& tag, const std::vector<std::string>& extra) {
+    return report_of(tag, schedule, extra);
   };
   const json cut = plateau("cut", {});
   const json& s = cut["lr_schedule"];
