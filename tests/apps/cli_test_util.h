@@ -22,32 +22,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/scratch_dir.h"
+
 namespace cnn::clitest {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp folder, removed at the end of the test.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "cnn_test_cli_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw std::runtime_error("mkdtemp failed for " + pattern);
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using test::ScratchDir;  // a fresh folder per test, removed after it
 
 // How one run of the binary ended.
 struct CliResult {

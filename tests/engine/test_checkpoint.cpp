@@ -26,6 +26,7 @@
 #include "engine/train/checkpointing.h"
 #include "engine/train/trainer.h"
 #include "support/engine_fixtures.h"
+#include "support/scratch_dir.h"
 
 namespace cnn {
 namespace {
@@ -49,19 +50,9 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    // A parameterized test's name holds a '/' ("Name/0"): one folder, not a nested one that
-    // TearDown would leave behind.
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::replace(name.begin(), name.end(), '/', '_');
-    dir_ = fs::temp_directory_path() / ("cnn_ckpt_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
-  fs::path dir_;
+  test::ScratchDir dir_{"cnn_ckpt"};
 };
 
 CheckpointFile small_file() {
@@ -527,11 +518,11 @@ TEST_F(CheckpointTest, AWriterKilledMidWriteLeavesTheLastWholeFile) {
     const std::string temp = target + ".tmp." + std::to_string(pid);
     if (fs::exists(temp)) {
       ++saw_temp;
-      EXPECT_EQ(remove_stale_temporaries(dir_.string(), "last.safetensors"), 1);
+      EXPECT_EQ(remove_stale_temporaries(dir_.path().string(), "last.safetensors"), 1);
       EXPECT_FALSE(fs::exists(temp));
     }
   }
-  EXPECT_EQ(remove_stale_temporaries(dir_.string(), "last.safetensors"), 0);
+  EXPECT_EQ(remove_stale_temporaries(dir_.path().string(), "last.safetensors"), 0);
   // Whether a kill left a temporary is up to chance; one left by a process that has
   // ended is made here for certain, and removed.
   const pid_t gone = ::fork();
@@ -540,11 +531,11 @@ TEST_F(CheckpointTest, AWriterKilledMidWriteLeavesTheLastWholeFile) {
   ::waitpid(gone, nullptr, 0);
   const std::string stale = target + ".tmp." + std::to_string(gone);
   write_bytes(stale, "partial");
-  EXPECT_EQ(remove_stale_temporaries(dir_.string(), "last.safetensors"), 1);
+  EXPECT_EQ(remove_stale_temporaries(dir_.path().string(), "last.safetensors"), 1);
   EXPECT_FALSE(fs::exists(stale));
   // A temporary of a live process (this one) is left alone.
   write_bytes(target + ".tmp." + std::to_string(::getpid()), "partial");
-  EXPECT_EQ(remove_stale_temporaries(dir_.string(), "last.safetensors"), 0);
+  EXPECT_EQ(remove_stale_temporaries(dir_.path().string(), "last.safetensors"), 0);
   RecordProperty("temporaries_left_by_kills", saw_temp);
 }
 

@@ -14,6 +14,7 @@
 #include "engine/train/checkpointing.h"
 #include "engine/train/trainer.h"
 #include "support/engine_fixtures.h"
+#include "support/scratch_dir.h"
 
 namespace cnn {
 namespace {
@@ -166,8 +167,8 @@ TEST(Divergence, NonFiniteWeightsBehindAReluAreCaughtAtTheEpochsEnd) {
 
 // A state that turns bad after epoch 2: the checkpoint of epoch 2 stays and loads.
 TEST(Divergence, TheLastGoodCheckpointIsKept) {
-  const fs::path dir = fs::temp_directory_path() / ("cnn_diverge_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const test::ScratchDir scratch("cnn_diverge");
+  const fs::path dir = scratch.path() / "checkpoints";  // the Checkpointer makes it
   CpuBackend be;
   Model m = testing::small_stochastic_model();
   Trainer t(m, be, 2);
@@ -205,7 +206,6 @@ TEST(Divergence, TheLastGoodCheckpointIsKept) {
   EXPECT_EQ(c.epoch(), 2);
   const TrainState st = c.state(m, t.parameters());
   EXPECT_EQ(st.weights.values, good.values);
-  fs::remove_all(dir);
 }
 
 }  // namespace

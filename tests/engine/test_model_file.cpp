@@ -12,6 +12,7 @@
 #include "engine/graph/layers.h"
 #include "engine/graph/model_file.h"
 #include "engine/graph/zoo.h"
+#include "support/scratch_dir.h"
 
 namespace cnn {
 namespace {
@@ -209,10 +210,8 @@ TEST(ModelFile, TrainableFalseFreezesTheLayerAndIsWrittenBack) {
 }
 
 TEST(ModelFile, BuildModelTakesAPathAndModelFilesAreRecognised) {
-  const fs::path dir =
-      fs::temp_directory_path() /
-      ("cnn_model_file_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
-  fs::create_directories(dir);
+  const test::ScratchDir scratch("cnn_model_file");
+  const fs::path& dir = scratch.path();
   const fs::path file = dir / "tiny.json";
   std::ofstream(file) << one_layer(R"({"type": "Flatten"}, {"type": "Dense", "units": 10})");
   const Model m = build_model(file.string());
@@ -234,7 +233,6 @@ TEST(ModelFile, BuildModelTakesAPathAndModelFilesAreRecognised) {
     EXPECT_NE(msg.find("broken.json: not valid JSON"), std::string::npos) << msg;
     EXPECT_NE(msg.find("line 4"), std::string::npos) << msg;
   }
-  fs::remove_all(dir);
 
   EXPECT_TRUE(is_model_file("x.json", false));
   EXPECT_TRUE(is_model_file("models/lenet5", false));

@@ -14,6 +14,7 @@
 #include "engine/train/progress.h"
 #include "engine/train/trainer.h"
 #include "support/engine_fixtures.h"
+#include "support/scratch_dir.h"
 
 namespace cnn {
 namespace {
@@ -170,10 +171,8 @@ TEST(HistoryCsv, HasKerasColumnsInSortedOrderAndPythonFloats) {
 
 // fit with a CsvLogger: one row per epoch, matching the history fit returns.
 TEST(HistoryCsv, FitWritesOneRowPerEpochMatchingTheHistory) {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / "cnn_test_progress_csv";
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "h.csv").string();
+  const test::ScratchDir dir("cnn_progress_csv");
+  const std::string path = dir.file("h.csv");
   CpuBackend be;
   Model m = testing::small_stochastic_model();
   Trainer t(m, be, 3);
@@ -200,7 +199,6 @@ TEST(HistoryCsv, FitWritesOneRowPerEpochMatchingTheHistory) {
     EXPECT_EQ(std::count(after_each[e].begin(), after_each[e].end(), '\n'),
               static_cast<long>(e) + 2);
   EXPECT_EQ(after_each.back(), history_csv(h, false));
-  std::filesystem::remove_all(dir);
 }
 
 // How many times fit reads the running metrics mid-epoch: none without progress reads,

@@ -20,6 +20,7 @@
 #include "engine/io/weights_file.h"
 #include "engine/train/trainer.h"
 #include "support/engine_fixtures.h"
+#include "support/scratch_dir.h"
 
 namespace cnn {
 namespace {
@@ -261,16 +262,9 @@ TEST(Freeze, TrainableFalseInAModelFileFreezesToo) {
 
 class LoadByName : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("cnn_transfer_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
 
-  fs::path dir_;
+  test::ScratchDir dir_{"cnn_transfer"};
   CpuBackend be_;
 };
 

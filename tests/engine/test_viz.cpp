@@ -22,6 +22,7 @@
 #include "engine/viz/curves.h"
 #include "engine/viz/font.h"
 #include "engine/viz/grids.h"
+#include "support/scratch_dir.h"
 
 namespace cnn {
 namespace {
@@ -31,15 +32,8 @@ using viz::Rgb;
 
 class VizFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("cnn_viz_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string path(const std::string& name) const { return dir_.file(name); }
+  test::ScratchDir dir_{"cnn_viz"};
 };
 
 Rgb pixel(const Image8& img, int x, int y) {

@@ -11,6 +11,7 @@
 #include "engine/graph/zoo.h"
 #include "engine/io/weights_file.h"
 #include "support/engine_fixtures.h"
+#include "support/scratch_dir.h"
 
 namespace cnn {
 namespace {
@@ -19,14 +20,7 @@ namespace fs = std::filesystem;
 
 class WeightsFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("cnn_weights_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return dir_.file(name); }
   static std::string read(const std::string& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -45,7 +39,7 @@ class WeightsFile : public ::testing::Test {
     return "";
   }
 
-  fs::path dir_;
+  test::ScratchDir dir_{"cnn_weights"};
   CpuBackend be_;
 };
 
@@ -124,7 +118,7 @@ TEST_F(WeightsFile, SavingReplacesAnOldFileWhole) {
   write(path("w"), "old contents");
   save_weights(path("w"), m, p);
   EXPECT_EQ(load_error(path("w")), "");
-  EXPECT_THROW(save_weights((dir_ / "no" / "such" / "dir" / "w").string(), m, p), Error);
+  EXPECT_THROW(save_weights((dir_.path() / "no" / "such" / "dir" / "w").string(), m, p), Error);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -17,36 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "support/scratch_dir.h"
+
 namespace cnn::iotest {
 
 namespace fs = std::filesystem;
 
 using Bytes = std::vector<uint8_t>;
 
-// A fresh directory under the system temp folder, removed at the end of the test.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = "cnn_test_io_" + std::to_string(::getpid());
-    if (info) name += std::string("_") + info->test_suite_name() + "_" + info->name();
-    path_ = fs::temp_directory_path() / name;
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using test::ScratchDir;  // a fresh folder per test, removed after it
 
 inline void put_u32(Bytes& out, uint32_t v) {
   out.push_back(static_cast<uint8_t>(v >> 24));
