@@ -285,17 +285,22 @@ Checkpoint Checkpoint::read(const std::string& path, bool allow_weights_file) {
   return c;
 }
 
+const CheckpointFile::Tensor& Checkpoint::tensor_of(const Model& model,
+                                                    const Parameters::Entry& e) const {
+  const CheckpointFile::Tensor* t = file_.find(e.name);
+  if (!t) refuse(path_, fmt::format("tensor '{}' of model '{}' is missing", e.name, model.name()));
+  if (Shape(t->shape) != e.value.shape())
+    refuse(path_, fmt::format("tensor '{}' has shape {}, model '{}' expects {}", e.name,
+                              Shape(t->shape).str(), model.name(), e.value.shape().str()));
+  return *t;
+}
+
 void Checkpoint::check_model(const Model& model, const Parameters& params) const {
   if (run_.model.name != model.name())
     refuse(path_, fmt::format("it holds model '{}', not '{}'", run_.model.name, model.name()));
   std::set<std::string> expected;
   for (const Parameters::Entry& e : params.entries()) {
-    const CheckpointFile::Tensor* t = file_.find(e.name);
-    if (!t)
-      refuse(path_, fmt::format("tensor '{}' of model '{}' is missing", e.name, model.name()));
-    if (Shape(t->shape) != e.value.shape())
-      refuse(path_, fmt::format("tensor '{}' has shape {}, model '{}' expects {}", e.name,
-                                Shape(t->shape).str(), model.name(), e.value.shape().str()));
+    tensor_of(model, e);
     expected.insert(e.name);
   }
   if (weights_only_) {
@@ -381,13 +386,7 @@ void Checkpoint::load_weights(const Model& model, Parameters& params) const {
   // Check every tensor before writing any, so a bad file leaves the model untouched.
   std::vector<std::pair<const Parameters::Entry*, const CheckpointFile::Tensor*>> plan;
   for (const Parameters::Entry& e : params.entries()) {
-    const CheckpointFile::Tensor* t = file_.find(e.name);
-    if (!t)
-      refuse(path_, fmt::format("tensor '{}' of model '{}' is missing", e.name, model.name()));
-    if (Shape(t->shape) != e.value.shape())
-      refuse(path_, fmt::format("tensor '{}' has shape {}, model '{}' expects {}", e.name,
-                                Shape(t->shape).str(), model.name(), e.value.shape().str()));
-    plan.emplace_back(&e, t);
+    plan.emplace_back(&e, &tensor_of(model, e));
   }
   for (const auto& [entry, tensor] : plan) params.write(*entry, tensor->values.data());
 }

@@ -89,6 +89,9 @@ class Checkpoint {
   void load_weights(const Model& model, Parameters& params) const;
 
  private:
+  // The file's tensor for the model's parameter `e`, of its shape: a DataError otherwise.
+  const CheckpointFile::Tensor& tensor_of(const Model& model, const Parameters::Entry& e) const;
+
   std::string path_;
   CheckpointFile file_;
   RunInfo run_;
