@@ -510,6 +510,26 @@ TEST(CudaBackend, CudnnAlgorithmThatRefusesToRunGivesWayToTheNext) {
 #endif
 }
 
+// A refusal that comes from a failed launch inside cuDNN (too much shared memory asked)
+// leaves that launch's error in the runtime, where the next cudaGetLastError finds it: the
+// engine takes it as part of the refusal, so the native kernels launched after the pass
+// (here a whole native run of the same convolution) do not report it as their own.
+TEST(CudaBackend, ARefusedCudnnLaunchLeavesNoErrorForTheNextKernel) {
+#if !defined(CNNK_SIM)
+  GTEST_SKIP() << "only the simulated cuDNN can be told to refuse an algorithm";
+#else
+  REQUIRE_GPU();
+  const FirstAlgorithmFails refusing(CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT);
+  const ConvPasses conv(2, 3, 6, 5, 4);
+  cuda::CudaBackend cudnn(testing::quiet_options(ImplPolicy::Cudnn));
+  conv.expect_reference(conv.run(cudnn));
+  EXPECT_EQ(cudnn.cudnn_log().size(), 3u);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  cuda::CudaBackend native(testing::quiet_options(ImplPolicy::Native));
+  conv.expect_reference(conv.run(native));
+#endif
+}
+
 // A NOT_SUPPORTED status that says the installation is at fault (here kernels built for
 // other GPUs), not the problem: every algorithm would meet it, so the pass fails at once
 // with cuDNN's status and message rather than trying the rest and blaming the workspace;

@@ -42,6 +42,19 @@ namespace {
 // simulated device's.
 std::atomic<cudnnStatus_t> first_algorithm_status{CUDNN_STATUS_SUCCESS};
 
+// The runtime error that the failed launch behind a refusal leaves, as a real cuDNN's
+// does: it returns the status and cudaGetLastError still holds the launch's error.
+cudaError_t launch_error_behind(cudnnStatus_t status) {
+  switch (status) {
+    case CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT:
+      return cudaErrorInvalidValue;  // more shared memory than a block may have
+    case CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH:
+      return cudaErrorNoKernelImageForDevice;
+    default:
+      return cudaSuccess;  // turned down before any launch
+  }
+}
+
 // A convolution's tensors and parameters as they were when the call was made.
 struct ConvShape {
   Dims4 x, w, y;  // w: k, c, r, s
@@ -292,9 +305,11 @@ Problem conv_call_problem(const void* alpha, const void* beta, Regions* regions,
   size_t needed = 0;
   if (Problem p = algorithm_workspace(offers, algo, algo_count, s, &needed)) return p;
   if (const cudnnStatus_t st = first_algorithm_status;
-      st != CUDNN_STATUS_SUCCESS && algo == offers[0].algo)
+      st != CUDNN_STATUS_SUCCESS && algo == offers[0].algo) {
+    cnnk_sim::leave_last_error(launch_error_behind(st));
     return Problem{st, "algorithm " + std::to_string(algo) +
                            " refuses this problem (set_cudnn_first_algorithm_run_status)"};
+  }
   if (Problem p = workspace_problem(workspace, workspace_bytes, needed)) return p;
   if (workspace_bytes > 0) regions->push_back(Region{"workSpace", workspace, workspace_bytes});
   return {};

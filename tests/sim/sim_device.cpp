@@ -168,6 +168,10 @@ cudaError_t run_ops(const std::vector<Op>& ops) {
 
 }  // namespace
 
+void leave_last_error(cudaError_t error) {
+  if (t_last_error == cudaSuccess) t_last_error = error;
+}
+
 void report(cudaError_t error, const std::string& message) {
   std::fprintf(stderr, "kernel simulator: %s\n", message.c_str());
   ++t_reports;
@@ -324,6 +328,8 @@ const char* cudaGetErrorString(cudaError_t error) {
       return "invalid copy direction for memcpy";
     case cudaErrorInsufficientDriver:
       return "CUDA driver version is insufficient for CUDA runtime version";
+    case cudaErrorNoKernelImageForDevice:
+      return "no kernel image is available for execution on the device";
     case cudaErrorInvalidDevice:
       return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle:
@@ -358,6 +364,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     CNNK_SIM_NAME(cudaErrorInvalidDevicePointer)
     CNNK_SIM_NAME(cudaErrorInvalidMemcpyDirection)
     CNNK_SIM_NAME(cudaErrorInsufficientDriver)
+    CNNK_SIM_NAME(cudaErrorNoKernelImageForDevice)
     CNNK_SIM_NAME(cudaErrorInvalidDevice)
     CNNK_SIM_NAME(cudaErrorInvalidResourceHandle)
     CNNK_SIM_NAME(cudaErrorNotReady)

@@ -15,7 +15,12 @@ void throw_cuda_error(cudaError_t err, const char* call, const char* file, int l
   throw DeviceError(msg);
 }
 
+// A library call that fails may leave the error of its own failed launch in the runtime
+// (cuDNN and cuBLAS launch kernels of their own): cleared here, as throw_cuda_error clears
+// its own, so that the next launch checked does not report it as its error. A sticky error
+// (a broken context) stays, and the next synchronize reports it.
 void throw_cublas_error(cublasStatus_t st, const char* call, const char* file, int line) {
+  cudaGetLastError();
   throw DeviceError(fmt::format("{} failed at {}:{}: {} ({})", call, file, line,
                                 cublasGetStatusString(st), cublasGetStatusName(st)));
 }
@@ -27,6 +32,7 @@ std::string cudnn_status_text(cudnnStatus_t st) {
 }
 
 void throw_cudnn_error(cudnnStatus_t st, const char* call, const char* file, int line) {
+  cudaGetLastError();
   throw DeviceError(fmt::format("{} failed at {}:{}: {}", call, file, line, cudnn_status_text(st)));
 }
 

@@ -287,6 +287,10 @@ void run_pass(CudnnContext& ctx, ConvPlan& plan, Chosen<Perf>& c, const std::str
     CNN_CUDA(cudnnSetConvolutionMathType(plan.conv, c.math));
     const cudnnStatus_t st = run(c.algo, workspace, c.bytes);
     if (!refused(st)) return cuda::check(st, call, __FILE__, __LINE__);
+    // A refusal may come from a launch of cuDNN's that failed (too much shared memory,
+    // say), whose error the runtime still holds: it belongs to this refusal, not to the
+    // next kernel that checks for one.
+    cudaGetLastError();
     pick(ctx, id, c.index + 1,
          fmt::format("{} refused to run ({})", algorithm_name(c.algo), cuda::cudnn_status_text(st)),
          &c, workspace_of);

@@ -27,6 +27,11 @@ bool is_device_memory(const void* p, size_t bytes);
 // captured. `call` names the call in the message.
 bool capture_allows(const char* call, cudaStream_t stream = nullptr);
 
+// Leaves `error` for this thread's next cudaGetLastError, as a library's own kernel launch
+// that failed does (cuDNN turning an algorithm down because its launch failed returns a
+// status and leaves the runtime's error behind): no message, and replays go on.
+void leave_last_error(cudaError_t error);
+
 // Reports an error as a failed launch does: the message on stderr, the error for the next
 // cudaGetLastError.
 void report(cudaError_t error, const std::string& message);
