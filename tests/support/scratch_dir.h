@@ -17,8 +17,7 @@ class ScratchDir {
  public:
   // prefix: the start of the folder's name, to tell whose folder a leftover is.
   explicit ScratchDir(const std::string& prefix = "cnn_test") {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / (prefix + "_XXXXXX")).string();
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "_XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr)
       throw std::runtime_error("mkdtemp failed for " + pattern);
     path_ = pattern;
