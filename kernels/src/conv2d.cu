@@ -160,6 +160,10 @@ size_t partials_bytes(int partials, int64_t elements) {
   if (partials <= 1) return 0;
   return static_cast<size_t>(partials) * static_cast<size_t>(elements) * sizeof(float);
 }
+// A GEMM's rows, n * h * w or n * p * q, as the kernels' int: geometry_problem keeps the
+// product below 2^30, but with a zero factor the other two alone may pass 2^31, so the
+// product is formed in 64 bits.
+int rows(int n, int h, int w) { return static_cast<int>(int64_t(n) * h * w); }
 }  // namespace
 
 size_t conv2d_forward_workspace_bytes(const Conv2dGeometry& g, const ConvOptions& o) {
@@ -193,7 +197,7 @@ cudaError_t conv2d_forward(const Conv2dGeometry& g, const float* x, const float*
   pb.b = b;
   pb.y = y;
   pb.act = act;
-  pb.m = g.n * g.p * g.q;
+  pb.m = rows(g.n, g.p, g.q);
   const ReductionSplit split = forward_split(g);
   pb.chunk = split.chunk;
   pb.partial = split.splits > 1 ? static_cast<float*>(workspace) : nullptr;
@@ -221,7 +225,7 @@ BackwardDataProblemT<kUnitStride> backward_data_problem(const Conv2dGeometry& g,
   pb.w = w;
   pb.out = out;
   pb.krs = g.k * g.r * g.s;
-  pb.m = g.n * g.h * g.w;
+  pb.m = rows(g.n, g.h, g.w);
   pb.chunk = split.chunk;
   pb.by_rs = FastDivisor(pb.rs);
   pb.by_s = FastDivisor(g.s);
@@ -299,7 +303,7 @@ cudaError_t conv2d_backward_filter(const Conv2dGeometry& g, const float* x, cons
       pb.x = x;
       pb.dy = dy;
       pb.out = out;
-      pb.npq = g.n * g.p * g.q;
+      pb.npq = rows(g.n, g.p, g.q);
       pb.chunk = split.chunk;
       // P*Q may be 0 (a filter larger than the padded input): then nothing is divided.
       pb.by_pq = FastDivisor(pb.pq);

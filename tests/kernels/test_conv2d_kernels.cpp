@@ -711,6 +711,34 @@ TEST(Conv2dKernelEmpty, ZeroBatchBackwardFilterAssignsZeros) {
   EXPECT_TRUE(test::all_equal("dw", dw.download(), std::vector<float>(dw.size(), 0.f)));
 }
 
+// Zero-width planes under a large batch and height: N*P*Q is 0, while N*P alone passes
+// 2^31 (so the rows are counted in 64 bits; the sanitizer build would report the overflow
+// of an int product). Every GEMM variant assigns dw its zeros.
+TEST(Conv2dKernelEmpty, ZeroWidthPlanesWithAHugeBatchAssignZeros) {
+  CNN_REQUIRE_GPU();
+  Conv2dGeometry g;
+  g.n = 65536, g.c = 1, g.h = 65536, g.w = 0, g.k = 1, g.r = g.s = 1, g.p = 65536, g.q = 0;
+  ASSERT_TRUE(cnnk::conv2d_supports(g).ok);
+  for (const ConvVariant v : {ConvVariant::Igemm, ConvVariant::IgemmTf32, ConvVariant::Igemm128,
+                              ConvVariant::IgemmTf32x128}) {
+    if (!runnable(v)) continue;
+    ConvOptions o;
+    o.variant = v;
+    SCOPED_TRACE(cnnk::conv2d_variant_name(v));
+    DeviceBuffer<float> dw(sz(g.filter_size()));
+    ASSERT_TRUE(dw.ok());
+    CNN_CUDA_OK(dw.fill_bytes(0xFF));
+    ASSERT_EQ(cnnk::conv2d_backward_filter_workspace_bytes(g, o), 0u);
+    CNN_CUDA_OK(
+        cnnk::conv2d_backward_filter(g, nullptr, nullptr, dw.get(), nullptr, 0, nullptr, o));
+    EXPECT_EQ(cnnk::conv2d_forward(g, nullptr, nullptr, nullptr, nullptr, nullptr, 0, nullptr,
+                                   ActKind::Linear, o),
+              cudaSuccess);
+    CNN_CUDA_OK(test::sync_status());
+    EXPECT_TRUE(test::all_equal("dw", dw.download(), std::vector<float>(dw.size(), 0.f)));
+  }
+}
+
 // Outputs are assigned, never accumulated: NaN poison is overwritten everywhere, including
 // the inputs no output reads (their dx is an exact 0) and outputs that see only padding.
 TEST(Conv2dKernelPoison, EveryOutputIsAssigned) {
