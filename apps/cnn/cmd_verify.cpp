@@ -2,6 +2,7 @@
 // on the CPU reference with the same weights and inputs; per layer and pass, the errors.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "apps/cnn/commands.h"
@@ -51,12 +52,13 @@ int run_verify(VerifyFlags f) {
         "gradients:\n",
         f.common.model, impl, tf32 ? ", tf32" : "", f.common.batch_size, opt.forward_tolerance,
         opt.gradient_tolerance);
-    fmt::print("  {:<20} {:<18} {:<20} {:>10} {:>10} {:>10} {:>9}  {}\n", "layer", "type", "pass",
-               "max_abs", "max_rel", "rel_l2", "off", "ok");
+    fmt::print("  {:<20} {:<18} {:<20} {:>10} {:>10} {:>10} {:>9} {:>6}  {}\n", "layer", "type",
+               "pass", "max_abs", "max_rel", "rel_l2", "off", "ties", "ok");
     for (const VerifyRow& r : rows) {
       const std::string pass = r.param.empty() ? r.pass : r.pass + ":" + r.param;
-      fmt::print("  {:<20} {:<18} {:<20} {:>10.2e} {:>10.2e} {:>10.2e} {:>9}  {}\n", r.layer,
-                 r.type, pass, r.max_abs, r.max_rel, r.rel_l2, r.off, r.ok ? "ok" : "FAIL");
+      fmt::print("  {:<20} {:<18} {:<20} {:>10.2e} {:>10.2e} {:>10.2e} {:>9} {:>6}  {}\n", r.layer,
+                 r.type, pass, r.max_abs, r.max_rel, r.rel_l2, r.off, r.tie_groups,
+                 r.ok ? "ok" : "FAIL");
       all_ok = all_ok && r.ok;
       out.push_back({{"model", f.common.model},
                      {"layer", r.layer},
@@ -67,10 +69,15 @@ int run_verify(VerifyFlags f) {
                      {"max_rel", r.max_rel},
                      {"rel_l2", r.rel_l2},
                      {"off", r.off},
+                     {"tie_groups", r.tie_groups},
                      {"size", r.size},
                      {"tolerance", r.tolerance},
                      {"ok", r.ok}});
     }
+    if (std::any_of(rows.begin(), rows.end(), [](const VerifyRow& r) { return r.tie_groups > 0; }))
+      fmt::print(
+          "  ties: groups of inputs tying for a max-pooling window's maximum, each compared by "
+          "its sum\n  (which of them gets the gradient is each implementation's choice)\n");
   }
   if (!f.json.empty()) write_file_atomic(f.json, out.dump(2) + "\n");
   fmt::print("{}\n", all_ok ? "verify: all layers within tolerance"

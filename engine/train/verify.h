@@ -3,9 +3,11 @@
 // against the CPU reference. The counter-based random numbers make the masks equal.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "cnnk/geometry.h"
 #include "engine/backend/backend.h"
 #include "engine/core/tensor.h"
 
@@ -21,6 +23,9 @@ struct VerifyRow {
   double rel_l2 = 0;     // ||candidate - reference|| / ||reference||
   double tolerance = 0;  // an element is off when |difference| > tolerance * max|reference|
   int64_t off = 0;       // how many elements are off
+  // Max pooling's input gradient: the groups of inputs that tie for a window's maximum,
+  // each judged by its sum (which input wins a tie is each implementation's choice).
+  int64_t tie_groups = 0;
   int64_t size = 0;
   bool ok = false;
 };
@@ -34,8 +39,17 @@ struct VerifyOptions {
   // Gradients may be off in a few elements: where two inputs of a max-pooling window tie
   // in one backend and differ by a rounding in the other, the gradient goes to different
   // places (seen: 8 of 86528 at mnist-cnn's first pooling, CPU BLAS against the loops).
-  // Forward outputs must have no element off.
+  // Exact ties in the reference are no such case: they are compared as groups (see
+  // max_pool_tie_groups). Forward outputs must have no element off.
   double gradient_off_fraction = 1e-3;
+  // Added to every input value, uniform in [0, input_jitter) from the seed, so that no
+  // two receptive fields hold the same values: a max-pooling window whose inputs tie (in
+  // a constant region of the image, such as Fashion-MNIST's black background) may give its
+  // gradient to any of them, and that choice would reach the input gradients of the
+  // layers before it. The ties the network makes itself (ReLU zeros) remain: the gradient
+  // that reaches them stops at the ReLU's own backward, and the pooling layer's row judges
+  // them by tie groups. 0: the batch as it is.
+  double input_jitter = 1e-3;
 
   // The bounds for a candidate that runs under --tf32: tensor cores round each product's
   // inputs to 10-bit mantissas (unit roundoff 2^-11, so up to 2^-10 per product, ten times
@@ -48,6 +62,25 @@ struct VerifyOptions {
     return o;
   }
 };
+
+// For each element of a tensor, the element that stands for its group: itself when
+// alone, or one element for all the inputs that tie for the maxima of max-pooling windows.
+// Empty: every element on its own.
+using TieGroups = std::vector<int64_t>;
+
+// The groups of a max-pooling input gradient. A window's gradient goes to one of the
+// inputs that tie for its maximum, and which one is each implementation's choice (the
+// reference and the native kernels take the first in row-major order; cuDNN does not say,
+// and ReLU zeros tie all the time): the inputs tying in a window are one group, joined
+// with the groups of the windows they share, and the gradient a group holds in all is the
+// same whoever won. Ties are read from the reference's input and output.
+TieGroups max_pool_tie_groups(const cnnk::Pool2dGeometry& g, const float* x, const float* y);
+
+// One row's comparison of host tensors, the candidate against the reference: each group's
+// sum (an element alone is its own group) within tolerance * max|reference element|; the
+// elements of a group that is not are all off.
+VerifyRow compare_tensors(const Tensor& ref_host, const Tensor& cand_host, double tolerance,
+                          double off_fraction, const TieGroups& groups = {});
 
 // x: a batch [n, ...] and labels [n] on the host. Builds `model_name` on each backend,
 // initialises the reference's parameters from the seed, copies them to the candidate,

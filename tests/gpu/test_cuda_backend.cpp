@@ -146,6 +146,45 @@ INSTANTIATE_TEST_SUITE_P(AllSeeds, VerifySeedModels,
                            return name;
                          });
 
+// Images on a black background, as Fashion-MNIST's: every window there ties, with the
+// same values all the way back, and the simulated cuDNN gives a max-pooling window's
+// gradient to the last of its tied inputs where the reference gives it to the first.
+// verify's jitter leaves only the ties the network makes (ReLU zeros), which the pooling
+// row and the element-wise layers before it judge by groups: every row passes. Without
+// the jitter, the identical background reaches the input gradients of the convolutions
+// before the pooling, where no group can judge it: a row fails, which is what the jitter
+// is for.
+TEST(CudaBackend, VerifyHoldsOnImagesWithABlackBackground) {
+  REQUIRE_GPU();
+  Dataset b = random_images(2, 7);
+  for (int64_t i = 0; i < b.images.numel(); ++i) {
+    const int64_t h = i / 28 % 28, w = i % 28;
+    if (h < 9 || h >= 19 || w < 9 || w >= 19) b.images.host()[i] = 0.f;
+  }
+  for (const double jitter : {1e-3, 0.0}) {
+    SCOPED_TRACE(jitter);
+    CpuBackend reference(true);
+    auto candidate = gpu(ImplPolicy::Cudnn);
+    VerifyOptions o;
+    o.input_jitter = jitter;
+    bool all_ok = true;
+    int64_t ties = 0;
+    for (const VerifyRow& r :
+         verify_model("vgg-small", reference, *candidate, b.images, b.labels, o)) {
+      if (jitter > 0) {
+        EXPECT_TRUE(r.ok) << r.layer << " " << r.pass << " " << r.param << ": " << r.off << " of "
+                          << r.size << " off";
+      }
+      all_ok = all_ok && r.ok;
+      ties += r.tie_groups;
+    }
+    EXPECT_GT(ties, 0);
+    if (jitter == 0) {
+      EXPECT_FALSE(all_ok);
+    }
+  }
+}
+
 TEST(CudaBackend, TrainsTheQuadrantTaskAndRepeatsExactly) {
   REQUIRE_GPU();
   auto run = [](Parameters::Snapshot* out) {

@@ -95,9 +95,11 @@ std::vector<double> pool_forward(const PoolShape& s, const float* x) {
   return y;
 }
 
-// The gradient of a max window goes to the first input (in row-major order) equal to the
-// forward's output y, which is how y enters the computation: a y that is not the forward's
-// output leaves windows without a winner, reported as a failed kernel would be. Average
+// The gradient of a max window goes to one input equal to the forward's output y, which is
+// how y enters the computation: a y that is not the forward's output leaves windows without
+// a winner, reported as a failed kernel would be. Which of several equal inputs wins, cuDNN
+// does not say; here the last in row-major order, where the native kernels and the
+// reference take the first, so that whatever compares the two must hold for either. Average
 // windows spread it evenly over their in-bounds inputs.
 std::vector<double> pool_backward(const PoolShape& s, const float* y, const float* dy,
                                   const float* x, int64_t* orphans) {
@@ -112,8 +114,8 @@ std::vector<double> pool_backward(const PoolShape& s, const float* y, const floa
           const double g = static_cast<double>(dy[o]);
           if (is_max(s.p.mode)) {
             int64_t winner = -1;
-            for (int h = rows.begin; h < rows.end && winner < 0; ++h)
-              for (int w = cols.begin; w < cols.end && winner < 0; ++w)
+            for (int h = rows.begin; h < rows.end; ++h)
+              for (int w = cols.begin; w < cols.end; ++w)
                 if (x[s.x.at(n, c, h, w)] == y[o]) winner = s.x.at(n, c, h, w);
             if (winner < 0)
               ++*orphans;

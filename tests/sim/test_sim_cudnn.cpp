@@ -371,7 +371,28 @@ cnnk::Pool2dGeometry pool_geometry(cnnk::PoolMode mode, int n, int c, int h, int
   return g;
 }
 
-// Inputs are small integers (many ties: the first maximum wins on both sides).
+// The simulated cuDNN's max-pooling gradient: each window's to the last of its inputs
+// equal to its maximum (the reference gives it to the first; cuDNN names neither).
+std::vector<double> max_pool_backward_last_tie(const cnnk::Pool2dGeometry& g,
+                                               const std::vector<float>& x,
+                                               const std::vector<float>& dy) {
+  std::vector<double> dx(x.size(), 0.0);
+  for (int64_t nc = 0; nc < int64_t(g.n) * g.c; ++nc)
+    for (int p = 0; p < g.p; ++p)
+      for (int q = 0; q < g.q; ++q) {
+        const int h0 = p * g.stride_h - g.pad_top, w0 = q * g.stride_w - g.pad_left;
+        int64_t winner = -1;
+        for (int h = std::max(h0, 0); h < std::min(h0 + g.window_h, g.h); ++h)
+          for (int w = std::max(w0, 0); w < std::min(w0 + g.window_w, g.w); ++w) {
+            const int64_t i = (nc * g.h + h) * g.w + w;
+            if (winner < 0 || x[sz(i)] >= x[sz(winner)]) winner = i;
+          }
+        dx[sz(winner)] += dy[sz((nc * g.p + p) * g.q + q)];
+      }
+  return dx;
+}
+
+// Inputs are small integers: many ties, whose gradient goes to the last maximum.
 TEST(SimCudnnPooling, ForwardAndBackwardMatchTheReference) {
   Handle h;
   for (const cnnk::PoolMode mode : {cnnk::PoolMode::Max, cnnk::PoolMode::Average})
@@ -386,7 +407,10 @@ TEST(SimCudnnPooling, ForwardAndBackwardMatchTheReference) {
       const std::vector<float> dy = test::small_integers(sz(g.output_size()), 12);
       std::vector<double> y_ref(sz(g.output_size())), dx_ref(sz(g.input_size()));
       ref::pool2d_forward<double>(g, widen(x).data(), y_ref.data());
-      ref::pool2d_backward<double>(g, widen(x).data(), widen(dy).data(), dx_ref.data());
+      if (mode == cnnk::PoolMode::Max)
+        dx_ref = max_pool_backward_last_tie(g, x, dy);
+      else
+        ref::pool2d_backward<double>(g, widen(x).data(), widen(dy).data(), dx_ref.data());
       DeviceBuffer<float> xd(x), dyd(dy), y_exact(test::cast_all<float>(y_ref));
       for (const Scaling& s : kScalings) {
         SCOPED_TRACE(name_of(s));
