@@ -6,6 +6,8 @@
 // tests/gpu.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -83,6 +85,31 @@ TEST(Conv2dFused, ReluClampsOnlyTheNegatives) {
     clamped += plain[i] < 0 ? 1 : 0;
   }
   EXPECT_GT(clamped, relu.size() / 10);  // the check saw both sides of the kink
+}
+
+// The oracle's bound for a convolution in a transformed domain (cuDNN's FFT, Winograd):
+// an error at the smallest output, far past that output's own bound, passes when it is a
+// small part of the largest output's; an error as large as the largest output does not.
+TEST(Conv2dFused, TheTransformBoundFollowsTheLargestOutput) {
+  CpuBackend be(true);
+  const cnnk::Conv2dGeometry g = strided_layer(2);
+  const auto x = test::cast_all<float>(test::random_values(size_t(g.input_size()), 21));
+  const auto w = test::cast_all<float>(test::random_values(size_t(g.filter_size()), 22));
+  std::vector<float> y(size_t(g.output_size()));
+  be.conv2d_forward_fused(g, x.data(), w.data(), nullptr, Activation::Linear, y.data());
+  ASSERT_TRUE(test::fused_matches_the_oracle(g, x, w, nullptr, Activation::Linear, y));
+  size_t smallest = 0;
+  float largest = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (std::abs(y[i]) < std::abs(y[smallest])) smallest = i;
+    largest = std::max(largest, std::abs(y[i]));
+  }
+  std::vector<float> off = y;
+  off[smallest] += 1e-5f * largest;
+  EXPECT_FALSE(test::fused_matches_the_oracle(g, x, w, nullptr, Activation::Linear, off));
+  EXPECT_TRUE(test::fused_matches_the_oracle(g, x, w, nullptr, Activation::Linear, off, true));
+  off[smallest] = y[smallest] + largest;
+  EXPECT_FALSE(test::fused_matches_the_oracle(g, x, w, nullptr, Activation::Linear, off, true));
 }
 
 }  // namespace
