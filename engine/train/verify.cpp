@@ -143,7 +143,7 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
   // the same value, so the same slope and statistics. A layer that mixes positions
   // (convolution, dense) ends the chain; ReLU zeros, which are most ties, end it before,
   // in the ReLU's own backward.
-  std::map<int, std::shared_ptr<const TieGroups>> tie_groups;
+  std::map<int, std::shared_ptr<const TieGroups>> groups_of;
   for (const Node& node : nodes) {
     const std::optional<perf::LayerOp> op =
         node.layer ? perf::layer_op(m_ref, node.id, n) : std::optional<perf::LayerOp>();
@@ -153,10 +153,10 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
     const auto groups = std::make_shared<const TieGroups>(
         max_pool_tie_groups(*pool, reference.to_host(sides[0].exec->activation(in)).host(),
                             reference.to_host(sides[0].exec->activation(node.id)).host()));
-    tie_groups[node.id] = groups;
+    groups_of[node.id] = groups;
     for (int id = in; id > 0 && elementwise(nodes[static_cast<size_t>(id)]);
          id = nodes[static_cast<size_t>(id)].inputs[0])
-      tie_groups[id] = groups;
+      groups_of[id] = groups;
   }
 
   std::vector<VerifyRow> rows;
@@ -167,9 +167,9 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
                    const std::string& param, double tol) {
       const double off = pass == "forward" ? 0.0 : options.gradient_off_fraction;
       static const TieGroups kAlone;
-      const auto tied = tie_groups.find(node.id);
+      const auto tied = groups_of.find(node.id);
       const TieGroups& groups =
-          pass == "input_grad" && tied != tie_groups.end() ? *tied->second : kAlone;
+          pass == "input_grad" && tied != groups_of.end() ? *tied->second : kAlone;
       VerifyRow r = compare_tensors(reference.to_host(a), candidate.to_host(b), tol, off, groups);
       r.layer = node.name;
       r.type = node.layer->type();

@@ -23,8 +23,9 @@ struct VerifyRow {
   double rel_l2 = 0;     // ||candidate - reference|| / ||reference||
   double tolerance = 0;  // an element is off when |difference| > tolerance * max|reference|
   int64_t off = 0;       // how many elements are off
-  // Max pooling's input gradient: the groups of inputs that tie for a window's maximum,
-  // each judged by its sum (which input wins a tie is each implementation's choice).
+  // The input gradient of a max-pooling layer and of the element-wise layers before it:
+  // how many groups of inputs tie for a window's maximum, each judged by its sum (which
+  // input wins a tie is each implementation's choice).
   int64_t tie_groups = 0;
   int64_t size = 0;
   bool ok = false;
