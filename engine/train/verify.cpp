@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <memory>
 #include <optional>
 #include <variant>
 
-#include "engine/core/rng.h"
 #include "engine/graph/executor.h"
 #include "engine/graph/parameters.h"
 #include "engine/graph/zoo.h"
@@ -90,15 +88,36 @@ VerifyRow compare_tensors(const Tensor& ref_host, const Tensor& cand_host, doubl
 }
 
 namespace {
-// A layer whose output at each position depends on its input at that position alone
-// (and on per-channel statistics): the same shape in and out, one input.
-bool elementwise(const Node& node) {
-  if (!node.layer || node.inputs.size() != 1) return false;
-  const std::string type = node.layer->type();
-  if (type == "Activation")  // softmax mixes the channels of a position
-    return node.layer->config().value("activation", "") != "softmax";
-  return type == "BatchNormalization" || type == "Dropout" || type == "SpatialDropout2D";
+
+// Every trainable parameter's gradient on `params`' backend, one after another, on the
+// host.
+Tensor all_weight_gradients(const Parameters& params, Backend& backend) {
+  int64_t total = 0;
+  for (const Parameters::Entry& e : params.entries())
+    if (e.trainable) total += e.grad.numel();
+  Tensor all = Tensor::empty_host(Shape{total});
+  int64_t at = 0;
+  for (const Parameters::Entry& e : params.entries()) {
+    if (!e.trainable) continue;
+    const Tensor g = backend.to_host(e.grad);
+    std::copy(g.host(), g.host() + g.numel(), all.host() + at);
+    at += g.numel();
+  }
+  return all;
 }
+
+// A row of the chained run, judged by its relative L2 error alone.
+VerifyRow chain_row(const Tensor& ref_host, const Tensor& cand_host, const std::string& pass,
+                    double tolerance) {
+  VerifyRow r = compare_tensors(ref_host, cand_host, tolerance, 1.0);
+  r.layer = "(model)";
+  r.type = "chained";
+  r.pass = pass;
+  r.off = 0;
+  r.ok = std::isfinite(r.max_abs) && r.rel_l2 <= tolerance;
+  return r;
+}
+
 }  // namespace
 
 std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& reference,
@@ -110,11 +129,8 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
   p_cand.restore(p_ref.snapshot());
   const int64_t n = x.shape()[0];
   const int64_t classes = m_ref.output_node().shape[0];
-  Tensor input = Tensor::empty_host(x.shape());
-  Rng jitter = Rng::stream(options.seed, 0x7E57);
-  for (int64_t i = 0; i < x.numel(); ++i)
-    input.host()[i] = x.host()[i] + static_cast<float>(options.input_jitter * jitter.uniform());
 
+  // The chained run: a training step's forward, loss and backward on each backend.
   struct Side {
     Backend& be;
     Model& model;
@@ -127,7 +143,7 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
     ExecutorOptions keep;
     keep.keep_all = true;
     s.exec = std::make_unique<Executor>(s.model, s.params, s.be, n, keep);
-    const Tensor xd = s.be.to_device(input), yd = s.be.to_device(labels);
+    const Tensor xd = s.be.to_device(x), yd = s.be.to_device(labels);
     const Tensor logits = s.exec->forward(xd, true, options.seed, 1);
     const Tensor dlogits = s.be.empty(Shape{n, classes});
     s.be.metrics_reset();
@@ -135,41 +151,32 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
                       dlogits.data());
     s.exec->backward(dlogits);
   }
+  const Executor& ref = *sides[0].exec;
+  const int out_id = m_ref.output_id();
+  const VerifyRow chained_logits = chain_row(reference.to_host(ref.activation(out_id)),
+                                             candidate.to_host(sides[1].exec->activation(out_id)),
+                                             "forward", options.chain_tolerance);
+  const VerifyRow chained_grads =
+      chain_row(all_weight_gradients(p_ref, reference), all_weight_gradients(p_cand, candidate),
+                "weight_grad", options.chain_tolerance);
 
-  const auto& nodes = m_ref.nodes();
-  // The tie groups each input-gradient row is judged by: a max-pooling layer's, and the
-  // same for the element-wise layers before it (batch norm, activations, dropout), whose
-  // input gradients hold each group's sum as well, whoever won its ties: tied inputs have
-  // the same value, so the same slope and statistics. A layer that mixes positions
-  // (convolution, dense) ends the chain; ReLU zeros, which are most ties, end it before,
-  // in the ReLU's own backward.
-  std::map<int, std::shared_ptr<const TieGroups>> groups_of;
-  for (const Node& node : nodes) {
-    const std::optional<perf::LayerOp> op =
-        node.layer ? perf::layer_op(m_ref, node.id, n) : std::optional<perf::LayerOp>();
-    const auto* pool = op ? std::get_if<cnnk::Pool2dGeometry>(&op->geometry) : nullptr;
-    if (!pool || pool->mode != cnnk::PoolMode::Max) continue;
-    const int in = node.inputs[0];
-    const auto groups = std::make_shared<const TieGroups>(
-        max_pool_tie_groups(*pool, reference.to_host(sides[0].exec->activation(in)).host(),
-                            reference.to_host(sides[0].exec->activation(node.id)).host()));
-    groups_of[node.id] = groups;
-    for (int id = in; id > 0 && elementwise(nodes[static_cast<size_t>(id)]);
-         id = nodes[static_cast<size_t>(id)].inputs[0])
-      groups_of[id] = groups;
-  }
-
+  // Each layer on its own: the candidate's layer runs forward on the reference's inputs,
+  // then backward on the reference's output and output gradient, so that every choice a
+  // backward makes from them (the ReLU's mask, the max-pooling winners) is the
+  // reference's, and each row measures that layer's kernels alone. The reference layer
+  // runs that backward again too: where a tensor feeds several layers, the chained run
+  // holds only the sum of their gradients, and each row wants its layer's part.
+  RunContext ref_ctx{reference, true, options.seed, 1}, cand_ctx{candidate, true, options.seed, 1};
+  auto ref_tensor = [&](int id) { return id == 0 ? reference.to_device(x) : ref.activation(id); };
+  auto on_candidate = [&](const Tensor& t) { return candidate.to_device(reference.to_host(t)); };
   std::vector<VerifyRow> rows;
-  for (const Node& node : nodes) {
+  const auto& ref_nodes = m_ref.nodes();
+  for (const Node& node : m_cand.nodes()) {
     if (!node.layer) continue;
-    const int in = node.inputs.empty() ? 0 : node.inputs[0];
+    const Node& ref_node = ref_nodes[static_cast<size_t>(node.id)];
     auto add = [&](const Tensor& a, const Tensor& b, const std::string& pass,
-                   const std::string& param, double tol) {
+                   const std::string& param, double tol, const TieGroups& groups = {}) {
       const double off = pass == "forward" ? 0.0 : options.gradient_off_fraction;
-      static const TieGroups kAlone;
-      const auto tied = groups_of.find(node.id);
-      const TieGroups& groups =
-          pass == "input_grad" && tied != groups_of.end() ? *tied->second : kAlone;
       VerifyRow r = compare_tensors(reference.to_host(a), candidate.to_host(b), tol, off, groups);
       r.layer = node.name;
       r.type = node.layer->type();
@@ -177,19 +184,46 @@ std::vector<VerifyRow> verify_model(const std::string& model_name, Backend& refe
       r.param = param;
       rows.push_back(r);
     };
-    add(sides[0].exec->activation(node.id), sides[1].exec->activation(node.id), "forward", "",
-        options.forward_tolerance);
-    if (in > 0 && sides[0].exec->has_gradient(in))
-      add(sides[0].exec->gradient(in), sides[1].exec->gradient(in), "input_grad", "",
-          options.gradient_tolerance);
-    for (size_t k = 0; k < node.params.size(); ++k) {
-      const std::string name = node.name + "/" + node.params[k].name;
+    std::vector<Tensor> ref_in, in;
+    for (int id : node.inputs) {
+      ref_in.push_back(ref_tensor(id));
+      in.push_back(on_candidate(ref_in.back()));
+    }
+    const Tensor ref_y = ref.activation(node.id), y = candidate.empty(ref_y.shape());
+    node.layer->forward(cand_ctx, in, y);
+    add(ref_y, y, "forward", "", options.forward_tolerance);
+    if (!ref.has_gradient(node.id)) continue;
+
+    std::vector<Tensor> ref_din, din;
+    for (int id : node.inputs) {
+      const bool wanted = ref.has_gradient(id);
+      ref_din.push_back(wanted ? reference.empty(ref_tensor(id).shape()) : Tensor());
+      din.push_back(wanted ? candidate.empty(ref_tensor(id).shape()) : Tensor());
+    }
+    const Tensor ref_dy = ref.gradient(node.id);
+    ref_node.layer->backward(ref_ctx, ref_in, ref_y, ref_dy, ref_din);
+    node.layer->backward(cand_ctx, in, on_candidate(ref_y), on_candidate(ref_dy), din);
+    // The first input's gradient (none for the data, or behind a frozen base).
+    if (!din.empty() && din[0].defined()) {
+      // Max pooling: which of the inputs tying for a window's maximum gets its gradient is
+      // each implementation's choice, so those are judged by group.
+      TieGroups groups;
+      const std::optional<perf::LayerOp> op = perf::layer_op(m_ref, node.id, n);
+      const auto* pool = op ? std::get_if<cnnk::Pool2dGeometry>(&op->geometry) : nullptr;
+      if (pool && pool->mode == cnnk::PoolMode::Max)
+        groups = max_pool_tie_groups(*pool, reference.to_host(ref_in[0]).host(),
+                                     reference.to_host(ref_y).host());
+      add(ref_din[0], din[0], "input_grad", "", options.gradient_tolerance, groups);
+    }
+    for (const ParamSpec& spec : node.params) {
+      const std::string name = node.name + "/" + spec.name;
       const auto& er = p_ref.find(name);
-      const auto& ec = p_cand.find(name);
       if (!er.trainable) continue;
-      add(er.grad, ec.grad, "weight_grad", node.params[k].name, options.gradient_tolerance);
+      add(er.grad, p_cand.find(name).grad, "weight_grad", spec.name, options.gradient_tolerance);
     }
   }
+  rows.push_back(chained_logits);
+  rows.push_back(chained_grads);
   return rows;
 }
 

@@ -28,14 +28,20 @@ Dataset batch_of(int64_t n) {
   return take_first(load_dataset_dir(dir).train, n);
 }
 
+// Every layer on its own and the chained run, on the seed models and on the zoo's branched
+// ones, where a tensor feeds several layers (resnet-small's residual adds,
+// inception-small's four branches): each layer's row holds its own part of that tensor's
+// gradient, not the sum the chained run keeps.
 TEST(Verify, OpenBlasPathMatchesTheReferenceOnEverySeedModelsLayers) {
   const Dataset b = batch_of(4);
-  for (const char* model : {"mnist-cnn", "mnist-functional", "fashion-cnn"}) {
+  for (const char* model :
+       {"mnist-cnn", "mnist-functional", "fashion-cnn", "resnet-small", "inception-small"}) {
     CpuBackend reference(true), candidate(false);
     const auto rows = verify_model(model, reference, candidate, b.images, b.labels);
     ASSERT_FALSE(rows.empty());
-    int forward = 0, input_grad = 0, weight_grad = 0;
+    int forward = 0, input_grad = 0, weight_grad = 0, chained = 0;
     for (const VerifyRow& r : rows) {
+      chained += r.layer == "(model)";
       EXPECT_TRUE(r.ok) << model << " " << r.layer << " " << r.pass << " " << r.param << " max_rel "
                         << r.max_rel << " off " << r.off;
       if (r.pass == "forward") {
@@ -45,6 +51,9 @@ TEST(Verify, OpenBlasPathMatchesTheReferenceOnEverySeedModelsLayers) {
       input_grad += r.pass == "input_grad";
       weight_grad += r.pass == "weight_grad";
     }
+    EXPECT_EQ(chained, 2);
+    EXPECT_EQ(rows.back().pass, "weight_grad");
+    EXPECT_LT(rows.back().rel_l2, 1e-5) << model;
     EXPECT_GT(forward, 0);
     EXPECT_GT(input_grad, 0);
     EXPECT_GT(weight_grad, 0);
