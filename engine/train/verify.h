@@ -47,8 +47,10 @@ struct VerifyOptions {
   // The chained run (each layer on the candidate's own outputs, as training runs them):
   // the logits, and all weight gradients together, each judged by its relative L2 error.
   // There a ReLU or a max-pooling window that rounding tips the other way moves a whole
-  // gradient value, so single elements are not judged; a wrong kernel moves the whole.
-  double chain_tolerance = 1e-3;
+  // gradient value, so single elements are not judged: on the seed models at batch 5,
+  // 160 runs of the OpenBLAS path moved all weight gradients by at most 2.1e-3 that way
+  // (five runs by more than 1e-5); a wrong kernel moves them by their whole size.
+  double chain_tolerance = 1e-2;
 
   // The bounds for a candidate that runs under --tf32: tensor cores round each product's
   // inputs to 10-bit mantissas (unit roundoff 2^-11, so up to 2^-10 per product, ten times
@@ -58,7 +60,7 @@ struct VerifyOptions {
     VerifyOptions o;
     o.forward_tolerance = 5e-3;
     o.gradient_tolerance = 2e-2;
-    o.chain_tolerance = 2e-2;
+    o.chain_tolerance = 5e-2;
     return o;
   }
 };
