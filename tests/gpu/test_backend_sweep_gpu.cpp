@@ -64,15 +64,11 @@ std::vector<Tensor> run(Backend& be, const std::vector<Tensor>& inputs,
   return host;
 }
 
-// cuDNN's FFT and Winograd algorithms compute in a transformed domain, where an output's
-// rounding error comes from the whole transform, not from that output's own terms: an
-// output near zero inherits the rounding of its large neighbours. Their bound takes the
-// tensor's largest sum of |terms| for every element, 16 times wider than
-// reduction_bounds': a few parts in 10^4 of the scale on the sweep's longest reductions,
-// where a wrong index is off by the whole scale.
-bool transform_algorithm(const std::string& choice) {
-  return choice.find("fft") != std::string::npos || choice.find("winograd") != std::string::npos;
-}
+// The bound of cuDNN's FFT and Winograd algorithms (testing::transform_algorithm), where an
+// output near zero inherits the rounding of its large neighbours: the tensor's largest sum
+// of |terms| for every element, 16 times wider than reduction_bounds': a few parts in 10^4
+// of the scale on the sweep's longest reductions, where a wrong index is off by the whole
+// scale.
 std::vector<double> transform_bounds(const std::vector<double>& scale, double length) {
   double largest = 0;
   for (double v : scale) largest = std::max(largest, std::abs(v));
@@ -104,8 +100,9 @@ class BackendSweep : public ::testing::TestWithParam<ImplPolicy> {
     EXPECT_TRUE(choice_key.empty() || !choice.empty()) << "no choice for " << choice_key;
     for (size_t i = 0; i < got.size(); ++i)
       expect_within(what + " output " + std::to_string(i), values(got[i]), values(want[i]),
-                    transform_algorithm(choice) ? transform_bounds(values(scale[i]), lengths[i])
-                                                : reduction_bounds(values(scale[i]), lengths[i]));
+                    testing::transform_algorithm(choice)
+                        ? transform_bounds(values(scale[i]), lengths[i])
+                        : reduction_bounds(values(scale[i]), lengths[i]));
   }
   // The GPU's outputs against the reference's, within 1e-4 of each output's largest value.
   void check_relative(const std::string& what, const std::vector<Tensor>& inputs,

@@ -91,10 +91,9 @@ TEST(CudaConv2dFused, FusedEqualsUnfusedUnderEveryPolicy) {
         const auto chosen = choices.find("conv2d forward " + describe(g));
         ASSERT_NE(chosen, choices.end());
         SCOPED_TRACE(chosen->second);
-        const bool transform = chosen->second.find("fft") != std::string::npos ||
-                               chosen->second.find("winograd") != std::string::npos;
         EXPECT_TRUE(test::fused_matches_the_oracle(g, host_vector(in.x), host_vector(in.w),
-                                                   in.b.host(), a, fused, transform));
+                                                   in.b.host(), a, fused,
+                                                   testing::transform_algorithm(chosen->second)));
         ASSERT_EQ(fused.size(), separate.size());
         EXPECT_EQ(std::memcmp(fused.data(), separate.data(), fused.size() * sizeof(float)), 0);
       }
