@@ -80,7 +80,8 @@ class FitCallback {
   virtual void on_epoch_begin(int /*epoch*/, int /*epochs*/, int64_t /*steps*/) {}
   // After each step (0-based, of `steps`). `running` holds the epoch's running loss and
   // accuracy when fit read them at this step (a read synchronizes a GPU, so fit reads
-  // only a few times per epoch, when FitOptions::progress_reads asks), else null.
+  // only a few times per epoch, when FitOptions::progress_reads asks, and always after
+  // the last step: then they are the epoch's figures), else null.
   virtual void on_batch_end(int64_t /*step*/, int64_t /*steps*/, const Metrics* /*running*/) {}
   virtual void on_epoch_end(const EpochEnd& /*end*/) {}
   virtual void on_train_end(const History& /*history*/) {}

@@ -503,6 +503,7 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
     if (!per_step) take_snapshot(0);
     int64_t last_read = 0;
     Clock::time_point last_read_time = Clock::now();
+    Metrics epoch_metrics;  // read after the last step (batches >= 1)
     for (int64_t b = 0; b < batches; ++b) {
       // Under a graph replay the layer ranges appear once, at the capture; this one, always.
       CNN_NVTX_RANGE("step");
@@ -534,12 +535,16 @@ History Trainer::fit(const Dataset& train, const FitOptions& opt, const TrainSta
             take_snapshot(done);
           }
         }
+      } else {
+        // The epoch's figures, read once: the bar's last frame shows them, and the log.
+        epoch_metrics = running = backend_.metrics_read();
+        have_running = true;
       }
       for (FitCallback* cb : opt.callbacks)
         cb->on_batch_end(b, batches, have_running ? &running : nullptr);
       if (opt.on_batch_end) opt.on_batch_end(b, batches);
     }
-    const Metrics m = backend_.metrics_read();
+    const Metrics& m = epoch_metrics;
     if (!std::isfinite(m.loss_sum)) {
       if (!per_step) replay(epoch, idx, batches - 1);
       throw diverged(epoch, batches - 1, m.loss_sum);

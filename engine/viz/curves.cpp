@@ -52,23 +52,22 @@ void draw_panel(Canvas& cv, const Frame& f, const Ticks& yt, const std::string& 
     cv.text(f.left - 10, y - text_height(kScale) / 2, format_fixed(v, yt.decimals), colors::kText,
             kScale, Align::Right);
   }
-  const double x_span = f.x_hi - f.x_lo;
-  Ticks xt = nice_ticks(f.x_lo, f.x_hi, std::min(10, std::max(1, static_cast<int>(x_span))));
-  xt.step = std::max(1.0, std::round(xt.step));  // epochs are whole numbers
-  for (double e = std::ceil(f.x_lo / xt.step) * xt.step; e <= f.x_hi + 1e-9; e += xt.step) {
-    if (e < 1) continue;
+  for (int e : epoch_ticks(static_cast<int>(std::floor(f.x_hi)))) {
     const int x = static_cast<int>(std::lround(f.map(e, f.y_lo).x));
     cv.fill_rect(x, f.top, 1, f.height, colors::kGrid);
     cv.fill_rect(x, f.top + f.height, 1, 6, colors::kAxis);
-    cv.text(x + 1, f.top + f.height + 12, fmt::format("{}", static_cast<long long>(e)),
-            colors::kText, kScale, Align::Center);
+    cv.text(x + 1, f.top + f.height + 12, fmt::format("{}", e), colors::kText, kScale,
+            Align::Center);
   }
   if (best_epoch > 0) {
     const double x = f.map(best_epoch, f.y_lo).x;
     cv.line({x, static_cast<double>(f.top)}, {x, static_cast<double>(f.top + f.height)},
             {120, 120, 120}, 1.5, 5);
-    cv.text(static_cast<int>(x) + 6, f.top + 6, fmt::format("best: {}", best_epoch),
-            {110, 110, 110}, kScale);
+    // The label beside the line, on its left where the right would leave the frame.
+    const std::string label = fmt::format("best: {}", best_epoch);
+    const bool fits_right = x + 6 + text_width(label, kScale) <= f.left + f.width - 4;
+    cv.text(static_cast<int>(x) + (fits_right ? 6 : -6), f.top + 6, label, {110, 110, 110}, kScale,
+            fits_right ? Align::Left : Align::Right);
   }
   cv.outline_rect(f.left, f.top, f.width + 1, f.height + 1, colors::kAxis);
   cv.text(f.left + f.width / 2, f.top - 30, title, colors::kText, kScale, Align::Center);
@@ -159,6 +158,18 @@ Ticks nice_ticks(double lo, double hi, int target) {
   if (std::abs(step / std::pow(10.0, -d) - std::round(step / std::pow(10.0, -d))) > 1e-6) ++d;
   t.decimals = d;
   return t;
+}
+
+std::vector<int> epoch_ticks(int last_epoch) {
+  std::vector<int> ticks;
+  if (last_epoch < 1) return ticks;
+  // Steps of 1, 2, 5, 10, 20, 50, ...: the smallest that labels at most ten epochs.
+  long long step = 1;
+  for (long long base = 1; last_epoch / step > 10; base *= 10)
+    for (int m : {1, 2, 5})
+      if (last_epoch / (step = m * base) <= 10) break;
+  for (long long e = step; e <= last_epoch; e += step) ticks.push_back(static_cast<int>(e));
+  return ticks;
 }
 
 Image8 render_curves(const History& history, const std::string& title) {

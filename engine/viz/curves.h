@@ -35,4 +35,8 @@ struct Ticks {
 };
 Ticks nice_ticks(double lo, double hi, int target = 5);
 
+// The epochs that label the x axis of a run of `last_epoch` epochs: every one up to ten,
+// else the multiples of the smallest step of 2, 5, 10, 20, 50, ... that labels at most ten.
+std::vector<int> epoch_ticks(int last_epoch);
+
 }  // namespace cnn::viz

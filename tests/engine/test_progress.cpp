@@ -202,13 +202,18 @@ TEST(HistoryCsv, FitWritesOneRowPerEpochMatchingTheHistory) {
 }
 
 // How many times fit reads the running metrics mid-epoch: none without progress reads,
-// about progress_reads_per_epoch with them (the time trigger is off here).
+// about progress_reads_per_epoch with them (the time trigger is off here). The last step
+// of an epoch always carries the epoch's figures, those of its history entry.
 TEST(ProgressReads, FitReadsAFewTimesPerEpochOnlyWhenAsked) {
   struct Count : FitCallback {
     int reads = 0, batches = 0;
-    void on_batch_end(int64_t, int64_t, const Metrics* running) override {
+    std::vector<double> last_step_loss;
+    void on_batch_end(int64_t step, int64_t steps, const Metrics* running) override {
       ++batches;
-      if (running) {
+      if (step + 1 == steps) {
+        EXPECT_NE(running, nullptr);
+        if (running) last_step_loss.push_back(running->mean_loss());
+      } else if (running) {
         ++reads;
         EXPECT_GT(running->count, 0);
       }
@@ -227,9 +232,11 @@ TEST(ProgressReads, FitReadsAFewTimesPerEpochOnlyWhenAsked) {
     o.progress_read_seconds = 1e9;
     Count c;
     o.callbacks = {&c};
-    t.fit(d, o);
+    const History h = t.fit(d, o);
     EXPECT_EQ(c.batches, 200);
     EXPECT_EQ(c.reads, reads ? 2 * 9 : 0);  // steps 10, 20, ..., 90 (100 is the epoch's end)
+    ASSERT_EQ(c.last_step_loss.size(), 2u);
+    for (size_t e = 0; e < 2; ++e) EXPECT_EQ(c.last_step_loss[e], h.epochs[e].loss);
   }
 }
 

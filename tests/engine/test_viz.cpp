@@ -162,6 +162,24 @@ TEST(VizTicks, PickNiceStepsThatFrameTheRange) {
   EXPECT_GT(t.last, 0.5);
 }
 
+TEST(VizTicks, EveryEpochUpToTenIsLabelledThenRoundSteps) {
+  using V = std::vector<int>;
+  EXPECT_EQ(viz::epoch_ticks(0), V{});
+  EXPECT_EQ(viz::epoch_ticks(1), V{1});
+  EXPECT_EQ(viz::epoch_ticks(2), (V{1, 2}));  // a two-epoch run labels both
+  EXPECT_EQ(viz::epoch_ticks(10), (V{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(viz::epoch_ticks(11), (V{2, 4, 6, 8, 10}));
+  EXPECT_EQ(viz::epoch_ticks(25), (V{5, 10, 15, 20, 25}));
+  EXPECT_EQ(viz::epoch_ticks(100), (V{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}));
+  EXPECT_EQ(viz::epoch_ticks(111), (V{20, 40, 60, 80, 100}));
+  for (int n = 1; n <= 5000; n += 7) {
+    const V t = viz::epoch_ticks(n);
+    ASSERT_FALSE(t.empty()) << n;
+    EXPECT_LE(t.size(), 10u) << n;
+    EXPECT_LE(t.back(), n) << n;
+  }
+}
+
 // -------------------------------------------------------------------------- curves
 
 History sample_history(int epochs, bool validation) {
@@ -221,6 +239,21 @@ TEST(VizCurves, SurviveOneEpochNoEpochsAndNonFiniteValues) {
   bad.epochs[3].val_loss = INFINITY;
   const Image8 img = viz::render_curves(bad);
   EXPECT_EQ(img.height, 480);
+}
+
+TEST(VizCurves, TheBestEpochsLabelStaysInsideItsPanel) {
+  // The best epoch is the last: its label goes left of the dashed line, so the strip
+  // between the loss panel's right edge (x 560) and the accuracy panel's tick labels
+  // stays background.
+  for (int best : {1, 2}) {
+    History h = sample_history(2, true);
+    h.best_epoch = best;
+    const Image8 img = viz::render_curves(h);
+    int64_t ink = 0;
+    for (int y = 100; y < 200; ++y)
+      for (int x = 564; x < 620; ++x) ink += !same(pixel(img, x, y), viz::colors::kWhite);
+    EXPECT_EQ(ink, 0) << "best epoch " << best;
+  }
 }
 
 TEST(VizCurves, ReadsKerasCsvLoggerFiles) {
