@@ -46,13 +46,13 @@ void add_evaluate_command(CLI::App& app, std::function<int()>& run) {
                         ? ckpt->run().model.build(fmt::format("checkpoint '{}'", f->checkpoint))
                         : build_model(f->common.model);
       auto backend = open_backend(f->common);  // before the data: fail fast
-      const DatasetSplits data = load_data(f->common, nullptr);
+      const Dataset test = load_test_data(f->common);
       Trainer trainer(model, *backend, f->common.seed);
       if (ckpt)
         ckpt->load_weights(model, trainer.parameters());
       else
         load_weights(f->weights, model, trainer.parameters());
-      const EvalResult r = trainer.evaluate(data.test, f->common.batch_size);
+      const EvalResult r = trainer.evaluate(test, f->common.batch_size);
       const int64_t batch = f->common.batch_size, steps = (r.count + batch - 1) / batch;
       fmt::print("test: {} images - loss {:.4f} - accuracy {:.4f} ({} step{} of batch {})\n",
                  r.count, r.loss, r.accuracy, steps, steps == 1 ? "" : "s", batch);

@@ -70,6 +70,13 @@ DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir) {
   return d;
 }
 
+Dataset load_test_data(const CommonFlags& f) {
+  const std::string dir = resolve_data_dir(f.data_dir, f.dataset);
+  Dataset test = load_dataset_dir(dir, DatasetParts::TestOnly).test;
+  fmt::print("data: {} ({} test images)\n", dir, test.size());
+  return test;
+}
+
 BackendOptions backend_options(const CommonFlags& f) {
   BackendOptions o;
   o.policy = parse_impl_policy(f.impl);

@@ -42,6 +42,8 @@ void add_common_flags(CLI::App& cmd, CommonFlags& f, unsigned without = 0);
 // Resolves the data directory and loads both splits, applying --limit to the training
 // split. Prints where the data came from.
 DatasetSplits load_data(const CommonFlags& f, std::string* resolved_dir);
+// The test split alone (evaluate): the training images are not read.
+Dataset load_test_data(const CommonFlags& f);
 
 // What the GPU flags (--impl, --sync-debug, --workspace-mb, --tf32, --conv-tiles,
 // --deterministic) ask of a backend.

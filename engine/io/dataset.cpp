@@ -91,13 +91,14 @@ bool dataset_dir_complete(const std::string& dir) {
   return true;
 }
 
-DatasetSplits load_dataset_dir(const std::string& dir) {
+DatasetSplits load_dataset_dir(const std::string& dir, DatasetParts parts) {
   if (!is_dir(dir)) {
     throw DataError(fmt::format("dataset directory '{}' does not exist", dir));
   }
+  const bool train = parts == DatasetParts::Both;
   std::array<std::string, 4> paths;
   std::string missing;
-  for (size_t i = 0; i < paths.size(); ++i) {
+  for (size_t i = train ? 0 : 2; i < paths.size(); ++i) {
     paths[i] = find_idx_file(dir, standard_files()[i]);
     if (paths[i].empty()) {
       if (!missing.empty()) missing += ", ";
@@ -110,10 +111,15 @@ DatasetSplits load_dataset_dir(const std::string& dir) {
         "download the data)",
         dir, missing));
   }
+  DatasetSplits splits;
+  if (!train) {
+    splits.test = load_idx_pair(paths[2], paths[3]);
+    splits.test.source = fmt::format("{} (test)", dir);
+    return splits;
+  }
   // The test split decompresses on a second thread while the train split loads here.
   std::future<Dataset> test =
       std::async(std::launch::async, [&paths] { return load_idx_pair(paths[2], paths[3]); });
-  DatasetSplits splits;
   splits.train = load_idx_pair(paths[0], paths[1]);
   splits.train.source = fmt::format("{} (train)", dir);
   splits.test = test.get();

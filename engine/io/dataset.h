@@ -39,8 +39,10 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
 
 // Loads the train and t10k pairs from a directory holding the four standard files, each
 // either gzip-compressed (<name>.gz) or raw (<name>); .gz is preferred when both exist.
-// Throws cnn::DataError listing the files that are missing.
-DatasetSplits load_dataset_dir(const std::string& dir);
+// Throws cnn::DataError listing the files that are missing. With TestOnly the training
+// split is left empty (and its files need not be there): what evaluate reads.
+enum class DatasetParts { Both, TestOnly };
+DatasetSplits load_dataset_dir(const std::string& dir, DatasetParts parts = DatasetParts::Both);
 
 // True when `dir` holds all four standard files (gz or raw).
 bool dataset_dir_complete(const std::string& dir);

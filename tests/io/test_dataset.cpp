@@ -145,6 +145,30 @@ TEST(Dataset, LoadDirListsMissingFiles) {
   EXPECT_TRUE(Contains(none, "does not exist"));
 }
 
+TEST(Dataset, TestOnlyLeavesTheTrainingSplitUnreadAndEmpty) {
+  ScratchDir dir;
+  write_dataset(dir.path(), 9, 4, true);
+  const DatasetSplits both = load_dataset_dir(dir.path().string());
+  // Without the training files at all: only the test pair is looked for.
+  fs::remove(dir.path() / (std::string(kTrainImagesFile) + ".gz"));
+  fs::remove(dir.path() / (std::string(kTrainLabelsFile) + ".gz"));
+  const DatasetSplits test = load_dataset_dir(dir.path().string(), DatasetParts::TestOnly);
+  EXPECT_EQ(test.train.size(), 0);
+  ASSERT_EQ(test.test.images.shape(), both.test.images.shape());
+  EXPECT_TRUE(std::equal(test.test.images.host(),
+                         test.test.images.host() + test.test.images.numel(),
+                         both.test.images.host()));
+  EXPECT_TRUE(std::equal(test.test.labels.host(),
+                         test.test.labels.host() + test.test.labels.numel(),
+                         both.test.labels.host()));
+  EXPECT_TRUE(Contains(test.test.source, "test"));
+  fs::remove(dir.path() / (std::string(kTestLabelsFile) + ".gz"));
+  const std::string msg = error_message<DataError>(
+      [&] { load_dataset_dir(dir.path().string(), DatasetParts::TestOnly); });
+  EXPECT_TRUE(Contains(msg, "missing t10k-labels-idx1-ubyte(.gz)"));
+  EXPECT_FALSE(Contains(msg, "train-"));
+}
+
 TEST(Dataset, TakeFirstCopies) {
   ScratchDir dir;
   write_dataset(dir.path(), 10, 2, false);
