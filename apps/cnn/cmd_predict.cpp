@@ -37,6 +37,7 @@ struct PredictFlags {
   std::string invert = "auto";
   int top = 3;
   int64_t batch_size = 256;
+  int64_t limit = 0;  // of each IDX file, the first this many images (0: all)
   std::string feature_maps, layer;
   std::string csv;
 };
@@ -81,7 +82,7 @@ bool starts_like_png(const std::string& path) {
   return is_png_signature(head);
 }
 
-void read_inputs(const std::string& path, int rows, int cols, InvertMode invert,
+void read_inputs(const std::string& path, int rows, int cols, InvertMode invert, int64_t limit,
                  std::vector<InputImage>& out) {
   if (starts_like_png(path)) {
     const Image8 img = read_png(path);
@@ -105,7 +106,8 @@ void read_inputs(const std::string& path, int rows, int cols, InvertMode invert,
             "'{}' holds {}x{} images; the model reads {}x{}", path, idx.dims[1], idx.dims[2], rows,
             cols);
   const size_t plane = static_cast<size_t>(rows) * static_cast<size_t>(cols);
-  for (int64_t i = 0; i < idx.dims[0]; ++i) {
+  const int64_t count = limit > 0 ? std::min(limit, idx.dims[0]) : idx.dims[0];
+  for (int64_t i = 0; i < count; ++i) {
     InputImage im{fmt::format("{}[{}]", path, i), std::vector<float>(plane), ""};
     const uint8_t* src = idx.data.data() + static_cast<size_t>(i) * plane;
     for (size_t j = 0; j < plane; ++j) im.pixels[j] = src[j] / 255.0f;
@@ -133,7 +135,7 @@ int run_predict(const PredictFlags& f) {
             in_shape.str());
   const int rows = static_cast<int>(in_shape[1]), cols = static_cast<int>(in_shape[2]);
   std::vector<InputImage> inputs;
-  for (const std::string& path : f.images) read_inputs(path, rows, cols, invert, inputs);
+  for (const std::string& path : f.images) read_inputs(path, rows, cols, invert, f.limit, inputs);
   CNN_CHECK(!inputs.empty(), DataError, "no images to classify");
 
   const Shape& out_shape = model.output_node().shape;
@@ -248,6 +250,10 @@ void add_predict_command(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--batch-size", f->batch_size, "Images per forward pass")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--limit", f->limit,
+                  "Of each IDX file, classify only the first N images (0: all of them)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--feature-maps", f->feature_maps,
                   "Draw the feature maps of --layer for the first image to this PNG");

@@ -398,6 +398,25 @@ TEST_F(CliPredict, BatchSizeSplitsThePassesAndChangesNoAnswer) {
   }
 }
 
+// --limit N takes the first N images of each IDX file (PNGs are single pictures), with
+// the same answers as without it.
+TEST_F(CliPredict, LimitTakesTheFirstImagesOfEachIdxFile) {
+  const auto all = predictions(predict({"three.idx", "one.png"}).out);
+  const CliResult r = predict({"three.idx", "one.png", "three.idx", "--limit", "2"});
+  expect_success(r);
+  EXPECT_TRUE(contains(r.out, "5 images in 1 pass")) << r.out;
+  const auto limited = predictions(r.out);
+  EXPECT_EQ(limited.size(), 3u) << r.out;  // by name: the second file's two repeat the first's
+  for (const char* name : {"three.idx[0]", "three.idx[1]", "one.png"}) {
+    ASSERT_TRUE(limited.count(name)) << name << "\n" << r.out;
+    EXPECT_EQ(limited.at(name).p, all.at(name).p) << name;
+  }
+  EXPECT_FALSE(limited.count("three.idx[2]")) << r.out;
+  expect_success(predict({"three.idx", "--limit", "0"}));
+  EXPECT_EQ(predictions(predict({"three.idx", "--limit", "0"}).out).size(), 3u);
+  expect_failure(predict({"three.idx", "--limit", "-1"}), {"--limit"});
+}
+
 TEST_F(CliPredict, RefusesBadInputsCleanly) {
   clitest::write_text(work() / "notes.txt", "hello");
   std::string cut = clitest::read_text(work() / "one.png");
