@@ -16,6 +16,7 @@
 #include "engine/graph/model_file.h"
 #include "engine/graph/parameters.h"
 #include "engine/io/checkpoint.h"
+#include "engine/io/png.h"
 #include "engine/io/weights_file.h"
 #include "engine/train/checkpointing.h"
 #include "engine/train/lr_schedule.h"
@@ -217,6 +218,65 @@ void model_file_seeds(const fs::path& dir) {
   write(dir / "tiny-written.json", cnn::model_to_json(cnn::fuzz::tiny_model()));
 }
 
+// A PNG laid out by hand, for the depths and colour types the engine's encoder never
+// writes: IHDR as given, then `extra` chunks, then one IDAT of `rows` (each row's filter
+// byte 0 and its packed samples), then IEND.
+Bytes png_chunk(const char* type, const Bytes& data) {
+  Bytes out;
+  const auto put = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  };
+  put(static_cast<uint32_t>(data.size()));
+  const Bytes body = std::string(type) + data;
+  out += body;
+  put(static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()))));
+  return out;
+}
+Bytes hand_png(uint32_t w, uint32_t h, int depth, int color_type, int interlace, const Bytes& rows,
+               const Bytes& extra = {}) {
+  Bytes ihdr;
+  for (uint32_t v : {w, h})
+    for (int shift = 24; shift >= 0; shift -= 8) ihdr.push_back(static_cast<char>(v >> shift));
+  for (int v : {depth, color_type, 0, 0, interlace}) ihdr.push_back(static_cast<char>(v));
+  uLongf packed = compressBound(static_cast<uLong>(rows.size()));
+  Bytes z(packed, '\0');
+  if (compress(reinterpret_cast<Bytef*>(z.data()), &packed,
+               reinterpret_cast<const Bytef*>(rows.data()),
+               static_cast<uLong>(rows.size())) != Z_OK)
+    throw std::runtime_error("zlib compress failed");
+  z.resize(packed);
+  return "\x89PNG\r\n\x1a\n" + png_chunk("IHDR", ihdr) + extra + png_chunk("IDAT", z) +
+         png_chunk("IEND", {});
+}
+
+void png_seeds(const fs::path& dir) {
+  fs::create_directories(dir);
+  // What the engine writes: 8-bit gray, gray + alpha, RGB, RGBA.
+  for (int channels = 1; channels <= 4; ++channels) {
+    const int w = channels == 1 ? 28 : 3 + channels, h = channels == 1 ? 28 : 4;
+    cnn::Image8 img(w, h, channels);
+    for (size_t i = 0; i < img.pixels.size(); ++i)
+      img.pixels[i] = static_cast<uint8_t>(i * 29 % 256);
+    write(dir / ("engine-" + std::to_string(channels) + "ch.png"), cnn::encode_png(img));
+  }
+  // By hand: 2-bit palette with transparency, 16-bit gray, 1-bit gray, 16-bit RGB with
+  // a gamma chunk, and an interlaced 8-bit gray (Adam7; a 1x1 image is all pass 1).
+  write(dir / "palette-2bit.png",
+        hand_png(4, 2, 2, 3, 0, Bytes("\x00\x1b\x00\xe4", 4),
+                 png_chunk("PLTE", Bytes("\x00\x00\x00\xff\x00\x00\x00\xff\x00\xff\xff\xff", 12)) +
+                     png_chunk("tRNS", Bytes("\x00\x80", 2))));
+  write(dir / "gray-16bit.png", hand_png(3, 2, 16, 0, 0,
+                                         Bytes("\x00\x00\x00\x80\x00\xff\xff"
+                                               "\x00\x12\x34\x56\x78\x9a\xbc",
+                                               14)));
+  write(dir / "gray-1bit.png", hand_png(9, 2, 1, 0, 0, Bytes("\x00\xaa\x80\x00\x55\x00", 6)));
+  write(dir / "rgb-16bit-gama.png",
+        hand_png(2, 1, 16, 2, 0, Bytes("\x00\xff\xff\x00\x00\x80\x00\x00\x00\xff\xff\x12\x34", 13),
+                 png_chunk("gAMA", Bytes("\x00\x00\xb1\x8f", 4))));
+  write(dir / "gray-interlaced.png", hand_png(1, 1, 8, 0, 1, Bytes("\x00\x7f", 2)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -230,6 +290,7 @@ int main(int argc, char** argv) {
     weights_seeds(fs::path(argv[1]) / "weights");
     checkpoint_seeds(fs::path(argv[1]) / "checkpoint");
     model_file_seeds(fs::path(argv[1]) / "model_file");
+    png_seeds(fs::path(argv[1]) / "png");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
     return 1;

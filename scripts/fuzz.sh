@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
-all_targets=(idx weights checkpoint model_file)
+all_targets=(idx weights checkpoint model_file png)
 
 build() {
   CNN_FUZZ_DEPS=1 BUILD_DIR="$build_dir" CNN_CUDA=OFF \

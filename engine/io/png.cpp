@@ -2,7 +2,9 @@
 
 #include <png.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -28,6 +30,51 @@ png_uint_32 format_for(int channels) {
     default:
       throw Error(fmt::format("an image has 1 to 4 channels, not {}", channels));
   }
+}
+
+// A chunk type for a message: its four bytes, each that is not a letter as \xNN.
+std::string chunk_type_text(const char* type) {
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    const unsigned char c = static_cast<unsigned char>(type[i]);
+    out += std::isalpha(c) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
+uint32_t read_be32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+// What libpng's simplified reader is given: the file's chunks up to IEND, each checked to
+// lie within the file, without the text (tEXt, zTXt, iTXt) and ICC profile (iCCP)
+// chunks. libpng allocates a chunk's buffer from the length the chunk claims before it
+// reads the data (the fuzzer found a 67-byte file whose tEXt chunk claims 2 GB: 2 GB
+// were allocated and touched), and inflates compressed text and profiles up to limits
+// of its own; none of these chunks changes the pixels the simplified API returns as
+// 8-bit sRGB. A partial chunk header at the end is passed on for libpng to refuse.
+std::string chunks_to_decode(const std::string& bytes, const std::string& name) {
+  std::string out = bytes.substr(0, sizeof(kSignature));
+  size_t at = sizeof(kSignature);
+  while (bytes.size() - at >= 8) {
+    const uint32_t length = read_be32(bytes.data() + at);
+    const char* type = bytes.data() + at + 4;
+    const size_t left = bytes.size() - at - 8;
+    if (length > 0x7fffffffu || uint64_t{length} + 4 > left)
+      throw DataError(fmt::format(
+          "'{}' is not a valid PNG image: its {} chunk at byte {} claims {} bytes of data, and "
+          "{} follow (truncated or damaged)",
+          name, chunk_type_text(type), at, length, left < 4 ? 0 : left - 4));
+    const size_t whole = 12 + size_t{length};
+    const std::string t(type, 4);
+    if (t != "tEXt" && t != "zTXt" && t != "iTXt" && t != "iCCP") out.append(bytes, at, whole);
+    at += whole;
+    if (t == "IEND") return out;
+  }
+  out.append(bytes, at, std::string::npos);
+  return out;
 }
 
 int channels_for(png_uint_32 format) {
@@ -94,8 +141,9 @@ Image8 decode_png(const std::string& bytes, const std::string& name) {
   CNN_CHECK(!bytes.empty(), DataError, "'{}' is empty, not a PNG image", name);
   CNN_CHECK(is_png_signature(bytes), DataError,
             "'{}' is not a PNG image (it does not start with the PNG signature)", name);
+  const std::string chunks = chunks_to_decode(bytes, name);
   PngImage png;
-  if (!png_image_begin_read_from_memory(png.get(), bytes.data(), bytes.size()))
+  if (!png_image_begin_read_from_memory(png.get(), chunks.data(), chunks.size()))
     throw DataError(fmt::format("'{}' is not a valid PNG image: {}", name, png.message()));
   const png_uint_32 w = png->width, h = png->height;
   // 8-bit sRGB samples; colour and alpha as the file has them, palettes expanded.

@@ -179,6 +179,57 @@ TEST(Png, RefusesDamagedFilesNamingThem) {
                        "cannot open"));
 }
 
+// A chunk's claimed length is checked against the bytes that follow before libpng sees
+// it: libpng would allocate that much first (the fuzzer's 67-byte file whose tEXt chunk
+// claims 2 GB).
+TEST(Png, RefusesAChunkLongerThanTheFileBeforeLibpngAllocatesIt) {
+  const std::string good = handmade_png(1, 1, 8, 0, std::string("\x00\x2a", 2));
+  constexpr size_t kAfterIhdr = 8 + 25;
+  std::string huge = good.substr(0, kAfterIhdr);
+  put_be32(huge, 0x7a00000au);
+  huge += "tEXt";
+  huge += std::string("x\x9c\x63\xa8", 4);
+  const std::string msg = error_message<DataError>([&] { decode_png(huge, "huge-text.png"); });
+  EXPECT_TRUE(Contains(msg, "huge-text.png")) << msg;
+  EXPECT_TRUE(Contains(msg, "tEXt chunk at byte 33 claims 2046820362 bytes of data, and 0 follow"))
+      << msg;
+  // Any chunk, named with its non-letters escaped; cut inside IDAT's data too.
+  std::string odd = good.substr(0, kAfterIhdr);
+  put_be32(odd, 100);
+  const std::string odd_type(
+      "I\x01"
+      "A\xff",
+      4);  // two literals: "\x01A" is one escape
+  odd += odd_type + std::string(50, 'z');
+  const std::string odd_msg = error_message<DataError>([&] { decode_png(odd); });
+  EXPECT_TRUE(
+      Contains(odd_msg, "I\\x01A\\xff chunk at byte 33 claims 100 bytes of data, and 46 follow"))
+      << odd_msg;
+  const std::string cut = good.substr(0, good.size() - 14);  // IEND and IDAT's CRC
+  EXPECT_TRUE(
+      Contains(error_message<DataError>([&] { decode_png(cut); }), "IDAT chunk at byte 33"));
+}
+
+// Text and ICC profile chunks are left out of what libpng reads: the pixels are the same
+// with them as without, even when they are damaged.
+TEST(Png, TextAndProfileChunksChangeNoPixel) {
+  const std::string rows("\x00\x10\x20\x30\x00\x40\x50\x60", 8);
+  const std::string plain = handmade_png(3, 2, 8, 0, rows);
+  std::string extra;
+  put_chunk(extra, "tEXt", std::string("Comment\0made by hand", 20));
+  put_chunk(extra, "zTXt", std::string("Comment\0\0not zlib at all", 24));
+  put_chunk(extra, "iTXt", std::string("Title\0\0\0en\0\0x", 13));
+  put_chunk(extra, "iCCP", std::string("icc\0\0broken profile", 19));
+  const std::string with = plain.substr(0, 33) + extra + plain.substr(33);
+  const Image8 a = decode_png(plain), b = decode_png(with);
+  EXPECT_EQ(b.width, 3);
+  EXPECT_EQ(b.channels, 1);
+  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_EQ(b.pixels, (std::vector<uint8_t>{0x10, 0x20, 0x30, 0x40, 0x50, 0x60}));
+  // Bytes after IEND are not read.
+  EXPECT_EQ(decode_png(with + "trailing junk").pixels, a.pixels);
+}
+
 TEST(Png, RefusesImagesTooLargeBeforeAllocating) {
   // A header claiming 100000 x 100000 RGBA pixels, nothing behind it.
   std::string ihdr;
