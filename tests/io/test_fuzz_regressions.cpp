@@ -11,6 +11,7 @@
 #include "engine/graph/model.h"
 #include "engine/graph/parameters.h"
 #include "engine/io/checkpoint.h"
+#include "engine/io/png.h"
 #include "engine/io/weights_file.h"
 #include "engine/train/checkpointing.h"
 #include "engine/train/lr_schedule.h"
@@ -163,6 +164,20 @@ TEST(FuzzRegressions, CheckpointIntegersThatAreNotWholeNumbers) {
           << key << field << " = " << bad.dump();
     }
   }
+}
+
+// A 1x1 PNG whose second chunk, tEXt, claims 0x7a00000a bytes with 22 behind it: libpng
+// allocated and touched 2 GB for it before finding the data missing.
+TEST(FuzzRegressions, PngChunkClaimingTwoGigabytes) {
+  const std::string bytes(
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52"
+      "\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x01\x4d\x79\xab"
+      "\xc3\x7a\x00\x00\x0a\x74\x45\x58\x74\x78\x9c\x63\xa8\x07\x00\x00"
+      "\x81\x00\x80\xd3\x94\x53\x4a\x00\x00\x00\x00\x49\x45\x4e\x44\xae"
+      "\x42\x60\x82",
+      67);
+  const std::string msg = error_message<DataError>([&] { decode_png(bytes, "fuzz.png"); });
+  EXPECT_TRUE(Contains(msg, "tEXt chunk at byte 33 claims 2046820362 bytes")) << msg;
 }
 
 }  // namespace
