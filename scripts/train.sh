@@ -22,10 +22,13 @@ given() {
   return 1
 }
 
-if "$cnn" devices | grep -q '^cuda:'; then
+devices=$("$cnn" devices)
+if grep -q '^cuda:' <<<"$devices"; then
   defaults=(--model fashion-cnn --device cuda --epochs 20 --batch-size 32
     --validation-split 0.2 --patience 2 --optimizer adam)
 else
+  # Say why the CPU default runs ("no usable GPU: ..."), before its own device line.
+  echo "train: $(grep -m 1 '^no usable GPU' <<<"$devices" || echo 'no usable GPU'); the CPU default"
   defaults=(--model mnist-cnn --device cpu --epochs 2 --validation-split 0.1)
 fi
 args=()
