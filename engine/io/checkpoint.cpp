@@ -12,21 +12,12 @@
 
 #include "engine/core/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/byte_order.h"
 
 namespace cnn {
 namespace {
 
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the safetensors format's own limit
-
-void put_u64_le(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t get_u64_le(const char* s) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
 
 bool host_is_little_endian() {
   const uint32_t one = 1;
@@ -113,7 +104,7 @@ std::string serialize_checkpoint(const CheckpointFile& file) {
   while (text.size() % 8 != 0) text.push_back(' ');  // keeps the data 8-byte aligned
   std::string out;
   out.reserve(8 + text.size() + data.size());
-  put_u64_le(out, text.size());
+  append_little_endian_u64(out, text.size());
   out += text;
   out += data;
   return out;
@@ -130,7 +121,7 @@ CheckpointFile parse_checkpoint(const std::string& bytes, const std::string& pat
   CNN_CHECK(host_is_little_endian(), Error, "checkpoints are read on little-endian hosts only");
   if (bytes.size() < 8)
     throw bad(fmt::format("{} bytes is too short for a safetensors header", bytes.size()));
-  const uint64_t header_len = get_u64_le(bytes.data());
+  const uint64_t header_len = little_endian_u64(bytes.data());
   if (header_len > kMaxHeader || header_len > bytes.size() - 8)
     throw bad(
         fmt::format("the header length {} exceeds the file ({} bytes): truncated or not "

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "engine/core/error.h"
+#include "engine/io/byte_order.h"
 
 namespace cnn {
 namespace {
@@ -137,10 +138,6 @@ std::unique_ptr<ByteSource> open_source(const std::string& path) {
   }
   std::rewind(file);
   return std::make_unique<RawSource>(file, path);
-}
-
-uint32_t big_endian_u32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
 uint32_t idx_magic(int rank) { return 0x00000800u | static_cast<uint32_t>(rank); }

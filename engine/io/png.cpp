@@ -11,6 +11,7 @@
 
 #include "engine/core/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/byte_order.h"
 
 namespace cnn {
 namespace {
@@ -42,12 +43,6 @@ std::string chunk_type_text(const char* type) {
   return out;
 }
 
-uint32_t read_be32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 // What libpng's simplified reader is given: the file's chunks up to IEND, each checked to
 // lie within the file, without the text (tEXt, zTXt, iTXt) and ICC profile (iCCP)
 // chunks. libpng allocates a chunk's buffer from the length the chunk claims before it
@@ -59,7 +54,7 @@ std::string chunks_to_decode(const std::string& bytes, const std::string& name) 
   std::string out = bytes.substr(0, sizeof(kSignature));
   size_t at = sizeof(kSignature);
   while (bytes.size() - at >= 8) {
-    const uint32_t length = read_be32(bytes.data() + at);
+    const uint32_t length = big_endian_u32(bytes.data() + at);
     const char* type = bytes.data() + at + 4;
     const size_t left = bytes.size() - at - 8;
     if (length > 0x7fffffffu || uint64_t{length} + 4 > left)

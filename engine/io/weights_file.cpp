@@ -10,23 +10,13 @@
 
 #include "engine/core/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/byte_order.h"
 #include "engine/io/checkpoint.h"
 
 namespace cnn {
 namespace {
 
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the safetensors format's own limit
-
-void put_u64_le(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t get_u64_le(const std::string& s) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[static_cast<size_t>(i)]);
-  return v;
-}
-
 }  // namespace
 
 void save_weights(const std::string& path, const Model& model, const Parameters& params) {
@@ -48,7 +38,7 @@ void save_weights(const std::string& path, const Model& model, const Parameters&
   std::string text = header.dump();
   while (text.size() % 8 != 0) text.push_back(' ');  // keeps the data 8-byte aligned
   std::string out;
-  put_u64_le(out, text.size());
+  append_little_endian_u64(out, text.size());
   out += text;
   out += data;
   write_file_atomic(path, out);
@@ -78,7 +68,7 @@ TensorFile TensorFile::read(const std::string& path) {
     return DataError(fmt::format("weights file '{}' is not usable: {}", path, why));
   };
   if (file.size() < 8) throw bad(fmt::format("{} bytes is too short for a header", file.size()));
-  const uint64_t header_len = get_u64_le(file);
+  const uint64_t header_len = little_endian_u64(file.data());
   if (header_len > kMaxHeader || header_len > file.size() - 8)
     throw bad(fmt::format("header length {} exceeds the file ({} bytes)", header_len, file.size()));
   nlohmann::json header;
