@@ -111,19 +111,20 @@ DatasetSplits load_dataset_dir(const std::string& dir, DatasetParts parts) {
         "download the data)",
         dir, missing));
   }
+  const auto load_split = [&](size_t images, const char* split) {
+    Dataset d = load_idx_pair(paths[images], paths[images + 1]);
+    d.source = fmt::format("{} ({})", dir, split);
+    return d;
+  };
   DatasetSplits splits;
   if (!train) {
-    splits.test = load_idx_pair(paths[2], paths[3]);
-    splits.test.source = fmt::format("{} (test)", dir);
+    splits.test = load_split(2, "test");
     return splits;
   }
   // The test split decompresses on a second thread while the train split loads here.
-  std::future<Dataset> test =
-      std::async(std::launch::async, [&paths] { return load_idx_pair(paths[2], paths[3]); });
-  splits.train = load_idx_pair(paths[0], paths[1]);
-  splits.train.source = fmt::format("{} (train)", dir);
+  std::future<Dataset> test = std::async(std::launch::async, load_split, 2, "test");
+  splits.train = load_split(0, "train");
   splits.test = test.get();
-  splits.test.source = fmt::format("{} (test)", dir);
   return splits;
 }
 
